@@ -1,0 +1,123 @@
+#include "util.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static int64_t s_clock_us(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t rtp_mono_us(void) { return s_clock_us(CLOCK_MONOTONIC); }
+int64_t rtp_mono_ms(void) { return rtp_mono_us() / 1000; }
+int64_t rtp_wall_us(void) { return s_clock_us(CLOCK_REALTIME); }
+int64_t rtp_wall_ms(void) { return rtp_wall_us() / 1000; }
+
+char *rtp_fmt_double(char *buf, size_t cap, double x)
+{
+    if (x == 0) {
+        snprintf(buf, cap, "0");   /* also folds -0 into 0 */
+        return buf;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x)
+            break;
+    }
+    return buf;
+}
+
+static int s_is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+const char *rtp_data_dir(void)
+{
+    const char *env = getenv("RTP_DATA_DIR");
+    if (env && *env)
+        return env;
+#ifdef RTP_DATA_DIR_BUILD
+    if (s_is_dir(RTP_DATA_DIR_BUILD))
+        return RTP_DATA_DIR_BUILD;
+#endif
+#ifdef RTP_DATA_DIR_INSTALL
+    return RTP_DATA_DIR_INSTALL;
+#else
+    return "data";
+#endif
+}
+
+char *rtp_data_path(char *buf, size_t cap, const char *file)
+{
+    snprintf(buf, cap, "%s/%s", rtp_data_dir(), file);
+    return buf;
+}
+
+char *rtp_read_file(const char *path, size_t *len_p)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0)
+            break;
+        if (cap - len - 1 == 0) {
+            char *bigger = realloc(buf, cap * 2);
+            if (!bigger) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    int failed = ferror(f);
+    fclose(f);
+    if (!buf || failed) {
+        free(buf);
+        errno = failed ? EIO : ENOMEM;
+        return NULL;
+    }
+    buf[len] = 0;
+    if (len_p)
+        *len_p = len;
+    return buf;
+}
+
+static volatile sig_atomic_t s_stop = 0;
+
+static void s_on_signal(int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+void rtp_signals_install(void)
+{
+    zsys_handler_set(NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int rtp_stop_requested(void) { return s_stop != 0; }
+void rtp_stop_request(void) { s_stop = 1; }

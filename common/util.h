@@ -1,0 +1,38 @@
+/* util: small helpers every actor needs: clocks, number formatting, the data
+ * folder, and the stop signal. */
+#ifndef RTP_UTIL_H
+#define RTP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Monotonic clock, for timeouts and intervals. */
+int64_t rtp_mono_ms(void);
+int64_t rtp_mono_us(void);
+/* Wall clock, for timestamps that leave the process. */
+int64_t rtp_wall_ms(void);
+int64_t rtp_wall_us(void);
+
+/* Writes the shortest decimal form of x that reads back to exactly x with strtod
+ * (as SPEC section 3 asks), e.g. 0.5 -> "0.5", 1/3 -> "0.33333333333333331".
+ * buf needs 32 bytes. Returns buf. */
+char *rtp_fmt_double(char *buf, size_t cap, double x);
+
+/* The folder of the bundled data: $RTP_DATA_DIR if set, else the source tree's
+ * data/ when run from a build, else the installed copy. */
+const char *rtp_data_dir(void);
+/* Joins the data folder and a file name into buf; returns buf. */
+char *rtp_data_path(char *buf, size_t cap, const char *file);
+
+/* Reads a whole file into a NUL-terminated malloc'd buffer (caller frees);
+ * NULL on error with errno set. *len_p (if not NULL) gets the length. */
+char *rtp_read_file(const char *path, size_t *len_p);
+
+/* Installs SIGINT/SIGTERM handlers that set a flag instead of killing the process
+ * (and turns off CZMQ's own handler), and ignores SIGPIPE. Loops poll with timeouts
+ * and check rtp_stop_requested(). */
+void rtp_signals_install(void);
+int rtp_stop_requested(void);
+void rtp_stop_request(void);
+
+#endif

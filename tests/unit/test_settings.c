@@ -1,0 +1,78 @@
+/* settings: flag beats env beats default; types are checked; --help and --version exit 0. */
+#include "check.h"
+#include "settings.h"
+#include "util.h"
+
+#include <stdlib.h>
+
+static const rtp_setting_def_t defs[] = {
+    {"batch-size", RTP_SET_INT, "100", "records per batch", NULL},
+    {"redis-url", RTP_SET_STR, NULL, "where to store", "REDIS_URL"},
+    {"ratio", RTP_SET_DOUBLE, "0.5", "a ratio", NULL},
+    {"verbose", RTP_SET_BOOL, "false", "say more", NULL},
+    RTP_SETTINGS_END,
+};
+
+static rtp_settings_t *s_parse(int argc, char **argv, int *code)
+{
+    return rtp_settings_new("test", "a test", defs, argc, argv, code);
+}
+
+int main(void)
+{
+    int code;
+    unsetenv("RTP_BATCH_SIZE");
+    unsetenv("REDIS_URL");
+    char *a0[] = {"test", NULL};
+    rtp_settings_t *s = s_parse(1, a0, &code);
+    CHECK(s != NULL);
+    CHECK_INT(rtp_settings_int(s, "batch-size"), 100);
+    CHECK(rtp_settings_str(s, "redis-url") == NULL);
+    CHECK_STR(rtp_settings_source(s, "batch-size"), "default");
+    CHECK(rtp_settings_double(s, "ratio") == 0.5);
+    CHECK_INT(rtp_settings_bool(s, "verbose"), 0);
+    rtp_settings_destroy(&s);
+    CHECK(s == NULL);
+    rtp_settings_destroy(&s);   /* safe twice */
+
+    setenv("RTP_BATCH_SIZE", "7", 1);
+    setenv("REDIS_URL", "redis://x:1", 1);
+    s = s_parse(1, a0, &code);
+    CHECK_INT(rtp_settings_int(s, "batch-size"), 7);
+    CHECK_STR(rtp_settings_source(s, "batch-size"), "env");
+    CHECK_STR(rtp_settings_str(s, "redis-url"), "redis://x:1");
+    rtp_settings_destroy(&s);
+
+    char *a1[] = {"test", "--batch-size", "9", "--redis-url=redis://y:2", "--verbose", "up", NULL};
+    s = s_parse(6, a1, &code);
+    CHECK(s != NULL);
+    CHECK_INT(rtp_settings_int(s, "batch-size"), 9);
+    CHECK_STR(rtp_settings_source(s, "batch-size"), "flag");
+    CHECK_STR(rtp_settings_str(s, "redis-url"), "redis://y:2");
+    CHECK_INT(rtp_settings_bool(s, "verbose"), 1);
+    CHECK_INT(rtp_settings_argc(s), 1);
+    CHECK_STR(rtp_settings_arg(s, 0), "up");
+    rtp_settings_destroy(&s);
+
+    char *a2[] = {"test", "--batch-size", "nine", NULL};
+    CHECK(s_parse(3, a2, &code) == NULL);
+    CHECK_INT(code, 2);
+    char *a3[] = {"test", "--no-such", NULL};
+    CHECK(s_parse(2, a3, &code) == NULL);
+    CHECK_INT(code, 2);
+    setenv("RTP_BATCH_SIZE", "x", 1);
+    CHECK(s_parse(1, a0, &code) == NULL);
+    CHECK_INT(code, 2);
+    unsetenv("RTP_BATCH_SIZE");
+    char *a4[] = {"test", "--version", NULL};
+    CHECK(s_parse(2, a4, &code) == NULL);
+    CHECK_INT(code, 0);
+
+    char buf[32];
+    CHECK_STR(rtp_fmt_double(buf, sizeof buf, 0.5), "0.5");
+    CHECK_STR(rtp_fmt_double(buf, sizeof buf, 1.0 / 3), "0.33333333333333331");
+    CHECK_STR(rtp_fmt_double(buf, sizeof buf, 0.1), "0.1");
+    CHECK_STR(rtp_fmt_double(buf, sizeof buf, -0.0), "0");
+    CHECK_STR(rtp_fmt_double(buf, sizeof buf, 3), "3");
+    return CHECK_DONE();
+}

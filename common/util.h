@@ -14,7 +14,7 @@ int64_t rtp_wall_ms(void);
 int64_t rtp_wall_us(void);
 
 /* Writes the shortest decimal form of x that reads back to exactly x with strtod
- * (as SPEC section 3 asks), e.g. 0.5 -> "0.5", 1/3 -> "0.33333333333333331".
+ * (as SPEC section 3 asks), e.g. 0.5 -> "0.5", 1/3 -> "0.3333333333333333".
  * buf needs 32 bytes. Returns buf. */
 char *rtp_fmt_double(char *buf, size_t cap, double x);
 

@@ -70,7 +70,7 @@ int main(void)
 
     char buf[32];
     CHECK_STR(rtp_fmt_double(buf, sizeof buf, 0.5), "0.5");
-    CHECK_STR(rtp_fmt_double(buf, sizeof buf, 1.0 / 3), "0.33333333333333331");
+    CHECK_STR(rtp_fmt_double(buf, sizeof buf, 1.0 / 3), "0.3333333333333333");
     CHECK_STR(rtp_fmt_double(buf, sizeof buf, 0.1), "0.1");
     CHECK_STR(rtp_fmt_double(buf, sizeof buf, -0.0), "0");
     CHECK_STR(rtp_fmt_double(buf, sizeof buf, 3), "3");

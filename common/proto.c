@@ -1,0 +1,520 @@
+#include "proto.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Fields, in wire order. Each type carries a fixed set of them (s_fields). */
+enum {
+    F_KEY = 1 << 0,
+    F_SEQ = 1 << 1,
+    F_POOL = 1 << 2,
+    F_KIND = 1 << 3,
+    F_CREDIT = 1 << 4,
+    F_RECEIVED = 1 << 5,
+    F_TIME = 1 << 6,
+    F_NUMBER = 1 << 7,
+    F_NUMBER2 = 1 << 8,
+    F_ORIGIN = 1 << 9,
+    F_TEXT = 1 << 10,
+    F_RAW = 1 << 11,
+    F_ACKS = 1 << 12,
+    F_TWEET = 1 << 13,
+};
+
+static const uint32_t s_fields[RTP_MSG_TYPE_COUNT_] = {
+    [RTP_MSG_EVENT] = F_SEQ | F_KIND | F_RECEIVED | F_ORIGIN | F_TEXT | F_RAW | F_TWEET,
+    [RTP_MSG_READY] = F_POOL | F_CREDIT | F_TEXT,
+    [RTP_MSG_HEARTBEAT] = 0,
+    [RTP_MSG_DISCONNECT] = 0,
+    [RTP_MSG_TASK] = F_KEY | F_KIND | F_RECEIVED | F_TWEET,
+    [RTP_MSG_RESULT] = F_KEY | F_POOL | F_NUMBER | F_TEXT,
+    [RTP_MSG_CANCEL] = F_KEY,
+    [RTP_MSG_PART] = F_KEY | F_SEQ | F_KIND | F_RECEIVED | F_NUMBER | F_ORIGIN | F_TEXT | F_TWEET,
+    [RTP_MSG_JOINED] = F_KEY | F_SEQ | F_RECEIVED | F_NUMBER | F_NUMBER2 | F_ORIGIN | F_TEXT | F_TWEET,
+    [RTP_MSG_CREDIT] = F_CREDIT,
+    [RTP_MSG_DEADLETTER] = F_KEY | F_SEQ | F_RECEIVED | F_ORIGIN | F_TEXT | F_RAW,
+    [RTP_MSG_ACK] = F_ORIGIN | F_ACKS,
+    [RTP_MSG_HASHTAGS] = F_TIME | F_TEXT,
+};
+
+static const char *s_type_names[RTP_MSG_TYPE_COUNT_] = {
+    "?", "EVENT", "READY", "HEARTBEAT", "DISCONNECT", "TASK", "RESULT", "CANCEL",
+    "PART", "JOINED", "CREDIT", "DEADLETTER", "ACK", "HASHTAGS",
+};
+static const char *s_pool_names[RTP_POOL_COUNT] = {"censor", "sentiment", "engagement"};
+
+/* Caps that keep a hostile peer from making us allocate without bound. */
+#define MAX_STRING (16u << 20)
+#define MAX_ACKS (1u << 20)
+
+const char *rtp_msg_type_name(int type)
+{
+    return type > 0 && type < RTP_MSG_TYPE_COUNT_ ? s_type_names[type] : "UNKNOWN";
+}
+
+const char *rtp_pool_name(int pool) { return pool >= 0 && pool < RTP_POOL_COUNT ? s_pool_names[pool] : "?"; }
+
+int rtp_pool_from_name(const char *name)
+{
+    for (int i = 0; name && i < RTP_POOL_COUNT; i++)
+        if (strcmp(name, s_pool_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+rtp_msg_t *rtp_msg_new(rtp_msg_type_t type)
+{
+    rtp_msg_t *self = calloc(1, sizeof *self);
+    if (self)
+        self->type = type;
+    return self;
+}
+
+void rtp_msg_destroy(rtp_msg_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    rtp_msg_t *self = *self_p;
+    free(self->origin);
+    free(self->text);
+    free(self->raw);
+    free(self->acks);
+    rtp_tweet_clear(&self->tweet);
+    free(self);
+    *self_p = NULL;
+}
+
+int rtp_msg_set_str(char **field, const char *value)
+{
+    char *copy = strdup(value ? value : "");
+    if (!copy)
+        return -1;
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+int rtp_msg_set_raw(rtp_msg_t *self, const void *data, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return -1;
+    if (len)
+        memcpy(copy, data, len);
+    copy[len] = 0;
+    free(self->raw);
+    self->raw = copy;
+    self->raw_len = len;
+    return 0;
+}
+
+int rtp_msg_set_acks(rtp_msg_t *self, const uint64_t *seqs, uint32_t count)
+{
+    uint64_t *copy = malloc((count ? count : 1) * sizeof *copy);
+    if (!copy)
+        return -1;
+    if (count)
+        memcpy(copy, seqs, count * sizeof *copy);
+    free(self->acks);
+    self->acks = copy;
+    self->ack_count = count;
+    return 0;
+}
+
+/* --- writer: a growable buffer --- */
+typedef struct {
+    uint8_t **buf;
+    size_t *cap;
+    size_t len;
+    int failed;
+} writer_t;
+
+static void w_bytes(writer_t *w, const void *data, size_t n)
+{
+    if (w->failed)
+        return;
+    if (w->len + n > *w->cap) {
+        size_t cap = *w->cap ? *w->cap : 512;
+        while (cap < w->len + n)
+            cap *= 2;
+        uint8_t *grown = realloc(*w->buf, cap);
+        if (!grown) {
+            w->failed = 1;
+            return;
+        }
+        *w->buf = grown;
+        *w->cap = cap;
+    }
+    if (n)
+        memcpy(*w->buf + w->len, data, n);
+    w->len += n;
+}
+
+static void w_u64(writer_t *w, uint64_t v)
+{
+    uint8_t b[8];
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        b[i] = (uint8_t) v;
+    w_bytes(w, b, 8);
+}
+
+static void w_u32(writer_t *w, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t) (v >> 24), (uint8_t) (v >> 16), (uint8_t) (v >> 8), (uint8_t) v};
+    w_bytes(w, b, 4);
+}
+
+static void w_double(writer_t *w, double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, 8);
+    w_u64(w, bits);
+}
+
+static void w_blob(writer_t *w, const char *s, size_t n)
+{
+    w_u32(w, (uint32_t) n);
+    w_bytes(w, s, n);
+}
+
+static void w_str(writer_t *w, const char *s)
+{
+    s = s ? s : "";
+    w_blob(w, s, strlen(s));
+}
+
+static void w_tweet(writer_t *w, const rtp_tweet_t *t)
+{
+    w_str(w, t->id);
+    w_str(w, t->user_id);
+    w_str(w, t->user_name);
+    w_str(w, t->screen_name);
+    w_str(w, t->text);
+    w_str(w, t->hashtags);
+    w_str(w, t->created_at);
+    w_str(w, t->lang);
+    w_str(w, t->retweet_of);
+    w_u64(w, (uint64_t) t->followers);
+    w_u64(w, (uint64_t) t->favorites);
+    w_u64(w, (uint64_t) t->retweets);
+    w_u64(w, (uint64_t) t->time_ms);
+}
+
+int rtp_msg_encode(const rtp_msg_t *msg, uint8_t hdr[4], uint8_t **buf, size_t *cap, size_t *len)
+{
+    if (msg->type <= 0 || msg->type >= RTP_MSG_TYPE_COUNT_)
+        return -1;
+    hdr[0] = 'R';
+    hdr[1] = 'T';
+    hdr[2] = RTP_PROTO_VERSION;
+    hdr[3] = (uint8_t) msg->type;
+    uint32_t f = s_fields[msg->type];
+    writer_t w = {buf, cap, 0, 0};
+    if (f & F_KEY)
+        w_u64(&w, msg->key);
+    if (f & F_SEQ)
+        w_u64(&w, msg->seq);
+    if (f & F_POOL)
+        w_bytes(&w, &msg->pool, 1);
+    if (f & F_KIND)
+        w_bytes(&w, &msg->kind, 1);
+    if (f & F_CREDIT)
+        w_u32(&w, msg->credit);
+    if (f & F_RECEIVED)
+        w_u64(&w, (uint64_t) msg->received_us);
+    if (f & F_TIME)
+        w_u64(&w, (uint64_t) msg->time_ms);
+    if (f & F_NUMBER)
+        w_double(&w, msg->number);
+    if (f & F_NUMBER2)
+        w_double(&w, msg->number2);
+    if (f & F_ORIGIN)
+        w_str(&w, msg->origin);
+    if (f & F_TEXT)
+        w_str(&w, msg->text);
+    if (f & F_RAW)
+        w_blob(&w, msg->raw ? msg->raw : "", msg->raw ? msg->raw_len : 0);
+    if (f & F_ACKS) {
+        w_u32(&w, msg->ack_count);
+        for (uint32_t i = 0; i < msg->ack_count; i++)
+            w_u64(&w, msg->acks[i]);
+    }
+    if (f & F_TWEET)
+        w_tweet(&w, &msg->tweet);
+    if (w.failed)
+        return -1;
+    *len = w.len;
+    return 0;
+}
+
+/* --- reader: bounds-checked cursor over a frame --- */
+typedef struct {
+    const uint8_t *p, *end;
+    const char *failed;   /* the first reason decoding stopped, or NULL */
+} reader_t;
+
+static int r_need(reader_t *r, size_t n, const char *what)
+{
+    if (r->failed)
+        return -1;
+    if ((size_t) (r->end - r->p) < n) {
+        r->failed = what;
+        return -1;
+    }
+    return 0;
+}
+
+static uint64_t r_u64(reader_t *r, const char *what)
+{
+    if (r_need(r, 8, what))
+        return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | r->p[i];
+    r->p += 8;
+    return v;
+}
+
+static uint32_t r_u32(reader_t *r, const char *what)
+{
+    if (r_need(r, 4, what))
+        return 0;
+    uint32_t v = (uint32_t) r->p[0] << 24 | (uint32_t) r->p[1] << 16 | (uint32_t) r->p[2] << 8 | r->p[3];
+    r->p += 4;
+    return v;
+}
+
+static uint8_t r_u8(reader_t *r, const char *what)
+{
+    if (r_need(r, 1, what))
+        return 0;
+    return *r->p++;
+}
+
+static double r_double(reader_t *r, const char *what)
+{
+    uint64_t bits = r_u64(r, what);
+    double d;
+    memcpy(&d, &bits, 8);
+    return d;
+}
+
+/* Returns a pointer to n bytes inside the frame (not NUL-terminated). */
+static const uint8_t *r_blob(reader_t *r, size_t *n, const char *what)
+{
+    uint32_t len = r_u32(r, what);
+    if (r->failed)
+        return NULL;
+    if (len > MAX_STRING) {
+        r->failed = what;
+        return NULL;
+    }
+    if (r_need(r, len, what))
+        return NULL;
+    const uint8_t *s = r->p;
+    r->p += len;
+    *n = len;
+    return s;
+}
+
+/* A NUL-terminated copy of a string field; a string with a NUL inside is malformed. */
+static char *r_str(reader_t *r, const char *what)
+{
+    size_t n = 0;
+    const uint8_t *s = r_blob(r, &n, what);
+    if (!s)
+        return NULL;
+    if (memchr(s, 0, n)) {
+        r->failed = what;
+        return NULL;
+    }
+    char *copy = malloc(n + 1);
+    if (!copy) {
+        r->failed = "out of memory";
+        return NULL;
+    }
+    memcpy(copy, s, n);
+    copy[n] = 0;
+    return copy;
+}
+
+static void r_tweet(reader_t *r, rtp_tweet_t *t)
+{
+    static const char *names[9] = {"tweet id", "user id", "user name", "screen name", "text",
+                                   "hashtags", "created_at", "lang", "retweet_of"};
+    char *s[9] = {0};
+    for (int i = 0; i < 9; i++)
+        s[i] = r_str(r, names[i]);
+    int64_t followers = (int64_t) r_u64(r, "followers");
+    int64_t favorites = (int64_t) r_u64(r, "favorites");
+    int64_t retweets = (int64_t) r_u64(r, "retweets");
+    int64_t time_ms = (int64_t) r_u64(r, "time");
+    if (!r->failed) {
+        if (rtp_tweet_set(t, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]) != 0)
+            r->failed = "out of memory";
+        t->followers = followers;
+        t->favorites = favorites;
+        t->retweets = retweets;
+        t->time_ms = time_ms;
+    }
+    for (int i = 0; i < 9; i++)
+        free(s[i]);
+}
+
+rtp_msg_t *rtp_msg_decode(const uint8_t *hdr, size_t hdr_len, const uint8_t *body, size_t body_len,
+                          rtp_err_t *err)
+{
+    if (hdr_len != 4 || hdr[0] != 'R' || hdr[1] != 'T') {
+        rtp_err_set(err, "not an rtp message (bad header frame of %zu bytes)", hdr_len);
+        return NULL;
+    }
+    if (hdr[2] != RTP_PROTO_VERSION) {
+        rtp_err_set(err, "protocol version %d, expected %d", hdr[2], RTP_PROTO_VERSION);
+        return NULL;
+    }
+    if (hdr[3] == 0 || hdr[3] >= RTP_MSG_TYPE_COUNT_) {
+        rtp_err_set(err, "unknown message type %d", hdr[3]);
+        return NULL;
+    }
+    rtp_msg_t *msg = rtp_msg_new((rtp_msg_type_t) hdr[3]);
+    if (!msg) {
+        rtp_err_set(err, "out of memory");
+        return NULL;
+    }
+    uint32_t f = s_fields[msg->type];
+    reader_t r = {body, body + body_len, NULL};
+    if (f & F_KEY)
+        msg->key = r_u64(&r, "key");
+    if (f & F_SEQ)
+        msg->seq = r_u64(&r, "seq");
+    if (f & F_POOL)
+        msg->pool = r_u8(&r, "pool");
+    if (f & F_KIND)
+        msg->kind = r_u8(&r, "kind");
+    if (f & F_CREDIT)
+        msg->credit = r_u32(&r, "credit");
+    if (f & F_RECEIVED)
+        msg->received_us = (int64_t) r_u64(&r, "received time");
+    if (f & F_TIME)
+        msg->time_ms = (int64_t) r_u64(&r, "time");
+    if (f & F_NUMBER)
+        msg->number = r_double(&r, "number");
+    if (f & F_NUMBER2)
+        msg->number2 = r_double(&r, "number2");
+    if (f & F_ORIGIN)
+        msg->origin = r_str(&r, "origin");
+    if (f & F_TEXT)
+        msg->text = r_str(&r, "text");
+    if (f & F_RAW) {
+        size_t n = 0;
+        const uint8_t *raw = r_blob(&r, &n, "raw");
+        if (raw && rtp_msg_set_raw(msg, raw, n) != 0)
+            r.failed = "out of memory";
+    }
+    if (f & F_ACKS) {
+        uint32_t count = r_u32(&r, "ack count");
+        if (!r.failed && (count > MAX_ACKS || (size_t) (r.end - r.p) < (size_t) count * 8))
+            r.failed = "ack list";
+        if (!r.failed) {
+            msg->acks = malloc((count ? count : 1) * sizeof *msg->acks);
+            msg->ack_count = msg->acks ? count : 0;
+            for (uint32_t i = 0; msg->acks && i < count; i++)
+                msg->acks[i] = r_u64(&r, "ack");
+        }
+    }
+    if (f & F_TWEET)
+        r_tweet(&r, &msg->tweet);
+    if (!r.failed && r.p != r.end)
+        r.failed = "trailing bytes";
+    if (!r.failed && (f & F_POOL) && msg->pool >= RTP_POOL_COUNT)
+        r.failed = "pool";
+    if (r.failed) {
+        rtp_err_set(err, "malformed %s message: bad %s", rtp_msg_type_name(msg->type), r.failed);
+        rtp_msg_destroy(&msg);
+        return NULL;
+    }
+    if (!msg->origin && (f & F_ORIGIN))
+        rtp_msg_set_str(&msg->origin, "");
+    return msg;
+}
+
+/* One encoding buffer per thread: no allocation per message once warmed up. */
+static __thread uint8_t *s_buf = NULL;
+static __thread size_t s_cap = 0;
+
+int rtp_msg_send(const rtp_msg_t *msg, void *sock, const rtp_peer_t *peer, int flags)
+{
+    void *handle = zsock_resolve(sock);
+    uint8_t hdr[4];
+    size_t len = 0;
+    if (rtp_msg_encode(msg, hdr, &s_buf, &s_cap, &len) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (peer && zmq_send(handle, peer->data, peer->len, flags | ZMQ_SNDMORE) < 0)
+        return -1;
+    /* ZeroMQ sends the parts of a message atomically: once the first part is queued
+     * the rest will be too, so a later part cannot fail with EAGAIN. */
+    if (zmq_send(handle, hdr, 4, flags | ZMQ_SNDMORE) < 0)
+        return -1;
+    if (zmq_send(handle, s_buf ? (void *) s_buf : (void *) "", len, flags) < 0)
+        return -1;
+    return 0;
+}
+
+static void s_drain_rest(void *handle)
+{
+    int more = 1;
+    size_t sz = sizeof more;
+    while (zmq_getsockopt(handle, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        zmq_msg_recv(&part, handle, 0);
+        zmq_msg_close(&part);
+    }
+}
+
+rtp_msg_t *rtp_msg_recv(void *sock, rtp_peer_t *peer, int flags, rtp_err_t *err)
+{
+    void *handle = zsock_resolve(sock);
+    zmq_msg_t frames[3];
+    int count = 0, more = 1, want = peer ? 3 : 2;
+    while (more && count < want) {
+        zmq_msg_init(&frames[count]);
+        if (zmq_msg_recv(&frames[count], handle, count == 0 ? flags : 0) < 0) {
+            int e = errno;
+            zmq_msg_close(&frames[count]);
+            for (int i = 0; i < count; i++)
+                zmq_msg_close(&frames[i]);
+            rtp_err_set(err, "receive: %s", zmq_strerror(e));
+            errno = e;
+            return NULL;
+        }
+        more = zmq_msg_more(&frames[count]);
+        count++;
+    }
+    rtp_msg_t *msg = NULL;
+    if (more) {
+        s_drain_rest(handle);
+        rtp_err_set(err, "malformed message: more than %d frames", want);
+    } else if (count < want)
+        rtp_err_set(err, "malformed message: %d frame(s), expected %d", count, want);
+    else {
+        int first = 0;
+        if (peer) {
+            size_t n = zmq_msg_size(&frames[0]);
+            peer->len = n < sizeof peer->data ? n : sizeof peer->data;
+            memcpy(peer->data, zmq_msg_data(&frames[0]), peer->len);
+            first = 1;
+        }
+        msg = rtp_msg_decode(zmq_msg_data(&frames[first]), zmq_msg_size(&frames[first]),
+                             zmq_msg_data(&frames[first + 1]), zmq_msg_size(&frames[first + 1]), err);
+    }
+    for (int i = 0; i < count; i++)
+        zmq_msg_close(&frames[i]);
+    if (!msg)
+        errno = EPROTO;
+    return msg;
+}

@@ -1,0 +1,121 @@
+/* proto: the one wire protocol between rtp actors, and its codec.
+ *
+ * Every message is two ZeroMQ frames (after the routing id that ROUTER sockets add):
+ *
+ *   frame 1, header: 'R' 'T' version type          (4 bytes)
+ *   frame 2, body:   the fields of that type, in a fixed order per type:
+ *                    u8, u32/u64 big-endian, doubles as their IEEE bits,
+ *                    strings as u32 length + bytes.
+ *
+ * A message whose header, type, frame count or body does not match exactly is
+ * rejected with a reason (the caller logs a warning and drops it); the codec never
+ * crashes on input and never reads past a frame.
+ *
+ * Who sends what (the message flow of ARCHITECTURE.md):
+ *
+ *   EVENT      reader -> broker       one decoded event: origin, seq, kind, tweet | raw+reason
+ *   READY      worker -> broker       I serve `pool`, my name is `text`, up to `credit` tasks at once
+ *   HEARTBEAT  both ways              any sign of life
+ *   DISCONNECT both ways              going away, forget me
+ *   TASK       broker -> worker       work on event `key` (a tweet, or a panic to crash on)
+ *   RESULT     worker -> broker       the result of `key` for `pool`: `text` (censor) or `number`
+ *   CANCEL     broker -> worker       stop working on `key` (another copy won)
+ *   PART       broker -> aggregator   one part of event `key`: the record, or one pool's result
+ *   JOINED     aggregator -> batcher  a complete record: tweet, censored `text`, sentiment
+ *                                     `number`, engagement `number2`
+ *   CREDIT     batcher -> aggregator  send me `credit` more records (reactive pull)
+ *   DEADLETTER -> batcher             an event that cannot be processed: `text` reason, `raw`
+ *   ACK        batcher -> broker -> reader   these `acks` seqs of `origin` are persisted
+ *   HASHTAGS   broker -> hashtags     the hashtags of one tweet (`text`, space-separated) at `time_ms`
+ */
+#ifndef RTP_PROTO_H
+#define RTP_PROTO_H
+
+#include "rtp_err.h"
+#include "tweet.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RTP_PROTO_VERSION 1
+
+typedef enum {
+    RTP_MSG_EVENT = 1,
+    RTP_MSG_READY,
+    RTP_MSG_HEARTBEAT,
+    RTP_MSG_DISCONNECT,
+    RTP_MSG_TASK,
+    RTP_MSG_RESULT,
+    RTP_MSG_CANCEL,
+    RTP_MSG_PART,
+    RTP_MSG_JOINED,
+    RTP_MSG_CREDIT,
+    RTP_MSG_DEADLETTER,
+    RTP_MSG_ACK,
+    RTP_MSG_HASHTAGS,
+    RTP_MSG_TYPE_COUNT_
+} rtp_msg_type_t;
+
+/* The three worker pools. */
+typedef enum { RTP_POOL_CENSOR = 0, RTP_POOL_SENTIMENT, RTP_POOL_ENGAGEMENT, RTP_POOL_COUNT } rtp_pool_t;
+
+/* What a PART carries: the record itself, or one pool's result (RTP_PART_RESULT + pool). */
+typedef enum { RTP_PART_CENSOR = 0, RTP_PART_SENTIMENT, RTP_PART_ENGAGEMENT, RTP_PART_RECORD } rtp_part_t;
+
+typedef struct {
+    rtp_msg_type_t type;
+    uint64_t key;          /* the broker's unique number for one event */
+    uint64_t seq;          /* the reader's number for one event (acknowledgements) */
+    uint8_t pool;          /* rtp_pool_t */
+    uint8_t kind;          /* EVENT/TASK: rtp_event_kind_t; PART: rtp_part_t */
+    uint32_t credit;
+    int64_t received_us;   /* wall clock when the reader received the event */
+    int64_t time_ms;
+    double number;
+    double number2;
+    char *origin;          /* the reader's name */
+    char *text;
+    char *raw;
+    size_t raw_len;
+    uint64_t *acks;
+    uint32_t ack_count;
+    rtp_tweet_t tweet;
+} rtp_msg_t;
+
+/* A ROUTER peer's routing id. */
+typedef struct {
+    uint8_t data[256];
+    size_t len;
+} rtp_peer_t;
+
+rtp_msg_t *rtp_msg_new(rtp_msg_type_t type);
+void rtp_msg_destroy(rtp_msg_t **self_p);
+/* Replaces a string field with a copy of value (NULL -> ""); 0 or -1. */
+int rtp_msg_set_str(char **field, const char *value);
+/* Replaces raw with a copy of len bytes. */
+int rtp_msg_set_raw(rtp_msg_t *self, const void *data, size_t len);
+/* Replaces the ack list with a copy of count seqs. */
+int rtp_msg_set_acks(rtp_msg_t *self, const uint64_t *seqs, uint32_t count);
+
+/* Sends msg (not consumed) on a czmq or libzmq socket; to `peer` first when not
+ * NULL (ROUTER). flags: 0 or ZMQ_DONTWAIT. 0, or -1 with errno (EAGAIN, EHOSTUNREACH). */
+int rtp_msg_send(const rtp_msg_t *msg, void *sock, const rtp_peer_t *peer, int flags);
+
+/* Receives one whole message (blocking unless flags has ZMQ_DONTWAIT). With a peer
+ * pointer the first frame is taken as the routing id. Returns NULL on a malformed
+ * message (all its frames consumed, reason in err) or when nothing was received
+ * (errno EAGAIN/EINTR, err says so). */
+rtp_msg_t *rtp_msg_recv(void *sock, rtp_peer_t *peer, int flags, rtp_err_t *err);
+
+/* Pure codec, for tests and fuzzing. encode writes into *buf (grown with realloc as
+ * needed, caller frees) and returns the body length, header into hdr[4]. */
+int rtp_msg_encode(const rtp_msg_t *msg, uint8_t hdr[4], uint8_t **buf, size_t *cap, size_t *len);
+rtp_msg_t *rtp_msg_decode(const uint8_t *hdr, size_t hdr_len, const uint8_t *body, size_t body_len,
+                          rtp_err_t *err);
+
+const char *rtp_msg_type_name(int type);
+const char *rtp_pool_name(int pool);
+/* -1 when the name is not a pool's. */
+int rtp_pool_from_name(const char *name);
+
+#endif

@@ -1,0 +1,241 @@
+/* proto: every message type round-trips field for field; every malformed input is
+ * rejected with a reason, never a crash; a real socket pair drops bad frames and
+ * keeps receiving good ones. */
+#include "check.h"
+#include "proto.h"
+
+#include <czmq.h>
+#include <math.h>
+#include <stdlib.h>
+
+static rtp_msg_t *s_full(rtp_msg_type_t type)
+{
+    rtp_msg_t *m = rtp_msg_new(type);
+    m->key = 0x0123456789abcdefULL;
+    m->seq = 42;
+    m->pool = RTP_POOL_SENTIMENT;
+    m->kind = RTP_EVENT_TWEET;
+    m->credit = 77;
+    m->received_us = 1700000000123456LL;
+    m->time_ms = 1700000000123LL;
+    m->number = -0.1;
+    m->number2 = 1.0 / 3;
+    rtp_msg_set_str(&m->origin, "reader-1");
+    rtp_msg_set_str(&m->text, "caf\xc3\xa9\tline\nnext");
+    rtp_msg_set_raw(m, "a\0b", 3);
+    uint64_t acks[3] = {1, 2, 0xffffffffffffffffULL};
+    rtp_msg_set_acks(m, acks, 3);
+    rtp_tweet_set(&m->tweet, "123", "9", "Ann", "ann", "hello world", "a b", "Wed Aug 27 13:08:45 +0000 2008",
+                  "en", "100");
+    m->tweet.followers = 10;
+    m->tweet.favorites = 3;
+    m->tweet.retweets = 4;
+    m->tweet.time_ms = 1219842525000LL;
+    return m;
+}
+
+static rtp_msg_t *s_roundtrip(const rtp_msg_t *m, size_t *len_out)
+{
+    uint8_t hdr[4], *buf = NULL;
+    size_t cap = 0, len = 0;
+    CHECK_INT(rtp_msg_encode(m, hdr, &buf, &cap, &len), 0);
+    rtp_err_t err = {{0}};
+    rtp_msg_t *back = rtp_msg_decode(hdr, 4, buf, len, &err);
+    if (!back)
+        fprintf(stderr, "decode failed: %s\n", err.msg);
+    /* every strict prefix of the body is rejected, as is one trailing byte */
+    for (size_t cut = 0; cut < len; cut++) {
+        rtp_msg_t *bad = rtp_msg_decode(hdr, 4, buf, cut, &err);
+        CHECK(bad == NULL);
+        rtp_msg_destroy(&bad);
+    }
+    buf = realloc(buf, len + 1);
+    buf[len] = 0;
+    rtp_msg_t *bad = rtp_msg_decode(hdr, 4, buf, len + 1, &err);
+    CHECK(bad == NULL);
+    free(buf);
+    *len_out = len;
+    return back;
+}
+
+static void test_roundtrip_all_types(void)
+{
+    for (int type = RTP_MSG_EVENT; type < RTP_MSG_TYPE_COUNT_; type++) {
+        rtp_msg_t *m = s_full((rtp_msg_type_t) type);
+        size_t len;
+        rtp_msg_t *b = s_roundtrip(m, &len);
+        CHECK(b != NULL);
+        if (!b) {
+            rtp_msg_destroy(&m);
+            continue;
+        }
+        CHECK_INT(b->type, type);
+        switch (type) {
+        case RTP_MSG_EVENT:
+            CHECK_INT(b->seq, 42);
+            CHECK_INT(b->kind, RTP_EVENT_TWEET);
+            CHECK_INT(b->received_us, 1700000000123456LL);
+            CHECK_STR(b->origin, "reader-1");
+            CHECK_INT(b->raw_len, 3);
+            CHECK(memcmp(b->raw, "a\0b", 3) == 0);
+            CHECK_STR(b->tweet.id, "123");
+            CHECK_STR(b->tweet.retweet_of, "100");
+            CHECK_STR(b->tweet.created_at, "Wed Aug 27 13:08:45 +0000 2008");
+            CHECK_INT(b->tweet.followers, 10);
+            CHECK_INT(b->tweet.favorites, 3);
+            CHECK_INT(b->tweet.retweets, 4);
+            CHECK_INT(b->tweet.time_ms, 1219842525000LL);
+            CHECK_INT(b->key, 0);   /* not an EVENT field: not carried */
+            break;
+        case RTP_MSG_READY:
+            CHECK_INT(b->pool, RTP_POOL_SENTIMENT);
+            CHECK_INT(b->credit, 77);
+            CHECK_STR(b->text, m->text);
+            break;
+        case RTP_MSG_RESULT:
+            CHECK(b->key == 0x0123456789abcdefULL);
+            CHECK(b->number == -0.1);
+            CHECK_STR(b->text, m->text);
+            break;
+        case RTP_MSG_JOINED:
+            CHECK(b->number2 == 1.0 / 3);
+            CHECK_STR(b->tweet.text, "hello world");
+            CHECK_STR(b->tweet.hashtags, "a b");
+            break;
+        case RTP_MSG_ACK:
+            CHECK_INT(b->ack_count, 3);
+            CHECK(b->acks[2] == 0xffffffffffffffffULL);
+            break;
+        case RTP_MSG_HASHTAGS:
+            CHECK_INT(b->time_ms, 1700000000123LL);
+            break;
+        case RTP_MSG_HEARTBEAT:
+            CHECK_INT(len, 0);
+            break;
+        }
+        rtp_msg_destroy(&b);
+        rtp_msg_destroy(&m);
+        CHECK(m == NULL);
+        rtp_msg_destroy(&m);   /* safe twice */
+    }
+}
+
+static void test_malformed_headers(void)
+{
+    rtp_err_t err = {{0}};
+    const uint8_t good[4] = {'R', 'T', RTP_PROTO_VERSION, RTP_MSG_HEARTBEAT};
+    rtp_msg_t *m = rtp_msg_decode(good, 4, (const uint8_t *) "", 0, &err);
+    CHECK(m != NULL);
+    rtp_msg_destroy(&m);
+    const uint8_t badsig[4] = {'X', 'T', RTP_PROTO_VERSION, RTP_MSG_HEARTBEAT};
+    CHECK(rtp_msg_decode(badsig, 4, (const uint8_t *) "", 0, &err) == NULL);
+    CHECK(strstr(err.msg, "not an rtp message") != NULL);
+    const uint8_t badver[4] = {'R', 'T', 99, RTP_MSG_HEARTBEAT};
+    CHECK(rtp_msg_decode(badver, 4, (const uint8_t *) "", 0, &err) == NULL);
+    CHECK(strstr(err.msg, "version") != NULL);
+    const uint8_t badtype[4] = {'R', 'T', RTP_PROTO_VERSION, 200};
+    CHECK(rtp_msg_decode(badtype, 4, (const uint8_t *) "", 0, &err) == NULL);
+    CHECK(strstr(err.msg, "unknown message type") != NULL);
+    CHECK(rtp_msg_decode(good, 3, (const uint8_t *) "", 0, &err) == NULL);
+
+    /* a string claiming 4 GiB, a NUL inside a string, a pool out of range */
+    const uint8_t cancel_hdr[4] = {'R', 'T', RTP_PROTO_VERSION, RTP_MSG_READY};
+    const uint8_t huge[] = {0, 7, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 'x'};
+    CHECK(rtp_msg_decode(cancel_hdr, 4, huge, sizeof huge, &err) == NULL);
+    const uint8_t nul[] = {0, 0, 0, 0, 1, 0, 0, 0, 2, 'a', 0};
+    CHECK(rtp_msg_decode(cancel_hdr, 4, nul, sizeof nul, &err) == NULL);
+    const uint8_t pool[] = {9, 0, 0, 0, 1, 0, 0, 0, 1, 'a'};
+    CHECK(rtp_msg_decode(cancel_hdr, 4, pool, sizeof pool, &err) == NULL);
+    CHECK(strstr(err.msg, "pool") != NULL);
+    const uint8_t okready[] = {2, 0, 0, 0, 1, 0, 0, 0, 1, 'a'};
+    m = rtp_msg_decode(cancel_hdr, 4, okready, sizeof okready, &err);
+    CHECK(m != NULL && m->pool == RTP_POOL_ENGAGEMENT && m->credit == 1 && strcmp(m->text, "a") == 0);
+    rtp_msg_destroy(&m);
+
+    /* random bodies for every type: no crash, and anything accepted re-encodes */
+    srand(7);
+    int accepted = 0;
+    for (int i = 0; i < 20000; i++) {
+        uint8_t hdr[4] = {'R', 'T', RTP_PROTO_VERSION, (uint8_t) (1 + rand() % (RTP_MSG_TYPE_COUNT_ - 1))};
+        uint8_t body[64];
+        size_t n = (size_t) (rand() % 64);
+        for (size_t j = 0; j < n; j++)
+            body[j] = (uint8_t) (rand() % 4 == 0 ? rand() : 0);
+        rtp_msg_t *r = rtp_msg_decode(hdr, 4, body, n, &err);
+        if (r) {
+            accepted++;
+            uint8_t h2[4], *buf = NULL;
+            size_t cap = 0, len = 0;
+            CHECK_INT(rtp_msg_encode(r, h2, &buf, &cap, &len), 0);
+            CHECK_INT(len, n);
+            free(buf);
+        }
+        rtp_msg_destroy(&r);
+    }
+    printf("random bodies: %d of 20000 decoded (all re-encoded to the same length)\n", accepted);
+}
+
+static void test_sockets(void)
+{
+    zsock_t *router = zsock_new(ZMQ_ROUTER);
+    int port = zsock_bind(router, "tcp://127.0.0.1:*");
+    CHECK(port > 0);
+    zsock_t *dealer = zsock_new(ZMQ_DEALER);
+    CHECK_INT(zsock_connect(dealer, "tcp://127.0.0.1:%d", port), 0);
+    zsock_set_rcvtimeo(router, 2000);
+    zsock_set_rcvtimeo(dealer, 2000);
+
+    /* foreign frames first: one frame, three frames, junk header, then a good message */
+    zstr_send(dealer, "hello");
+    zstr_sendm(dealer, "a");
+    zstr_sendm(dealer, "b");
+    zstr_send(dealer, "c");
+    zstr_sendm(dealer, "JUNK");
+    zstr_send(dealer, "body");
+    rtp_msg_t *m = s_full(RTP_MSG_EVENT);
+    CHECK_INT(rtp_msg_send(m, dealer, NULL, 0), 0);
+    rtp_peer_t peer;
+    rtp_err_t err = {{0}};
+    int rejected = 0;
+    rtp_msg_t *got = NULL;
+    for (int i = 0; i < 4 && !got; i++) {
+        got = rtp_msg_recv(router, &peer, 0, &err);
+        if (!got) {
+            rejected++;
+            CHECK(err.msg[0] != 0);
+        }
+    }
+    CHECK_INT(rejected, 3);
+    CHECK(got != NULL);
+    if (got) {
+        CHECK_STR(got->tweet.text, "hello world");
+        /* reply through the routing id */
+        rtp_msg_t *ack = rtp_msg_new(RTP_MSG_ACK);
+        uint64_t seqs[1] = {42};
+        rtp_msg_set_acks(ack, seqs, 1);
+        CHECK_INT(rtp_msg_send(ack, router, &peer, 0), 0);
+        rtp_msg_t *back = rtp_msg_recv(dealer, NULL, 0, &err);
+        CHECK(back && back->type == RTP_MSG_ACK && back->ack_count == 1 && back->acks[0] == 42);
+        rtp_msg_destroy(&back);
+        rtp_msg_destroy(&ack);
+    }
+    rtp_msg_destroy(&got);
+    rtp_msg_destroy(&m);
+    /* nothing pending: a non-blocking receive says so */
+    CHECK(rtp_msg_recv(router, &peer, ZMQ_DONTWAIT, &err) == NULL);
+    zsock_destroy(&dealer);
+    zsock_destroy(&router);
+}
+
+int main(void)
+{
+    test_roundtrip_all_types();
+    test_malformed_headers();
+    test_sockets();
+    CHECK_STR(rtp_pool_name(RTP_POOL_CENSOR), "censor");
+    CHECK_INT(rtp_pool_from_name("engagement"), RTP_POOL_ENGAGEMENT);
+    CHECK_INT(rtp_pool_from_name("nope"), -1);
+    CHECK_STR(rtp_msg_type_name(RTP_MSG_JOINED), "JOINED");
+    CHECK_STR(rtp_msg_type_name(99), "UNKNOWN");
+    return CHECK_DONE();
+}

@@ -21,6 +21,7 @@ enum {
     F_RAW = 1 << 11,
     F_ACKS = 1 << 12,
     F_TWEET = 1 << 13,
+    F_ID = 1 << 14,
 };
 
 static const uint32_t s_fields[RTP_MSG_TYPE_COUNT_] = {
@@ -29,14 +30,14 @@ static const uint32_t s_fields[RTP_MSG_TYPE_COUNT_] = {
     [RTP_MSG_HEARTBEAT] = 0,
     [RTP_MSG_DISCONNECT] = 0,
     [RTP_MSG_TASK] = F_KEY | F_KIND | F_RECEIVED | F_TWEET,
-    [RTP_MSG_RESULT] = F_KEY | F_POOL | F_NUMBER | F_TEXT,
+    [RTP_MSG_RESULT] = F_KEY | F_POOL | F_NUMBER | F_TEXT | F_ID,
     [RTP_MSG_CANCEL] = F_KEY,
     [RTP_MSG_PART] = F_KEY | F_SEQ | F_KIND | F_RECEIVED | F_NUMBER | F_ORIGIN | F_TEXT | F_TWEET,
     [RTP_MSG_JOINED] = F_KEY | F_SEQ | F_RECEIVED | F_NUMBER | F_NUMBER2 | F_ORIGIN | F_TEXT | F_TWEET,
     [RTP_MSG_CREDIT] = F_CREDIT,
     [RTP_MSG_DEADLETTER] = F_KEY | F_SEQ | F_RECEIVED | F_ORIGIN | F_TEXT | F_RAW,
     [RTP_MSG_ACK] = F_ORIGIN | F_ACKS,
-    [RTP_MSG_HASHTAGS] = F_TIME | F_TEXT,
+    [RTP_MSG_HASHTAGS] = F_TIME | F_TEXT | F_ID,
 };
 
 static const char *s_type_names[RTP_MSG_TYPE_COUNT_] = {
@@ -78,6 +79,7 @@ void rtp_msg_destroy(rtp_msg_t **self_p)
         return;
     rtp_msg_t *self = *self_p;
     free(self->origin);
+    free(self->id);
     free(self->text);
     free(self->raw);
     free(self->acks);
@@ -243,6 +245,8 @@ int rtp_msg_encode(const rtp_msg_t *msg, uint8_t hdr[4], uint8_t **buf, size_t *
     }
     if (f & F_TWEET)
         w_tweet(&w, &msg->tweet);
+    if (f & F_ID)
+        w_str(&w, msg->id);
     if (w.failed)
         return -1;
     *len = w.len;
@@ -426,6 +430,8 @@ rtp_msg_t *rtp_msg_decode(const uint8_t *hdr, size_t hdr_len, const uint8_t *bod
     }
     if (f & F_TWEET)
         r_tweet(&r, &msg->tweet);
+    if (f & F_ID)
+        msg->id = r_str(&r, "id");
     if (!r.failed && r.p != r.end)
         r.failed = "trailing bytes";
     if (!r.failed && (f & F_POOL) && msg->pool >= RTP_POOL_COUNT)
@@ -435,8 +441,6 @@ rtp_msg_t *rtp_msg_decode(const uint8_t *hdr, size_t hdr_len, const uint8_t *bod
         rtp_msg_destroy(&msg);
         return NULL;
     }
-    if (!msg->origin && (f & F_ORIGIN))
-        rtp_msg_set_str(&msg->origin, "");
     return msg;
 }
 

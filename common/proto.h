@@ -18,7 +18,7 @@
  *   HEARTBEAT  both ways              any sign of life
  *   DISCONNECT both ways              going away, forget me
  *   TASK       broker -> worker       work on event `key` (a tweet, or a panic to crash on)
- *   RESULT     worker -> broker       the result of `key` for `pool`: `text` (censor) or `number`
+ *   RESULT     worker -> broker       the result of `key` (tweet `id`) for `pool`: `text` (censor) or `number`
  *   CANCEL     broker -> worker       stop working on `key` (another copy won)
  *   PART       broker -> aggregator   one part of event `key`: the record, or one pool's result
  *   JOINED     aggregator -> batcher  a complete record: tweet, censored `text`, sentiment
@@ -26,7 +26,7 @@
  *   CREDIT     batcher -> aggregator  send me `credit` more records (reactive pull)
  *   DEADLETTER -> batcher             an event that cannot be processed: `text` reason, `raw`
  *   ACK        batcher -> broker -> reader   these `acks` seqs of `origin` are persisted
- *   HASHTAGS   broker -> hashtags     the hashtags of one tweet (`text`, space-separated) at `time_ms`
+ *   HASHTAGS   broker -> hashtags     the hashtags of tweet `id` (`text`, space-separated) at `time_ms`
  */
 #ifndef RTP_PROTO_H
 #define RTP_PROTO_H
@@ -74,6 +74,7 @@ typedef struct {
     double number;
     double number2;
     char *origin;          /* the reader's name */
+    char *id;              /* a tweet id, where the whole record is not carried */
     char *text;
     char *raw;
     size_t raw_len;

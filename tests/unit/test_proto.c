@@ -21,6 +21,7 @@ static rtp_msg_t *s_full(rtp_msg_type_t type)
     m->number = -0.1;
     m->number2 = 1.0 / 3;
     rtp_msg_set_str(&m->origin, "reader-1");
+    rtp_msg_set_str(&m->id, "123");
     rtp_msg_set_str(&m->text, "caf\xc3\xa9\tline\nnext");
     rtp_msg_set_raw(m, "a\0b", 3);
     uint64_t acks[3] = {1, 2, 0xffffffffffffffffULL};
@@ -108,6 +109,7 @@ static void test_roundtrip_all_types(void)
             break;
         case RTP_MSG_HASHTAGS:
             CHECK_INT(b->time_ms, 1700000000123LL);
+            CHECK_STR(b->id, "123");
             break;
         case RTP_MSG_HEARTBEAT:
             CHECK_INT(len, 0);

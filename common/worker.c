@@ -141,6 +141,8 @@ static void s_send_result(worker_t *w)
 {
     if (rtp_msg_send(w->current_result, w->sock, NULL, ZMQ_DONTWAIT) != 0)
         rtp_warn("could not send the result of %s: %s", w->current->tweet.id, zmq_strerror(errno));
+    else if (w->cfg->sent)
+        w->cfg->sent(w->cfg->ctx, w->current, w->current_result);
     w->done++;
     rtp_msg_destroy(&w->current);
     rtp_msg_destroy(&w->current_result);

@@ -27,6 +27,9 @@
  * `task`: text for the censor pool, number for the others. Returns 0, or -1 when the
  * task cannot be processed (the worker logs it and sends no result). */
 typedef int(rtp_work_fn)(void *ctx, const rtp_msg_t *task, rtp_msg_t *result);
+/* Called when a result is sent, after the simulated work (not for a cancelled
+ * task): the censor pool prints the tweet here. */
+typedef void(rtp_sent_fn)(void *ctx, const rtp_msg_t *task, const rtp_msg_t *result);
 
 /* The settings every worker has, to put at the start of a worker's table. */
 #define RTP_WORKER_SETTINGS                                                                            \
@@ -50,6 +53,7 @@ typedef struct {
     int reconnect_max_ms;
     double work_mean_ms;
     rtp_work_fn *work;
+    rtp_sent_fn *sent;   /* may be NULL */
     void *ctx;
 } rtp_worker_config_t;
 

@@ -28,11 +28,16 @@ static int s_work(void *arg, const rtp_msg_t *task, rtp_msg_t *result)
     char *censored = rtp_censor_text(ctx->censor, task->tweet.text, NULL);
     if (!censored)
         return -1;
-    if (ctx->print)
-        printf("@%s: %s\n", task->tweet.screen_name, censored);
     free(result->text);
     result->text = censored;
     return 0;
+}
+
+static void s_print(void *arg, const rtp_msg_t *task, const rtp_msg_t *result)
+{
+    censor_ctx_t *ctx = arg;
+    if (ctx->print)
+        printf("@%s: %s\n", task->tweet.screen_name, result->text);
 }
 
 int main(int argc, char **argv)
@@ -63,6 +68,7 @@ int main(int argc, char **argv)
     rtp_worker_config_t cfg;
     rtp_worker_config_from(&cfg, settings, RTP_POOL_CENSOR);
     cfg.work = s_work;
+    cfg.sent = s_print;
     cfg.ctx = &ctx;
     code = rtp_worker_run(&cfg);
     rtp_censor_destroy(&ctx.censor);

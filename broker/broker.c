@@ -1,0 +1,606 @@
+#include "broker.h"
+
+#include "log.h"
+#include "pool.h"
+#include "proto.h"
+#include "u64map.h"
+#include "util.h"
+
+#include <czmq.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define MAX_COPIES 3   /* the most workers of one pool that hold the same task */
+
+/* One event in flight: a tweet (or a panic) and where each pool's task stands. */
+typedef struct {
+    uint64_t key;
+    rtp_msg_t *task;                                  /* the TASK sent to workers */
+    char origin[64];
+    uint64_t seq;
+    uint8_t needed;                                   /* bit per pool that must answer */
+    uint8_t done;                                     /* bit per pool that answered */
+    uint8_t crashes[RTP_POOL_COUNT];                  /* workers lost while holding it */
+    uint32_t holders[RTP_POOL_COUNT][MAX_COPIES];     /* worker ids; 0 = none */
+} event_t;
+
+typedef struct {
+    uint64_t events_in, tweets_in, panics_in, malformed_in;
+    uint64_t results[RTP_POOL_COUNT], late[RTP_POOL_COUNT], dispatched[RTP_POOL_COUNT];
+    uint64_t speculative_copies, cancels, workers_lost, poison, dropped_frames;
+} counters_t;
+
+typedef struct {
+    const broker_config_t *cfg;
+    zsock_t *readers, *workers, *results, *hashtags;
+    pool_t *pools[RTP_POOL_COUNT];
+    rtp_u64map_t *events;
+    uint64_t next_key;
+    uint32_t next_worker_id;
+    /* messages for the aggregator that its socket did not take yet, in order */
+    rtp_msg_t **outbox;
+    size_t out_head, out_len, out_cap;
+    counters_t n;
+    int64_t last_warn_ms;
+} broker_t;
+
+/* ---------- aggregator output, in order, never dropped ---------- */
+
+static void s_flush_outbox(broker_t *b)
+{
+    while (b->out_len) {
+        rtp_msg_t *m = b->outbox[b->out_head];
+        if (rtp_msg_send(m, b->results, NULL, ZMQ_DONTWAIT) != 0)
+            return;
+        rtp_msg_destroy(&m);
+        b->outbox[b->out_head] = NULL;
+        b->out_head = (b->out_head + 1) % b->out_cap;
+        b->out_len--;
+    }
+}
+
+/* Takes ownership of msg. */
+static void s_to_aggregator(broker_t *b, rtp_msg_t *msg)
+{
+    if (b->out_len == 0 && rtp_msg_send(msg, b->results, NULL, ZMQ_DONTWAIT) == 0) {
+        rtp_msg_destroy(&msg);
+        return;
+    }
+    if (b->out_len == b->out_cap) {
+        size_t cap = b->out_cap ? b->out_cap * 2 : 1024;
+        rtp_msg_t **grown = malloc(cap * sizeof *grown);
+        if (!grown) {
+            rtp_error("out of memory queueing for the aggregator");
+            abort();
+        }
+        for (size_t i = 0; i < b->out_len; i++)
+            grown[i] = b->outbox[(b->out_head + i) % b->out_cap];
+        free(b->outbox);
+        b->outbox = grown;
+        b->out_head = 0;
+        b->out_cap = cap;
+    }
+    b->outbox[(b->out_head + b->out_len) % b->out_cap] = msg;
+    b->out_len++;
+}
+
+static void s_dead_letter(broker_t *b, event_t *e, const char *origin, uint64_t seq, int64_t received_us,
+                          const char *reason, const char *raw, size_t raw_len)
+{
+    rtp_msg_t *m = rtp_msg_new(RTP_MSG_DEADLETTER);
+    m->key = e ? e->key : 0;
+    m->seq = seq;
+    m->received_us = received_us;
+    rtp_msg_set_str(&m->origin, origin);
+    rtp_msg_set_str(&m->text, reason);
+    rtp_msg_set_raw(m, raw ? raw : "", raw ? raw_len : 0);
+    s_to_aggregator(b, m);
+}
+
+/* ---------- events ---------- */
+
+static void s_event_free(event_t *e)
+{
+    if (e) {
+        rtp_msg_destroy(&e->task);
+        free(e);
+    }
+}
+
+static void s_event_finish(broker_t *b, event_t *e)
+{
+    rtp_u64map_remove(b->events, e->key);
+    s_event_free(e);
+}
+
+static void s_free_each(uint64_t key, void *value, void *arg)
+{
+    (void) key;
+    (void) arg;
+    s_event_free(value);
+}
+
+static int s_holds(const event_t *e, int pool, uint32_t worker_id)
+{
+    for (int c = 0; c < MAX_COPIES; c++)
+        if (e->holders[pool][c] == worker_id)
+            return 1;
+    return 0;
+}
+
+static int s_holder_count(const event_t *e, int pool)
+{
+    int n = 0;
+    for (int c = 0; c < MAX_COPIES; c++)
+        n += e->holders[pool][c] != 0;
+    return n;
+}
+
+static void s_unhold(event_t *e, int pool, uint32_t worker_id)
+{
+    for (int c = 0; c < MAX_COPIES; c++)
+        if (e->holders[pool][c] == worker_id)
+            e->holders[pool][c] = 0;
+}
+
+/* ---------- workers ---------- */
+
+static pool_worker_t *s_find_worker(broker_t *b, const rtp_peer_t *peer)
+{
+    for (int p = 0; p < RTP_POOL_COUNT; p++) {
+        pool_worker_t *w = pool_find_peer(b->pools[p], peer);
+        if (w)
+            return w;
+    }
+    return NULL;
+}
+
+static void s_send_to_worker(broker_t *b, pool_worker_t *w, rtp_msg_t *m)
+{
+    if (rtp_msg_send(m, b->workers, &w->peer, ZMQ_DONTWAIT) != 0)
+        rtp_debug("send %s to %s failed: %s", rtp_msg_type_name(m->type), w->name, zmq_strerror(errno));
+}
+
+typedef struct {
+    broker_t *b;
+    pool_worker_t *w;
+    uint64_t *keys;
+    size_t count, cap;
+} lost_scan_t;
+
+static void s_collect_held(uint64_t key, void *value, void *arg)
+{
+    lost_scan_t *scan = arg;
+    event_t *e = value;
+    if (!s_holds(e, scan->w->pool, scan->w->id))
+        return;
+    if (scan->count == scan->cap) {
+        scan->cap = scan->cap ? scan->cap * 2 : 64;
+        scan->keys = realloc(scan->keys, scan->cap * sizeof *scan->keys);
+        if (!scan->keys)
+            abort();
+    }
+    scan->keys[scan->count++] = key;
+}
+
+/* A worker is gone (crashed, frozen, or said goodbye): every task it held goes back
+ * to the front of its pool's queue, unless another copy is still running. A task
+ * that has now been held by max_crashes lost workers is poison: a dead letter. A
+ * panic is expected to kill its worker: that is its dead letter. */
+static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why)
+{
+    int pool = w->pool;
+    lost_scan_t scan = {b, w, NULL, 0, 0};
+    rtp_u64map_each(b->events, s_collect_held, &scan);
+    rtp_warn("%s worker %s lost (%s) with %d task(s) in flight: re-dispatching", rtp_pool_name(pool), w->name, why,
+             w->in_flight);
+    b->n.workers_lost++;
+    for (size_t i = scan.count; i-- > 0;) {   /* reversed, so push_front keeps their order */
+        event_t *e = rtp_u64map_get(b->events, scan.keys[i]);
+        s_unhold(e, pool, w->id);
+        if (e->done & (1u << pool) || s_holder_count(e, pool) > 0)
+            continue;
+        if (e->task->kind == RTP_EVENT_PANIC) {
+            char reason[160];
+            snprintf(reason, sizeof reason, "panic: crashed %s worker %s", rtp_pool_name(pool), w->name);
+            s_dead_letter(b, e, e->origin, e->seq, e->task->received_us, reason, "{\"message\": panic}", 18);
+            s_event_finish(b, e);
+            continue;
+        }
+        if (++e->crashes[pool] >= b->cfg->max_crashes) {
+            char reason[200];
+            snprintf(reason, sizeof reason, "poison: tweet %s was in flight on %d lost %s workers", e->task->tweet.id,
+                     e->crashes[pool], rtp_pool_name(pool));
+            rtp_error("%s: sending it to the dead letters", reason);
+            b->n.poison++;
+            s_dead_letter(b, e, e->origin, e->seq, e->task->received_us, reason, e->task->tweet.text,
+                          strlen(e->task->tweet.text));
+            s_event_finish(b, e);
+            continue;
+        }
+        pool_push_front(b->pools[pool], e->key);
+    }
+    free(scan.keys);
+    pool_remove(b->pools[pool], w);
+}
+
+static void s_on_ready(broker_t *b, const rtp_peer_t *peer, rtp_msg_t *msg)
+{
+    pool_worker_t *old = s_find_worker(b, peer);
+    if (old)
+        s_worker_lost(b, old, "announced itself again");
+    int64_t expires = rtp_mono_ms() + (int64_t) b->cfg->heartbeat_ms * b->cfg->liveness;
+    pool_worker_t *w = pool_add(b->pools[msg->pool], ++b->next_worker_id, peer, msg->text, (int) msg->credit, expires);
+    if (!w) {
+        rtp_warn("%s pool is full (%d workers): refusing %s", rtp_pool_name(msg->pool), POOL_MAX_WORKERS, msg->text);
+        return;
+    }
+    rtp_info("%s worker %s joined (capacity %d); pool has %d worker(s)", rtp_pool_name(msg->pool), w->name,
+             w->capacity, b->pools[msg->pool]->count);
+}
+
+static void s_cancel_others(broker_t *b, event_t *e, int pool, uint32_t winner)
+{
+    for (int c = 0; c < MAX_COPIES; c++) {
+        uint32_t id = e->holders[pool][c];
+        if (!id || id == winner)
+            continue;
+        pool_worker_t *other = pool_find_id(b->pools[pool], id);
+        if (other) {
+            rtp_msg_t *cancel = rtp_msg_new(RTP_MSG_CANCEL);
+            cancel->key = e->key;
+            s_send_to_worker(b, other, cancel);
+            rtp_msg_destroy(&cancel);
+            other->in_flight--;
+            b->n.cancels++;
+            rtp_debug("cancelled tweet %s on %s: %s answered first", e->task->tweet.id, other->name,
+                      pool_find_id(b->pools[pool], winner) ? pool_find_id(b->pools[pool], winner)->name : "?");
+        }
+        e->holders[pool][c] = 0;
+    }
+}
+
+static void s_on_result(broker_t *b, pool_worker_t *w, rtp_msg_t *msg)
+{
+    int pool = w->pool;
+    event_t *e = rtp_u64map_get(b->events, msg->key);
+    int held = e && s_holds(e, pool, w->id);
+    if (held) {
+        w->in_flight--;
+        w->completed++;
+    }
+    if (!e || (e->done & (1u << pool))) {
+        b->n.late[pool]++;   /* a copy that lost the race, or a task re-dispatched after a freeze */
+        return;
+    }
+    /* Not held (it announced itself again since) but still wanted: accept it. */
+    s_unhold(e, pool, w->id);
+    s_cancel_others(b, e, pool, w->id);
+    e->done |= (uint8_t) (1u << pool);
+    b->n.results[pool]++;
+    rtp_msg_t *part = rtp_msg_new(RTP_MSG_PART);
+    part->key = e->key;
+    part->seq = e->seq;
+    part->kind = (uint8_t) pool;   /* RTP_PART_CENSOR.. match the pool numbers */
+    part->received_us = e->task->received_us;
+    part->number = msg->number;
+    rtp_msg_set_str(&part->origin, e->origin);
+    rtp_msg_set_str(&part->text, msg->text);
+    s_to_aggregator(b, part);
+    if ((e->done & e->needed) == e->needed)
+        s_event_finish(b, e);
+}
+
+static void s_on_worker_message(broker_t *b)
+{
+    rtp_peer_t peer;
+    rtp_err_t err;
+    rtp_msg_t *msg = rtp_msg_recv(b->workers, &peer, ZMQ_DONTWAIT, &err);
+    if (!msg) {
+        if (errno != EAGAIN && errno != EINTR) {
+            b->n.dropped_frames++;
+            rtp_warn("dropped a message on the workers endpoint: %s", err.msg);
+        }
+        return;
+    }
+    pool_worker_t *w = s_find_worker(b, &peer);
+    if (msg->type == RTP_MSG_READY)
+        s_on_ready(b, &peer, msg);
+    else if (!w) {
+        /* A worker we do not know (we restarted, or declared it dead): ask it to
+         * announce itself again. */
+        if (msg->type != RTP_MSG_DISCONNECT) {
+            rtp_msg_t *bye = rtp_msg_new(RTP_MSG_DISCONNECT);
+            rtp_msg_send(bye, b->workers, &peer, ZMQ_DONTWAIT);
+            rtp_msg_destroy(&bye);
+        }
+    } else {
+        w->expires_ms = rtp_mono_ms() + (int64_t) b->cfg->heartbeat_ms * b->cfg->liveness;
+        if (msg->type == RTP_MSG_RESULT)
+            s_on_result(b, w, msg);
+        else if (msg->type == RTP_MSG_DISCONNECT)
+            s_worker_lost(b, w, "disconnected");
+        else if (msg->type != RTP_MSG_HEARTBEAT) {
+            b->n.dropped_frames++;
+            rtp_warn("unexpected %s from worker %s, dropped", rtp_msg_type_name(msg->type), w->name);
+        }
+    }
+    rtp_msg_destroy(&msg);
+}
+
+/* ---------- readers ---------- */
+
+static void s_publish_hashtags(broker_t *b, const rtp_tweet_t *t)
+{
+    if (!*t->hashtags)
+        return;
+    rtp_msg_t *m = rtp_msg_new(RTP_MSG_HASHTAGS);
+    m->time_ms = rtp_wall_ms();
+    rtp_msg_set_str(&m->id, t->id);
+    rtp_msg_set_str(&m->text, t->hashtags);
+    rtp_msg_send(m, b->hashtags, NULL, ZMQ_DONTWAIT);   /* PUB: a slow subscriber loses, never blocks us */
+    rtp_msg_destroy(&m);
+}
+
+static void s_on_event(broker_t *b, rtp_msg_t *msg)
+{
+    b->n.events_in++;
+    if (msg->kind == RTP_EVENT_MALFORMED) {
+        b->n.malformed_in++;
+        s_dead_letter(b, NULL, msg->origin, msg->seq, msg->received_us, msg->text, msg->raw, msg->raw_len);
+        return;
+    }
+    if (msg->kind != RTP_EVENT_TWEET && msg->kind != RTP_EVENT_PANIC) {
+        b->n.dropped_frames++;
+        rtp_warn("event of unknown kind %d from %s dropped", msg->kind, msg->origin);
+        return;
+    }
+    event_t *e = calloc(1, sizeof *e);
+    if (!e)
+        abort();
+    e->key = ++b->next_key;
+    snprintf(e->origin, sizeof e->origin, "%s", msg->origin);
+    e->seq = msg->seq;
+    e->task = rtp_msg_new(RTP_MSG_TASK);
+    e->task->key = e->key;
+    e->task->kind = msg->kind;
+    e->task->received_us = msg->received_us;
+    /* the tweet moves from the event into the task: no copy */
+    e->task->tweet = msg->tweet;
+    memset(&msg->tweet, 0, sizeof msg->tweet);
+    rtp_u64map_put(b->events, e->key, e);
+
+    if (msg->kind == RTP_EVENT_PANIC) {
+        /* The lab's panic goes to the printer pool, where it crashes a worker. */
+        b->n.panics_in++;
+        e->needed = 1u << RTP_POOL_CENSOR;
+        pool_push_back(b->pools[RTP_POOL_CENSOR], e->key);
+        return;
+    }
+    b->n.tweets_in++;
+    e->needed = (1u << RTP_POOL_COUNT) - 1;
+    rtp_msg_t *record = rtp_msg_new(RTP_MSG_PART);
+    record->key = e->key;
+    record->seq = e->seq;
+    record->kind = RTP_PART_RECORD;
+    record->received_us = msg->received_us;
+    rtp_msg_set_str(&record->origin, e->origin);
+    rtp_tweet_copy(&record->tweet, &e->task->tweet);
+    s_to_aggregator(b, record);
+    s_publish_hashtags(b, &e->task->tweet);
+    for (int p = 0; p < RTP_POOL_COUNT; p++)
+        pool_push_back(b->pools[p], e->key);
+}
+
+static void s_on_reader_message(broker_t *b)
+{
+    rtp_peer_t peer;
+    rtp_err_t err;
+    rtp_msg_t *msg = rtp_msg_recv(b->readers, &peer, ZMQ_DONTWAIT, &err);
+    if (!msg) {
+        if (errno != EAGAIN && errno != EINTR) {
+            b->n.dropped_frames++;
+            rtp_warn("dropped a message on the readers endpoint: %s", err.msg);
+        }
+        return;
+    }
+    if (msg->type == RTP_MSG_EVENT)
+        s_on_event(b, msg);
+    else if (msg->type != RTP_MSG_HEARTBEAT) {
+        b->n.dropped_frames++;
+        rtp_warn("unexpected %s on the readers endpoint, dropped", rtp_msg_type_name(msg->type));
+    }
+    rtp_msg_destroy(&msg);
+}
+
+/* ---------- dispatch ---------- */
+
+/* Sends queued tasks of one pool to the least-loaded workers while any has room.
+ * A pool with speculative copies > 1 also sends each task to more distinct workers
+ * when they have room right now. */
+static void s_dispatch(broker_t *b, int pool)
+{
+    pool_t *p = b->pools[pool];
+    int copies = b->cfg->speculative[pool];
+    if (copies < 1)
+        copies = 1;
+    if (copies > MAX_COPIES)
+        copies = MAX_COPIES;
+    while (p->len) {
+        pool_worker_t *w = pool_least_loaded(p, NULL, 0);
+        if (!w)
+            return;
+        uint64_t key = pool_pop_front(p);
+        event_t *e = rtp_u64map_get(b->events, key);
+        if (!e || (e->done & (1u << pool)))
+            continue;   /* finished while it waited (a dead letter) */
+        int sent = 0;
+        for (int c = 0; c < MAX_COPIES && sent < copies && w; c++) {
+            if (e->holders[pool][c])
+                continue;
+            e->holders[pool][c] = w->id;
+            s_send_to_worker(b, w, e->task);
+            w->in_flight++;
+            w->dispatched++;
+            b->n.dispatched[pool]++;
+            if (sent++ > 0)
+                b->n.speculative_copies++;
+            uint32_t held[MAX_COPIES];
+            int n_held = 0;
+            for (int h = 0; h < MAX_COPIES; h++)
+                if (e->holders[pool][h])
+                    held[n_held++] = e->holders[pool][h];
+            w = pool_least_loaded(p, held, n_held);
+        }
+    }
+}
+
+/* ---------- the tick: heartbeats, expiry, stats ---------- */
+
+static void s_heartbeat(broker_t *b)
+{
+    int64_t now = rtp_mono_ms();
+    rtp_msg_t *hb = rtp_msg_new(RTP_MSG_HEARTBEAT);
+    for (int p = 0; p < RTP_POOL_COUNT; p++) {
+        pool_t *pool = b->pools[p];
+        for (int i = 0; i < pool->count;) {
+            pool_worker_t *w = pool->workers[i];
+            if (now > w->expires_ms) {
+                s_worker_lost(b, w, "silent past its liveness");
+                continue;   /* pool_remove moved another worker into slot i */
+            }
+            s_send_to_worker(b, w, hb);
+            i++;
+        }
+    }
+    rtp_msg_destroy(&hb);
+}
+
+static void s_stats(broker_t *b)
+{
+    char pools[512];
+    size_t n = 0;
+    for (int p = 0; p < RTP_POOL_COUNT; p++)
+        n += (size_t) snprintf(pools + n, sizeof pools - n, "%s%s %d workers %d in flight %zu queued %llu done",
+                               p ? "; " : "", rtp_pool_name(p), b->pools[p]->count, pool_in_flight(b->pools[p]),
+                               b->pools[p]->len, (unsigned long long) b->n.results[p]);
+    rtp_info("events %llu (tweets %llu, panics %llu, malformed %llu), in flight %zu, to aggregator queued %zu | %s | "
+             "lost workers %llu, poison %llu, speculative %llu, cancels %llu",
+             (unsigned long long) b->n.events_in, (unsigned long long) b->n.tweets_in,
+             (unsigned long long) b->n.panics_in, (unsigned long long) b->n.malformed_in,
+             rtp_u64map_size(b->events), b->out_len, pools, (unsigned long long) b->n.workers_lost,
+             (unsigned long long) b->n.poison, (unsigned long long) b->n.speculative_copies,
+             (unsigned long long) b->n.cancels);
+}
+
+static zsock_t *s_bind(int type, const char *endpoint, const char *what)
+{
+    zsock_t *s = zsock_new(type);
+    if (!s)
+        return NULL;
+    zsock_set_linger(s, 2000);
+    zsock_set_sndhwm(s, 100000);
+    zsock_set_rcvhwm(s, 100000);
+    if (type == ZMQ_ROUTER)
+        zsock_set_router_mandatory(s, 0);
+    if (zsock_bind(s, "%s", endpoint) < 0) {
+        rtp_error("cannot bind the %s endpoint %s: %s", what, endpoint, zmq_strerror(errno));
+        zsock_destroy(&s);
+        return NULL;
+    }
+    rtp_info("%s endpoint: %s", what, zsock_endpoint(s) ? zsock_endpoint(s) : endpoint);
+    return s;
+}
+
+int broker_run(const broker_config_t *cfg)
+{
+    broker_t b;
+    memset(&b, 0, sizeof b);
+    b.cfg = cfg;
+    /* Keys are unique across broker restarts: a random high part per start. */
+    b.next_key = ((uint64_t) (rtp_wall_us() ^ ((uint64_t) getpid() << 16)) & 0xffffffULL) << 40;
+    b.events = rtp_u64map_new((size_t) cfg->max_events);
+    for (int p = 0; p < RTP_POOL_COUNT; p++)
+        b.pools[p] = pool_new(p);
+    b.readers = s_bind(ZMQ_ROUTER, cfg->readers_endpoint, "readers");
+    b.workers = s_bind(ZMQ_ROUTER, cfg->workers_endpoint, "workers");
+    b.results = s_bind(ZMQ_PUSH, cfg->results_endpoint, "results");
+    b.hashtags = s_bind(ZMQ_PUB, cfg->hashtags_endpoint, "hashtags");
+    int status = 0;
+    if (!b.readers || !b.workers || !b.results || !b.hashtags)
+        status = 1;
+
+    int64_t next_tick = rtp_mono_ms() + cfg->heartbeat_ms;
+    int64_t next_stats = rtp_mono_ms() + cfg->stats_ms;
+    int64_t drain_until = 0;
+    while (status == 0) {
+        if (rtp_stop_requested() && !drain_until) {
+            drain_until = rtp_mono_ms() + cfg->drain_ms;
+            rtp_info("stopping: no new events; finishing %zu in flight (up to %d ms)", rtp_u64map_size(b.events),
+                     cfg->drain_ms);
+        }
+        if (drain_until && ((rtp_u64map_size(b.events) == 0 && b.out_len == 0) || rtp_mono_ms() > drain_until))
+            break;
+        int take_events = !drain_until && b.out_len == 0 && rtp_u64map_size(b.events) < (size_t) cfg->max_events;
+        zmq_pollitem_t items[3] = {
+            {zsock_resolve(b.workers), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve(b.readers), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve(b.results), 0, ZMQ_POLLOUT, 0},
+        };
+        int64_t now = rtp_mono_ms();
+        int timeout = next_tick > now ? (int) (next_tick - now) : 0;
+        /* poll the readers only when we can take events, the results socket only when
+         * something waits for it */
+        zmq_pollitem_t active[3];
+        int n = 0;
+        active[n++] = items[0];
+        if (take_events)
+            active[n++] = items[1];
+        if (b.out_len)
+            active[n++] = items[2];
+        if (zmq_poll(active, n, timeout) < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < 1000; i++) {   /* bounded bursts keep the tick on time */
+            zmq_pollitem_t probe = {zsock_resolve(b.workers), 0, ZMQ_POLLIN, 0};
+            if (zmq_poll(&probe, 1, 0) <= 0)
+                break;
+            s_on_worker_message(&b);
+        }
+        for (int i = 0; take_events && i < 1000 && rtp_u64map_size(b.events) < (size_t) cfg->max_events; i++) {
+            zmq_pollitem_t probe = {zsock_resolve(b.readers), 0, ZMQ_POLLIN, 0};
+            if (zmq_poll(&probe, 1, 0) <= 0)
+                break;
+            s_on_reader_message(&b);
+        }
+        for (int p = 0; p < RTP_POOL_COUNT; p++)
+            s_dispatch(&b, p);
+        s_flush_outbox(&b);
+        now = rtp_mono_ms();
+        if (now >= next_tick) {
+            s_heartbeat(&b);
+            next_tick = now + cfg->heartbeat_ms;
+        }
+        if (now >= next_stats) {
+            s_stats(&b);
+            next_stats = now + cfg->stats_ms;
+        }
+    }
+    if (drain_until) {
+        s_stats(&b);
+        if (rtp_u64map_size(b.events) || b.out_len)
+            rtp_warn("stopped with %zu event(s) unfinished and %zu message(s) not delivered to the aggregator",
+                     rtp_u64map_size(b.events), b.out_len);
+    }
+    rtp_u64map_each(b.events, s_free_each, NULL);
+    zsock_destroy(&b.readers);
+    zsock_destroy(&b.workers);
+    zsock_destroy(&b.results);
+    zsock_destroy(&b.hashtags);
+    for (int p = 0; p < RTP_POOL_COUNT; p++)
+        pool_destroy(&b.pools[p]);
+    rtp_u64map_destroy(&b.events);
+    for (size_t i = 0; i < b.out_len; i++)
+        rtp_msg_destroy(&b.outbox[(b.out_head + i) % b.out_cap]);
+    free(b.outbox);
+    return status;
+}

@@ -1,0 +1,34 @@
+/* broker: the scheduler. Readers send it events; it fans every tweet out to the
+ * three worker pools (least connected, optionally speculative), forwards the record
+ * and each pool's result to the aggregator, publishes hashtags, and keeps the pools
+ * honest with heartbeats: a worker that goes silent is declared dead and its tasks
+ * go to others; a task that keeps killing workers is a poison message and becomes a
+ * dead letter.
+ *
+ * Bounds: at most max_events events in flight; at the limit (or while the
+ * aggregator does not take results) the broker stops reading from readers, so
+ * ZeroMQ's high-water marks push back on them.
+ */
+#ifndef RTP_BROKER_H
+#define RTP_BROKER_H
+
+#include <stdint.h>
+
+typedef struct {
+    const char *readers_endpoint;     /* ROUTER, bound: readers' DEALERs connect */
+    const char *workers_endpoint;     /* ROUTER, bound: workers' DEALERs connect */
+    const char *results_endpoint;     /* PUSH, bound: the aggregator's PULL connects */
+    const char *hashtags_endpoint;    /* PUB, bound: rtp-hashtags subscribes */
+    int heartbeat_ms;
+    int liveness;                     /* heartbeats a worker may miss before it is dead */
+    int max_events;
+    int max_crashes;                  /* K: a task that crashed K workers is poison */
+    int speculative[3];               /* copies per task, per pool (1 = off) */
+    int drain_ms;                     /* on SIGTERM: how long to finish what is in flight */
+    int stats_ms;
+} broker_config_t;
+
+/* Runs until SIGINT/SIGTERM, then drains. Returns the exit status. */
+int broker_run(const broker_config_t *cfg);
+
+#endif

@@ -1,0 +1,60 @@
+/* pool: the broker's view of one worker pool: its live workers with their tasks in
+ * flight, and the queue of tasks waiting for a worker. Plain data, no I/O. */
+#ifndef RTP_BROKER_POOL_H
+#define RTP_BROKER_POOL_H
+
+#include "proto.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define POOL_MAX_WORKERS 256
+
+typedef struct {
+    uint32_t id;          /* unique for the broker's lifetime; events refer to workers by it */
+    rtp_peer_t peer;
+    char name[64];
+    int pool;
+    int capacity;         /* the most tasks it accepts at once (its READY credit) */
+    int in_flight;
+    int64_t expires_ms;   /* declared dead when silent past this (monotonic) */
+    uint64_t dispatched;
+    uint64_t completed;
+} pool_worker_t;
+
+typedef struct {
+    int pool;
+    pool_worker_t *workers[POOL_MAX_WORKERS];
+    int count;
+    uint32_t rotate;      /* where the next search starts, so ties rotate */
+    uint64_t *queue;      /* a deque of event keys waiting for a worker */
+    size_t head, len, cap;
+} pool_t;
+
+pool_t *pool_new(int pool);
+void pool_destroy(pool_t **self_p);
+
+pool_worker_t *pool_find_peer(pool_t *self, const rtp_peer_t *peer);
+pool_worker_t *pool_find_id(pool_t *self, uint32_t id);
+/* Adds a worker (NULL when the pool is full). */
+pool_worker_t *pool_add(pool_t *self, uint32_t id, const rtp_peer_t *peer, const char *name, int capacity,
+                        int64_t expires_ms);
+/* Removes and frees a worker. */
+void pool_remove(pool_t *self, pool_worker_t *worker);
+
+/* Least connected: the live worker with the fewest tasks in flight that has room
+ * for one more and is not in `exclude` (ids, n_exclude of them); ties go to the
+ * next worker in rotation. NULL when every worker is full. */
+pool_worker_t *pool_least_loaded(pool_t *self, const uint32_t *exclude, int n_exclude);
+/* Tasks that could be dispatched right now (sum of free capacity). */
+int pool_free_slots(const pool_t *self);
+int pool_in_flight(const pool_t *self);
+
+/* The waiting-task deque. push_front is for tasks taken back from a lost worker,
+ * which go first. Return -1 only when out of memory. */
+int pool_push_back(pool_t *self, uint64_t key);
+int pool_push_front(pool_t *self, uint64_t key);
+/* 0 when empty. */
+uint64_t pool_pop_front(pool_t *self);
+
+#endif

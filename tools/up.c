@@ -1,0 +1,217 @@
+/* rtp up: the whole system in the foreground (SPEC section 4). The root supervisor:
+ * it starts a private redis-server and the stand-in rtp-server unless given URLs,
+ * then every actor, restarts any that dies, and on SIGINT/SIGTERM stops them in
+ * flow order so that what is in flight reaches Redis first. */
+#include "up.h"
+
+#include "log.h"
+#include "services.h"
+#include "settings.h"
+#include "supervisor.h"
+#include "util.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const rtp_setting_def_t s_settings[] = {
+    {"rtp-url", RTP_SET_STR, NULL, "the rtp-server to read (unset: start the bundled stand-in)", "RTP_URL"},
+    {"redis-url", RTP_SET_STR, NULL, "redis://[:password@]host:port[/db] (unset: start a private redis-server)", "REDIS_URL"},
+    {"work-mean-ms", RTP_SET_DOUBLE, "20", "mean of the simulated Poisson work per tweet in the censor pool, 0 = off", "RTP_WORK_MEAN_MS"},
+    {"censor-workers", RTP_SET_INT, "3", "censor (printer) workers", NULL},
+    {"sentiment-workers", RTP_SET_INT, "2", "sentiment workers", NULL},
+    {"engagement-workers", RTP_SET_INT, "2", "engagement workers", NULL},
+    {"batch-size", RTP_SET_INT, "100", "records per Redis batch", NULL},
+    {"batch-ms", RTP_SET_INT, "200", "longest wait before a partial batch is written", NULL},
+    {"runtime-dir", RTP_SET_STR, NULL, "folder for sockets, logs and the private Redis files (default: /tmp/rtp-PID)", NULL},
+    {"replay-rate", RTP_SET_INT, "500", "stand-in server: events per second per stream, 0 = as fast as read", NULL},
+    {"replay-burst", RTP_SET_BOOL, "true", "stand-in server: vary the rate in bursts like the real server", NULL},
+    {"replay-loops", RTP_SET_INT, "0", "stand-in server: passes over the data, 0 = forever", NULL},
+    {"replay-panic-rate", RTP_SET_DOUBLE, "0.005", "stand-in server: share of events followed by a panic", NULL},
+    {"max-restarts", RTP_SET_INT, "50", "restarts of one actor within --restart-period-ms before giving up on it", NULL},
+    {"restart-period-ms", RTP_SET_INT, "10000", "the period of the restart intensity limit", NULL},
+    {"print", RTP_SET_BOOL, "true", "let the censor pool print each censored tweet", NULL},
+    RTP_SETTINGS_END,
+};
+
+typedef struct {
+    rtp_settings_t *s;
+    sup_t *sup;
+    char bin_dir[PATH_MAX];
+    char dir[PATH_MAX];
+    char endpoint[5][PATH_MAX + 16];   /* readers, workers, results, hashtags, batcher */
+    char redis_url[512];
+    char rtp_url[512];
+} up_t;
+
+enum { EP_READERS, EP_WORKERS, EP_RESULTS, EP_HASHTAGS, EP_BATCHER };
+
+static void s_bin_dir(char *out, size_t cap)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = 0;
+    snprintf(out, cap, "%s", n > 0 ? exe : ".");
+}
+
+/* Starts one actor: bin_dir/exe with the given arguments (NULL-terminated). */
+static int s_actor(up_t *u, const char *name, const char *exe, char *const args[])
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", u->bin_dir, exe);
+    char *argv[SUP_MAX_ARGS] = {path};
+    int argc = 1;
+    for (int i = 0; args[i] && argc < SUP_MAX_ARGS - 1; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    return sup_start(u->sup, name, argv, NULL) ? 0 : -1;
+}
+
+static int s_start_workers(up_t *u, const char *exe, const char *count_setting, char *const extra[])
+{
+    int n = (int) rtp_settings_int(u->s, count_setting);
+    for (int i = 1; i <= n; i++) {
+        char name[64], wname[64];
+        snprintf(name, sizeof name, "%s#%d", exe, i);
+        snprintf(wname, sizeof wname, "%s-%d", exe + 4, i);
+        char *args[SUP_MAX_ARGS] = {"--broker", u->endpoint[EP_WORKERS], "--name", wname};
+        int argc = 4;
+        for (int j = 0; extra && extra[j] && argc < SUP_MAX_ARGS - 1; j++)
+            args[argc++] = extra[j];
+        args[argc] = NULL;
+        if (s_actor(u, name, exe, args) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int s_start_all(up_t *u)
+{
+    char batch_size[32], batch_ms[32], work[32], emotion_url[600];
+    snprintf(batch_size, sizeof batch_size, "%lld", (long long) rtp_settings_int(u->s, "batch-size"));
+    snprintf(batch_ms, sizeof batch_ms, "%lld", (long long) rtp_settings_int(u->s, "batch-ms"));
+    snprintf(work, sizeof work, "%g", rtp_settings_double(u->s, "work-mean-ms"));
+    snprintf(emotion_url, sizeof emotion_url, "%s/emotion_values", u->rtp_url);
+    const char *print = rtp_settings_bool(u->s, "print") ? "true" : "false";
+
+    char *broker[] = {"--readers", u->endpoint[EP_READERS], "--workers", u->endpoint[EP_WORKERS], "--results",
+                      u->endpoint[EP_RESULTS], "--hashtags", u->endpoint[EP_HASHTAGS], NULL};
+    char *aggregator[] = {"--results", u->endpoint[EP_RESULTS], "--bind", u->endpoint[EP_BATCHER], NULL};
+    char *batcher[] = {"--aggregator", u->endpoint[EP_BATCHER], "--redis-url", u->redis_url, "--batch-size",
+                       batch_size, "--batch-ms", batch_ms, NULL};
+    char *hashtags[] = {"--broker-pub", u->endpoint[EP_HASHTAGS], "--redis-url", u->redis_url, NULL};
+    char *censor[] = {"--work-mean-ms", work, "--print", (char *) print, NULL};
+    char *sentiment[] = {"--emotion-url", emotion_url, NULL};
+    if (s_actor(u, "rtp-broker", "rtp-broker", broker) || s_actor(u, "rtp-aggregator", "rtp-aggregator", aggregator) ||
+        s_actor(u, "rtp-batcher", "rtp-batcher", batcher) || s_actor(u, "rtp-hashtags", "rtp-hashtags", hashtags) ||
+        s_start_workers(u, "rtp-censor", "censor-workers", censor) ||
+        s_start_workers(u, "rtp-sentiment", "sentiment-workers", sentiment) ||
+        s_start_workers(u, "rtp-engagement", "engagement-workers", NULL))
+        return -1;
+    for (int stream = 1; stream <= 2; stream++) {
+        char url[600], name[32];
+        snprintf(url, sizeof url, "%s/tweets/%d", u->rtp_url, stream);
+        snprintf(name, sizeof name, "rtp-reader#%d", stream);
+        char *reader[] = {"--url", url, "--broker", u->endpoint[EP_READERS], NULL};
+        if (s_actor(u, name, "rtp-reader", reader))
+            return -1;
+    }
+    return 0;
+}
+
+/* Stops in the order data flows, so each stage drains into the next: readers first
+ * (no new tweets), then the broker (finishes what is in flight), the workers, the
+ * aggregator (hands everything to the batcher), the batcher (last Redis write), and
+ * the services last. */
+static void s_stop_all(up_t *u)
+{
+    rtp_info("stopping: readers, broker, workers, aggregator, batcher, then services");
+    sup_stop_matching(u->sup, "rtp-reader", 5000);
+    sup_stop_matching(u->sup, "rtp-broker", 15000);
+    sup_stop_matching(u->sup, "rtp-censor", 5000);
+    sup_stop_matching(u->sup, "rtp-sentiment", 5000);
+    sup_stop_matching(u->sup, "rtp-engagement", 5000);
+    sup_stop_matching(u->sup, "rtp-aggregator", 15000);
+    sup_stop_matching(u->sup, "rtp-batcher", 15000);
+    sup_stop_matching(u->sup, "rtp-hashtags", 5000);
+    sup_stop_matching(u->sup, "rtp-replay", 5000);
+    sup_stop_all(u->sup, 10000);
+}
+
+int up_main(int argc, char **argv)
+{
+    int code;
+    up_t u;
+    memset(&u, 0, sizeof u);
+    u.s = rtp_settings_new("rtp up", "Runs the whole rtp system in the foreground until SIGINT/SIGTERM.", s_settings,
+                           argc, argv, &code);
+    if (!u.s)
+        return code;
+    rtp_log_init("rtp");
+    rtp_signals_install();
+    s_bin_dir(u.bin_dir, sizeof u.bin_dir);
+    const char *dir = rtp_settings_str(u.s, "runtime-dir");
+    if (dir)
+        snprintf(u.dir, sizeof u.dir, "%s", dir);
+    else
+        snprintf(u.dir, sizeof u.dir, "/tmp/rtp-%d", (int) getpid());
+    mkdir(u.dir, 0755);
+    if (access(u.dir, W_OK) != 0) {
+        rtp_error("cannot use the runtime folder %s", u.dir);
+        return 1;
+    }
+    const char *names[5] = {"readers", "workers", "results", "hashtags", "batcher"};
+    for (int i = 0; i < 5; i++)
+        snprintf(u.endpoint[i], sizeof u.endpoint[i], "ipc://%s/%s.ipc", u.dir, names[i]);
+    u.sup = sup_new((int) rtp_settings_int(u.s, "max-restarts"), (int) rtp_settings_int(u.s, "restart-period-ms"),
+                    100, 5000);
+    int status = 0;
+
+    const char *redis = rtp_settings_str(u.s, "redis-url");
+    if (redis && *redis)
+        snprintf(u.redis_url, sizeof u.redis_url, "%s", redis);
+    else if (services_start_redis(u.sup, u.dir, u.redis_url, sizeof u.redis_url) == 0)
+        rtp_info("private redis-server: %s (files in %s); query it with redis-cli -u %s", u.redis_url, u.dir,
+                 u.redis_url);
+    else
+        status = 1;
+
+    const char *rtp_url = rtp_settings_str(u.s, "rtp-url");
+    if (status == 0 && rtp_url && *rtp_url)
+        snprintf(u.rtp_url, sizeof u.rtp_url, "%s", rtp_url);
+    else if (status == 0) {
+        char rate[32], loops[32], panic[32];
+        snprintf(rate, sizeof rate, "%lld", (long long) rtp_settings_int(u.s, "replay-rate"));
+        snprintf(loops, sizeof loops, "%lld", (long long) rtp_settings_int(u.s, "replay-loops"));
+        snprintf(panic, sizeof panic, "%g", rtp_settings_double(u.s, "replay-panic-rate"));
+        char *args[] = {"--rate", rate, "--loops", loops, "--panic-rate", panic, "--burst",
+                        rtp_settings_bool(u.s, "replay-burst") ? "true" : "false", NULL};
+        if (services_start_replay(u.sup, u.bin_dir, u.dir, args, u.rtp_url, sizeof u.rtp_url) == 0)
+            rtp_info("stand-in rtp-server: %s", u.rtp_url);
+        else
+            status = 1;
+    }
+    size_t n = strlen(u.rtp_url);
+    while (n && u.rtp_url[n - 1] == '/')
+        u.rtp_url[--n] = 0;
+
+    if (status == 0 && s_start_all(&u) != 0)
+        status = 1;
+    if (status == 0)
+        rtp_info("up: reading %s, storing to %s; SIGINT/SIGTERM stops", u.rtp_url, u.redis_url);
+    while (status == 0 && !rtp_stop_requested()) {
+        sup_poll(u.sup);
+        usleep(100000);
+    }
+    s_stop_all(&u);
+    rtp_info("stopped");
+    sup_destroy(&u.sup);
+    rtp_settings_destroy(&u.s);
+    return status;
+}

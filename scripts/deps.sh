@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what rtp needs to build, run and test, from Debian 12 packages, when any
+# of it is missing. Safe to run again: it only calls apt when a package is absent.
+set -euo pipefail
+packages=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libcurl4-openssl-dev
+          libcjson-dev libhiredis-dev redis-server redis-tools python3 curl clang
+          libclang-rt-14-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Debian starts a system redis-server on install; the project uses private ones on
+# free ports, so the system one is left alone (it does not get in the way).

@@ -1,0 +1,586 @@
+/* tweet: decodes one SSE event's data into compact tweet records (see tweet.h).
+ *
+ * The work is done in three steps, each cheap next to the one after it:
+ *   1. the lab's panic message, which is not JSON, is recognised on the raw bytes;
+ *   2. one pass over the bytes rejects what cJSON would accept silently or report
+ *      badly: NUL bytes, invalid UTF-8, escaped NULs (records hold C strings), and
+ *      nesting deeper than cJSON allows (so the reason says so);
+ *   3. cJSON parses the bytes once, and the fields SPEC section 1 lists are read
+ *      from the tree into records whose strings share one allocation each.
+ */
+#include "tweet.h"
+
+#include <cJSON.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* --- records ---------------------------------------------------------------- */
+
+enum { S_NSTR = 9 };
+
+/* Points each string field of t at the matching slot of fields[]. */
+static void s_string_slots(rtp_tweet_t *t, char **fields[S_NSTR])
+{
+    fields[0] = &t->id;
+    fields[1] = &t->user_id;
+    fields[2] = &t->user_name;
+    fields[3] = &t->screen_name;
+    fields[4] = &t->text;
+    fields[5] = &t->hashtags;
+    fields[6] = &t->created_at;
+    fields[7] = &t->lang;
+    fields[8] = &t->retweet_of;
+}
+
+/* Copies the strings (NULL reads as "") into one new allocation, then frees the
+ * old one: the values may point into t's own strings. Numbers are left alone. */
+static int s_set_strings(rtp_tweet_t *t, const char *values[S_NSTR])
+{
+    size_t lens[S_NSTR], total = 0;
+    for (int i = 0; i < S_NSTR; i++) {
+        if (!values[i])
+            values[i] = "";
+        lens[i] = strlen(values[i]);
+        total += lens[i] + 1;
+    }
+    char *blob = malloc(total);
+    if (!blob)
+        return -1;
+    char **fields[S_NSTR];
+    s_string_slots(t, fields);
+    char *at = blob;
+    for (int i = 0; i < S_NSTR; i++) {
+        memcpy(at, values[i], lens[i] + 1);
+        *fields[i] = at;
+        at += lens[i] + 1;
+    }
+    free(t->blob_);
+    t->blob_ = blob;
+    return 0;
+}
+
+/* t must be zeroed or hold a record: its old strings are freed (after the copy, so
+ * the arguments may be t's own strings). Its numbers are left as they are, for the
+ * caller to set. NULL arguments become "". */
+int rtp_tweet_set(rtp_tweet_t *t, const char *id, const char *user_id, const char *user_name,
+                  const char *screen_name, const char *text, const char *hashtags, const char *created_at,
+                  const char *lang, const char *retweet_of)
+{
+    const char *values[S_NSTR] = {id,       user_id,    user_name, screen_name, text,
+                                  hashtags, created_at, lang,      retweet_of};
+    return s_set_strings(t, values);
+}
+
+/* Frees the strings and zeroes the record; safe on a zeroed or cleared record. */
+void rtp_tweet_clear(rtp_tweet_t *t)
+{
+    if (!t)
+        return;
+    free(t->blob_);
+    memset(t, 0, sizeof *t);
+}
+
+/* dst must be zeroed or hold a record (which is replaced). A zeroed src copies as
+ * a record of empty strings and zero numbers. */
+int rtp_tweet_copy(rtp_tweet_t *dst, const rtp_tweet_t *src)
+{
+    if (dst == src)
+        return 0;
+    const char *values[S_NSTR] = {src->id,       src->user_id,    src->user_name, src->screen_name, src->text,
+                                  src->hashtags, src->created_at, src->lang,      src->retweet_of};
+    if (s_set_strings(dst, values) != 0)
+        return -1;
+    dst->followers = src->followers;
+    dst->favorites = src->favorites;
+    dst->retweets = src->retweets;
+    dst->time_ms = src->time_ms;
+    return 0;
+}
+
+/* Frees both records; safe on a zeroed or cleared value. */
+void rtp_decoded_clear(rtp_decoded_t *decoded)
+{
+    if (!decoded)
+        return;
+    rtp_tweet_clear(&decoded->tweets[0]);
+    rtp_tweet_clear(&decoded->tweets[1]);
+    memset(decoded, 0, sizeof *decoded);
+}
+
+/* --- checks on the raw bytes -------------------------------------------------- */
+
+static bool s_is_json_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* True for the lab's `{"message": panic}`, with any JSON whitespace between and
+ * around the tokens. */
+static bool s_is_panic(const unsigned char *p, size_t len)
+{
+    static const char *const tokens[] = {"{", "\"message\"", ":", "panic", "}"};
+    size_t at = 0;
+    for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
+        while (at < len && s_is_json_space(p[at]))
+            at++;
+        size_t n = strlen(tokens[i]);
+        if (len - at < n || memcmp(p + at, tokens[i], n) != 0)
+            return false;
+        at += n;
+    }
+    while (at < len && s_is_json_space(p[at]))
+        at++;
+    return at == len;
+}
+
+/* Length of the valid UTF-8 sequence (RFC 3629) starting at p[0] >= 0x80, or 0
+ * with *why set. Overlong forms, UTF-16 surrogates (U+D800..U+DFFF) and code
+ * points above U+10FFFF are invalid, as are stray and missing continuation bytes. */
+static size_t s_utf8_sequence(const unsigned char *p, size_t avail, const char **why)
+{
+    unsigned char c = p[0];
+    size_t n;
+    /* The second byte's range is what rules out overlongs, surrogates and values
+     * past U+10FFFF; later continuation bytes are always 0x80..0xBF. */
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0xC0) {
+        *why = "unexpected continuation byte";
+        return 0;
+    } else if (c < 0xC2) {
+        *why = "overlong encoding";
+        return 0;
+    } else if (c < 0xE0) {
+        n = 2;
+    } else if (c < 0xF0) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c < 0xF5) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        *why = "code point above U+10FFFF";
+        return 0;
+    }
+    if (avail < 2 || p[1] < 0x80 || p[1] > 0xBF) {
+        *why = "truncated sequence";
+        return 0;
+    }
+    if (p[1] < lo) {
+        *why = "overlong encoding";
+        return 0;
+    }
+    if (p[1] > hi) {
+        *why = c == 0xED ? "UTF-16 surrogate" : "code point above U+10FFFF";
+        return 0;
+    }
+    for (size_t i = 2; i < n; i++) {
+        if (i >= avail || p[i] < 0x80 || p[i] > 0xBF) {
+            *why = "truncated sequence";
+            return 0;
+        }
+    }
+    return n;
+}
+
+/* Which bytes s_check_bytes must look at, inside (S_IN) and outside (S_OUT) JSON
+ * strings; all others are skipped in a tight loop. */
+enum { S_IN = 1, S_OUT = 2 };
+static const unsigned char s_special[256] = {
+    [0] = S_IN | S_OUT, ['"'] = S_IN | S_OUT, ['\\'] = S_IN, ['{'] = S_OUT,
+    ['['] = S_OUT,      ['}'] = S_OUT,        [']'] = S_OUT, [0x80 ... 0xFF] = S_IN | S_OUT,
+};
+
+/* One pass over the bytes: NULs, UTF-8, escaped NULs and nesting depth. Strings
+ * are tracked only so that brackets inside them do not count; cJSON remains the
+ * judge of the syntax. To tell a cut-off event from a syntax error, *cut_at gets
+ * where cJSON reports running out of bytes: just after the opening quote of a
+ * string left open, else the last byte if an object or array is left open, else
+ * SIZE_MAX. */
+static int s_check_bytes(const unsigned char *p, size_t len, size_t *cut_at, rtp_err_t *err)
+{
+    unsigned char look = S_OUT;
+    int depth = 0;
+    size_t i = 0, string_at = 0;
+    for (;;) {
+        /* a table lookup a byte beats word-at-a-time tricks here: most strings
+         * in a tweet are short */
+        while (i < len && !(s_special[p[i]] & look))
+            i++;
+        if (i == len) {
+            *cut_at = look == S_IN ? string_at + 1 : depth > 0 ? len - 1 : SIZE_MAX;
+            return 0;
+        }
+        unsigned char c = p[i];
+        if (c >= 0x80) {
+            const char *why = NULL;
+            size_t n = s_utf8_sequence(p + i, len - i, &why);
+            if (n == 0)
+                return rtp_err_set(err, "invalid UTF-8 at byte %zu (%s)", i, why);
+            i += n;
+            continue;
+        }
+        if (c == 0)
+            return rtp_err_set(err, "NUL byte in data at byte %zu", i);
+        if (c == '"') {
+            string_at = i;
+            look = look == S_IN ? S_OUT : S_IN;
+        } else if (c == '\\') {
+            if (len - i >= 6 && memcmp(p + i + 1, "u0000", 5) == 0)
+                return rtp_err_set(err, "escaped NUL (\\u0000) in a string at byte %zu", i);
+            if (i + 1 < len && p[i + 1] < 0x80 && p[i + 1] != 0)
+                i++; /* the escaped character cannot end the string */
+        } else if (c == '{' || c == '[') {
+            if (++depth > CJSON_NESTING_LIMIT)
+                return rtp_err_set(err, "JSON nested deeper than %d levels at byte %zu", CJSON_NESTING_LIMIT,
+                                   i);
+        } else if (depth > 0) { /* '}' or ']' */
+            depth--;
+        }
+        i++;
+    }
+}
+
+/* Writes up to 16 bytes of p from at into buf (cap >= 20) for a reason line:
+ * control characters become '?', and a multi-byte character cut by either end is
+ * left out whole. The bytes are known to be valid UTF-8 without NULs. */
+static const char *s_excerpt(char *buf, const unsigned char *p, size_t len, size_t at)
+{
+    while (at < len && (p[at] & 0xC0) == 0x80)
+        at++;
+    size_t n = len > at ? len - at : 0;
+    if (n > 16) {
+        n = 16;
+        /* back off to the start of the character the limit cuts, if any */
+        size_t start = n;
+        while (start > 0 && (p[at + start] & 0xC0) == 0x80)
+            start--;
+        n = start;
+    }
+    for (size_t i = 0; i < n; i++)
+        buf[i] = p[at + i] < 0x20 || p[at + i] == 0x7F ? '?' : (char) p[at + i];
+    buf[n] = '\0';
+    return buf;
+}
+
+/* --- reading fields -------------------------------------------------------- */
+
+static const cJSON *s_get(const cJSON *object, const char *name)
+{
+    return cJSON_IsObject(object) ? cJSON_GetObjectItemCaseSensitive(object, name) : NULL;
+}
+
+/* The string value of object.name, or NULL if it is missing, null or not a string. */
+static const char *s_str(const cJSON *object, const char *name)
+{
+    const cJSON *item = s_get(object, name);
+    return cJSON_IsString(item) ? item->valuestring : NULL;
+}
+
+/* Whether a JSON number can be written as an int64 without loss of the integer
+ * part (cJSON keeps numbers as doubles). */
+static bool s_int_range(double d)
+{
+    return d >= -9223372036854775808.0 && d < 9223372036854775808.0;
+}
+
+/* A JSON number as an integer, truncated toward zero and clamped to int64;
+ * missing, null, non-numbers and NaN read as 0. */
+static int64_t s_int(const cJSON *item)
+{
+    if (!cJSON_IsNumber(item))
+        return 0;
+    double d = item->valuedouble;
+    if (d != d)
+        return 0;
+    if (d >= 9223372036854775808.0)
+        return INT64_MAX;
+    if (d < -9223372036854775808.0)
+        return INT64_MIN;
+    return (int64_t) d;
+}
+
+/* The id of a status or user: `id_str` if it is a non-empty string, else `id` if
+ * it is a whole number, written as an integer into buf (cap >= 24). Returns NULL
+ * if there is neither.
+ *
+ * cJSON stores every number as a double, so an `id` above 2^53 (every tweet id
+ * since late 2010, and the newer user ids) comes back rounded to the nearest
+ * double: only `id_str` carries such ids exactly. The lab's tweets always have it. */
+static const char *s_id(const cJSON *object, char *buf, size_t cap)
+{
+    const char *id_str = s_str(object, "id_str");
+    if (id_str && *id_str)
+        return id_str;
+    const cJSON *id = s_get(object, "id");
+    if (!cJSON_IsNumber(id))
+        return NULL;
+    double d = id->valuedouble;
+    if (!s_int_range(d) || d != (double) (int64_t) d)
+        return NULL;
+    snprintf(buf, cap, "%lld", (long long) (int64_t) d);
+    return buf;
+}
+
+/* A string of decimal digits as an int64, or -1 if it is empty, has any other
+ * byte, or overflows. */
+static int s_parse_digits(const char *s, int64_t *value)
+{
+    if (!*s)
+        return -1;
+    int64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        int digit = *s - '0';
+        if (v > (INT64_MAX - digit) / 10)
+            return -1;
+        v = v * 10 + digit;
+    }
+    *value = v;
+    return 0;
+}
+
+/* Reads n decimal digits exactly. */
+static int s_fixed_digits(const char *s, int n, int *value)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *value = v;
+    return 0;
+}
+
+static int s_name_index(const char *s, const char *const names[], int count)
+{
+    for (int i = 0; i < count; i++)
+        if (strncasecmp(s, names[i], 3) == 0)
+            return i;
+    return -1;
+}
+
+static bool s_leap(int64_t y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Leap years in 1..y (y >= 0). */
+static int64_t s_leaps_through(int64_t y)
+{
+    return y / 4 - y / 100 + y / 400;
+}
+
+/* Twitter's created_at, "Wed Aug 27 13:08:45 +0000 2008", as ms since the epoch
+ * (the offset is honoured), or -1 if it is not in that form or not a real date.
+ * Written out by hand because strptime and timegm depend on locale and libc. */
+static int s_parse_created_at(const char *s, int64_t *ms)
+{
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    static const int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    /* "Www Mmm DD HH:MM:SS +hhmm YYYY": fixed columns, 30 bytes */
+    if (strlen(s) != 30 || s[3] != ' ' || s[7] != ' ' || s[10] != ' ' || s[13] != ':' || s[16] != ':' ||
+        s[19] != ' ' || s[25] != ' ' || (s[20] != '+' && s[20] != '-'))
+        return -1;
+    int month = s_name_index(s + 4, months, 12);
+    int day, hour, minute, second, off_h, off_m, year;
+    if (s_name_index(s, days, 7) < 0 || month < 0 || s_fixed_digits(s + 8, 2, &day) ||
+        s_fixed_digits(s + 11, 2, &hour) || s_fixed_digits(s + 14, 2, &minute) ||
+        s_fixed_digits(s + 17, 2, &second) || s_fixed_digits(s + 21, 2, &off_h) ||
+        s_fixed_digits(s + 23, 2, &off_m) || s_fixed_digits(s + 26, 4, &year))
+        return -1;
+    int last_day = month_days[month] + (month == 1 && s_leap(year));
+    if (year < 1 || day < 1 || day > last_day || hour > 23 || minute > 59 || second > 59 || off_m > 59)
+        return -1;
+    int64_t days_since = (int64_t) (year - 1970) * 365 + s_leaps_through(year - 1) - s_leaps_through(1969);
+    for (int m = 0; m < month; m++)
+        days_since += month_days[m] + (m == 1 && s_leap(year));
+    days_since += day - 1;
+    int64_t offset = (s[20] == '-' ? -1 : 1) * (int64_t) (off_h * 3600 + off_m * 60);
+    *ms = (days_since * 86400 + hour * 3600 + minute * 60 + second - offset) * 1000;
+    return 0;
+}
+
+/* timestamp_ms (a string of digits or a number), else created_at, else 0. */
+static int64_t s_time_ms(const cJSON *status)
+{
+    const cJSON *ts = s_get(status, "timestamp_ms");
+    int64_t ms;
+    if (cJSON_IsString(ts) && s_parse_digits(ts->valuestring, &ms) == 0)
+        return ms;
+    if (cJSON_IsNumber(ts))
+        return s_int(ts);
+    const char *created_at = s_str(status, "created_at");
+    if (created_at && s_parse_created_at(created_at, &ms) == 0)
+        return ms;
+    return 0;
+}
+
+/* entities.hashtags[].text joined with single spaces, in a malloc'd string (which
+ * may be "") or NULL if out of memory. Entries without a non-empty text are
+ * skipped so that no double spaces appear. */
+static char *s_hashtags(const cJSON *status)
+{
+    const cJSON *list = s_get(s_get(status, "entities"), "hashtags");
+    if (!cJSON_IsArray(list))
+        list = NULL;
+    size_t total = 1;
+    const cJSON *tag;
+    cJSON_ArrayForEach(tag, list)
+    {
+        const char *text = s_str(tag, "text");
+        if (text && *text)
+            total += strlen(text) + 1;
+    }
+    char *joined = malloc(total);
+    if (!joined)
+        return NULL;
+    char *at = joined;
+    cJSON_ArrayForEach(tag, list)
+    {
+        const char *text = s_str(tag, "text");
+        if (text && *text) {
+            if (at != joined)
+                *at++ = ' ';
+            size_t n = strlen(text);
+            memcpy(at, text, n);
+            at += n;
+        }
+    }
+    *at = '\0';
+    return joined;
+}
+
+/* Fills t from a status object whose id is id. The engagement counts come from
+ * counts_from (the status itself, or the retweeted original). */
+static int s_decode_status(const cJSON *status, const char *id, const cJSON *counts_from,
+                           const char *retweet_of, rtp_tweet_t *t, rtp_err_t *err)
+{
+    const cJSON *user = s_get(status, "user");
+    char user_id_buf[24];
+    const char *user_id = cJSON_IsObject(user) ? s_id(user, user_id_buf, sizeof user_id_buf) : NULL;
+
+    const char *text = s_str(s_get(status, "extended_tweet"), "full_text");
+    if (!text)
+        text = s_str(status, "full_text");
+    if (!text)
+        text = s_str(status, "text");
+
+    char *hashtags = s_hashtags(status);
+    if (!hashtags)
+        return rtp_err_set(err, "out of memory");
+    int rc = rtp_tweet_set(t, id, user_id, s_str(user, "name"), s_str(user, "screen_name"), text, hashtags,
+                           s_str(status, "created_at"), s_str(status, "lang"), retweet_of);
+    free(hashtags);
+    if (rc != 0)
+        return rtp_err_set(err, "out of memory");
+    t->followers = s_int(s_get(user, "followers_count"));
+    t->favorites = s_int(s_get(counts_from, "favorite_count"));
+    t->retweets = s_int(s_get(counts_from, "retweet_count"));
+    t->time_ms = s_time_ms(status);
+    return 0;
+}
+
+/* Reads the records out of a parsed event. */
+static int s_decode_tree(const cJSON *root, rtp_decoded_t *out, rtp_err_t *err)
+{
+    if (!cJSON_IsObject(root))
+        return rtp_err_set(err, "wrong shape: the JSON is not an object");
+    const cJSON *message = s_get(root, "message");
+    if (!message)
+        return rtp_err_set(err, "wrong shape: no \"message\"");
+    if (!cJSON_IsObject(message))
+        return rtp_err_set(err, "wrong shape: \"message\" is not an object");
+    const cJSON *tweet = s_get(message, "tweet");
+    if (!tweet)
+        return rtp_err_set(err, "wrong shape: no \"message.tweet\"");
+    if (!cJSON_IsObject(tweet))
+        return rtp_err_set(err, "wrong shape: \"message.tweet\" is not an object");
+    char id_buf[24];
+    const char *id = s_id(tweet, id_buf, sizeof id_buf);
+    if (!id)
+        return rtp_err_set(err, "tweet has no id (no id_str, no integer id)");
+    out->sent_100us = s_int(s_get(message, "unix_timestamp_100us"));
+
+    const cJSON *original = s_get(tweet, "retweeted_status");
+    if (!cJSON_IsObject(original))
+        original = NULL;
+    /* An original without an id cannot be stored as a tweet of its own: the retweet
+     * is still decoded (with the original's counts, as SPEC section 2 says) and
+     * the event yields one record, with an empty retweet_of. */
+    char original_id_buf[24];
+    const char *original_id = original ? s_id(original, original_id_buf, sizeof original_id_buf) : NULL;
+    if (original_id) {
+        if (s_decode_status(original, original_id, original, "", &out->tweets[1], err) != 0)
+            return -1;
+    }
+    if (s_decode_status(tweet, id, original ? original : tweet, original_id ? original_id : "",
+                        &out->tweets[0], err) != 0)
+        return -1;
+    out->count = original_id ? 2 : 1;
+    return 0;
+}
+
+/* --- the decoder ------------------------------------------------------------- */
+
+/* out is overwritten (not freed): clear it before decoding into it again. */
+int rtp_tweet_decode(const char *data, size_t len, rtp_decoded_t *out, rtp_err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = RTP_EVENT_MALFORMED;
+    const unsigned char *p = (const unsigned char *) data;
+    if (!data || len == 0)
+        return rtp_err_set(err, "empty data");
+    if (s_is_panic(p, len)) {
+        out->kind = RTP_EVENT_PANIC;
+        return 0;
+    }
+    size_t cut_at = SIZE_MAX;
+    if (s_check_bytes(p, len, &cut_at, err) != 0)
+        return -1;
+
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
+    if (!root) {
+        size_t at = end && end >= data && end <= data + len ? (size_t) (end - data) : len;
+        char near[20];
+        if (at >= len || at == cut_at)
+            return rtp_err_set(err, "not JSON: unexpected end after %zu bytes", len);
+        return rtp_err_set(err, "not JSON: syntax error at byte %zu near '%s'", at,
+                           s_excerpt(near, p, len, at));
+    }
+    size_t at = (size_t) (end - data);
+    while (at < len && s_is_json_space(p[at]))
+        at++;
+    int rc;
+    if (at < len) {
+        char near[20];
+        rc = rtp_err_set(err, "not JSON: trailing bytes at byte %zu near '%s'", at,
+                         s_excerpt(near, p, len, at));
+    } else {
+        rc = s_decode_tree(root, out, err);
+    }
+    cJSON_Delete(root);
+    if (rc != 0) {
+        rtp_tweet_clear(&out->tweets[0]);
+        rtp_tweet_clear(&out->tweets[1]);
+        out->count = 0;
+        out->sent_100us = 0;
+        return -1;
+    }
+    out->kind = RTP_EVENT_TWEET;
+    return 0;
+}

@@ -1,0 +1,504 @@
+#include "store.h"
+
+#include "util.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The batch script. ARGV: tweet count, dead-letter count, dead-letter window, then
+ * FIELDS strings per tweet (in the order of s_tweet_args), then one JSON entry per
+ * dead letter. Returns {stored, duplicates, deadletters, deadletter duplicates}.
+ *
+ * Phase 1 only reads: it decides which tweets are new and computes the user totals,
+ * and every read doubles as a type check (WRONGTYPE aborts the script before any
+ * write, so a batch is all or nothing). Phase 2 writes.
+ *
+ * num() is rtp_fmt_double (util.c) in Lua: the shortest %.<p>g, p = 1..17, that reads
+ * back to the same double; %.15g first, because when it round-trips no longer
+ * precision is needed and when it does not only 16 and 17 are left to try. */
+static const char s_script[] =
+    "local nt, nd, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local F = 14\n"
+    "local function num(x)\n"
+    "  if x == 0 then return '0' end\n"
+    "  local s = string.format('%.15g', x)\n"
+    "  if tonumber(s) == x then\n"
+    "    for p = 1, 14 do\n"
+    "      local t = string.format('%.' .. p .. 'g', x)\n"
+    "      if tonumber(t) == x then return t end\n"
+    "    end\n"
+    "    return s\n"
+    "  end\n"
+    "  s = string.format('%.16g', x)\n"
+    "  if tonumber(s) == x then return s end\n"
+    "  return string.format('%.17g', x)\n"
+    "end\n"
+    "redis.call('ZSCORE', 'tweets', '')\n"
+    "redis.call('ZSCORE', 'users:engagement', '')\n"
+    "redis.call('LLEN', 'deadletter')\n"
+    "local new, seen, users, order, dups = {}, {}, {}, {}, 0\n"
+    "for i = 0, nt - 1 do\n"
+    "  local b = 4 + i * F\n"
+    "  local id = ARGV[b]\n"
+    "  if seen[id] or redis.call('EXISTS', 'tweet:' .. id) == 1 then\n"
+    "    dups = dups + 1\n"
+    "  else\n"
+    "    seen[id] = true\n"
+    "    new[#new + 1] = b\n"
+    "    local uid = ARGV[b + 1]\n"
+    "    if uid ~= '' then\n"
+    "      local u = users[uid]\n"
+    "      if not u then\n"
+    "        local v = redis.call('HMGET', 'user:' .. uid, 'engagement', 'tweets')\n"
+    "        redis.call('SCARD', 'user:' .. uid .. ':tweets')\n"
+    "        u = {eng = tonumber(v[1]) or 0, cnt = tonumber(v[2]) or 0}\n"
+    "        users[uid] = u\n"
+    "        order[#order + 1] = uid\n"
+    "      end\n"
+    "      u.eng = u.eng + tonumber(ARGV[b + 5])\n"
+    "      u.cnt = u.cnt + 1\n"
+    "      u.last = b\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "for _, b in ipairs(new) do\n"
+    "  local id, uid = ARGV[b], ARGV[b + 1]\n"
+    "  redis.call('HSET', 'tweet:' .. id, 'id', id, 'user_id', uid, 'text', ARGV[b + 2],\n"
+    "    'censored', ARGV[b + 3], 'sentiment', ARGV[b + 4], 'engagement', ARGV[b + 5],\n"
+    "    'created_at', ARGV[b + 6], 'lang', ARGV[b + 7], 'hashtags', ARGV[b + 8],\n"
+    "    'retweet_of', ARGV[b + 9])\n"
+    "  redis.call('ZADD', 'tweets', ARGV[b + 10], id)\n"
+    "  if uid ~= '' then redis.call('SADD', 'user:' .. uid .. ':tweets', id) end\n"
+    "end\n"
+    "for _, uid in ipairs(order) do\n"
+    "  local u = users[uid]\n"
+    "  local b, eng = u.last, num(u.eng)\n"
+    "  redis.call('HSET', 'user:' .. uid, 'id', uid, 'name', ARGV[b + 11],\n"
+    "    'screen_name', ARGV[b + 12], 'followers', ARGV[b + 13], 'engagement', eng,\n"
+    "    'tweets', string.format('%d', u.cnt))\n"
+    "  redis.call('ZADD', 'users:engagement', eng, uid)\n"
+    "end\n"
+    "local dl, dldups, pushed = 0, 0, {}\n"
+    "local base = 4 + nt * F\n"
+    "for i = 0, nd - 1 do\n"
+    "  local e = ARGV[base + i]\n"
+    "  if pushed[e] or redis.call('LPOS', 'deadletter', e, 'RANK', -1, 'MAXLEN', window) then\n"
+    "    dldups = dldups + 1\n"
+    "  else\n"
+    "    redis.call('RPUSH', 'deadletter', e)\n"
+    "    dl = dl + 1\n"
+    "  end\n"
+    "  pushed[e] = true\n"
+    "end\n"
+    "return {#new, dups, dl, dldups}\n";
+
+enum { FIELDS = 14, HEAD = 6 };   /* strings per tweet; command, script, numkeys, 3 counts */
+
+/* A growable byte buffer; `failed` sticks once an allocation fails. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+    int failed;
+} sbuf_t;
+
+static void s_put(sbuf_t *b, const void *bytes, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *grown = realloc(b->data, cap);
+        if (!grown) {
+            b->failed = 1;
+            return;
+        }
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, bytes, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+
+static void s_puts(sbuf_t *b, const char *s) { s_put(b, s, strlen(s)); }
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if it is not one. */
+static size_t s_utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        if (c == 0xED)
+            hi = 0x9F;   /* no UTF-16 surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+/* Appends s[0..n) as a JSON string literal; invalid UTF-8 bytes become U+FFFD. */
+static void s_json_str(sbuf_t *b, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *) s, *end = p + n;
+    s_put(b, "\"", 1);
+    while (p < end) {
+        size_t run = 0;
+        /* copy the longest stretch that needs no escaping in one go */
+        while (p + run < end) {
+            unsigned char c = p[run];
+            if (c < 0x20 || c == '"' || c == '\\')
+                break;
+            size_t len = s_utf8_len(p + run, (size_t) (end - p - run));
+            if (len == 0)
+                break;
+            run += len;
+        }
+        s_put(b, p, run);
+        p += run;
+        if (p == end)
+            break;
+        unsigned char c = *p;
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char) c;
+            s_put(b, esc, 2);
+        } else if (c == '\n')
+            s_puts(b, "\\n");
+        else if (c == '\r')
+            s_puts(b, "\\r");
+        else if (c == '\t')
+            s_puts(b, "\\t");
+        else if (c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            s_puts(b, esc);
+        } else
+            s_puts(b, "\\ufffd");
+        p++;
+    }
+    s_put(b, "\"", 1);
+}
+
+static void s_json_field(sbuf_t *b, const char *name, const char *value, int first)
+{
+    if (!first)
+        s_put(b, ",", 1);
+    s_json_str(b, name, strlen(name));
+    s_put(b, ":", 1);
+    value = value ? value : "";
+    s_json_str(b, value, strlen(value));
+}
+
+static void s_deadletter_json(sbuf_t *b, const rtp_msg_t *msg)
+{
+    char num[64];
+    s_puts(b, "{");
+    s_json_field(b, "reason", msg->text, 1);
+    s_puts(b, ",\"data\":");
+    s_json_str(b, msg->raw ? msg->raw : "", msg->raw ? msg->raw_len : 0);
+    s_json_field(b, "origin", msg->origin, 0);
+    snprintf(num, sizeof num, ",\"seq\":%" PRIu64 ",\"time_ms\":%" PRId64 "}", msg->seq, msg->received_us / 1000);
+    s_puts(b, num);
+}
+
+char *rtp_store_deadletter_json(const rtp_msg_t *msg)
+{
+    sbuf_t b = {0};
+    s_deadletter_json(&b, msg);
+    if (b.failed) {
+        free(b.data);
+        return NULL;
+    }
+    return b.data;
+}
+
+/* Turns a JOINED that cannot be a tweet row into a DEADLETTER saying why, with the
+ * record as JSON in raw. 0, or -1 if out of memory. */
+static int s_to_deadletter(rtp_msg_t *msg, const char *reason)
+{
+    sbuf_t b = {0};
+    char num[64];
+    const rtp_tweet_t *t = &msg->tweet;
+    snprintf(num, sizeof num, "{\"key\":%" PRIu64, msg->key);
+    s_puts(&b, num);
+    s_json_field(&b, "id", t->id, 0);
+    s_json_field(&b, "user_id", t->user_id, 0);
+    s_json_field(&b, "text", t->text, 0);
+    s_json_field(&b, "censored", msg->text, 0);
+    s_json_field(&b, "sentiment", rtp_fmt_double(num, sizeof num, msg->number), 0);
+    s_json_field(&b, "engagement", rtp_fmt_double(num, sizeof num, msg->number2), 0);
+    s_puts(&b, "}");
+    int rc = b.failed ? -1 : rtp_msg_set_raw(msg, b.data, b.len);
+    free(b.data);
+    if (rc == 0)
+        rc = rtp_msg_set_str(&msg->text, reason);
+    if (rc == 0) {
+        msg->type = RTP_MSG_DEADLETTER;
+        rtp_tweet_clear(&msg->tweet);
+        msg->number = msg->number2 = 0;
+    }
+    return rc;
+}
+
+struct rtp_store_t {
+    rtp_redis_link_t *link;
+    char sha[48];            /* the script's SHA1 once SCRIPT LOAD answered */
+    const char **argv;       /* the command, rebuilt per batch in reused arrays */
+    size_t *lens;
+    size_t *offs;            /* offset into scratch, or SIZE_MAX when argv points into a message */
+    size_t argcap;
+    sbuf_t scratch;          /* numbers and JSON entries of the batch */
+};
+
+rtp_store_t *rtp_store_new(rtp_redis_link_t *link)
+{
+    rtp_store_t *self = calloc(1, sizeof *self);
+    if (self)
+        self->link = link;
+    return self;
+}
+
+void rtp_store_destroy(rtp_store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    rtp_store_t *self = *self_p;
+    free(self->argv);
+    free(self->lens);
+    free(self->offs);
+    free(self->scratch.data);
+    free(self);
+    *self_p = NULL;
+}
+
+static int s_reserve(rtp_store_t *self, size_t argc)
+{
+    if (argc <= self->argcap)
+        return 0;
+    const char **argv = realloc(self->argv, argc * sizeof *argv);
+    if (argv)
+        self->argv = argv;
+    size_t *lens = realloc(self->lens, argc * sizeof *lens);
+    if (lens)
+        self->lens = lens;
+    size_t *offs = realloc(self->offs, argc * sizeof *offs);
+    if (offs)
+        self->offs = offs;
+    if (!argv || !lens || !offs)
+        return -1;
+    self->argcap = argc;
+    return 0;
+}
+
+/* Argument i points at a string owned by a message. */
+static void s_arg_ref(rtp_store_t *self, size_t i, const char *s)
+{
+    self->argv[i] = s ? s : "";
+    self->lens[i] = strlen(self->argv[i]);
+    self->offs[i] = SIZE_MAX;
+}
+
+/* Argument i is the text just appended to scratch from offset `from`. */
+static void s_arg_scratch(rtp_store_t *self, size_t i, size_t from)
+{
+    self->offs[i] = from;
+    self->lens[i] = self->scratch.len - from;
+}
+
+static void s_arg_fmt(rtp_store_t *self, size_t i, const char *text)
+{
+    size_t from = self->scratch.len;
+    s_puts(&self->scratch, text);
+    s_arg_scratch(self, i, from);
+}
+
+/* Checks, converts and stamps the messages; counts tweets and dead letters. */
+static int s_prepare(rtp_msg_t *const *msgs, size_t count, size_t *nt, size_t *nd, rtp_err_t *err)
+{
+    *nt = *nd = 0;
+    for (size_t i = 0; i < count; i++) {
+        rtp_msg_t *m = msgs[i];
+        if (m->type == RTP_MSG_JOINED) {
+            const char *why = NULL;
+            if (!m->tweet.id || !*m->tweet.id)
+                why = "joined record without a tweet id";
+            else if (!isfinite(m->number) || !isfinite(m->number2))
+                why = "joined record with a sentiment or engagement that is not a finite number";
+            if (why && s_to_deadletter(m, why) != 0)
+                return rtp_err_set(err, "out of memory");
+        } else if (m->type != RTP_MSG_DEADLETTER)
+            return rtp_err_set(err, "a %s message cannot be stored", rtp_msg_type_name(m->type));
+        if (m->type == RTP_MSG_JOINED)
+            (*nt)++;
+        else {
+            if (m->received_us == 0)
+                m->received_us = rtp_wall_us();
+            (*nd)++;
+        }
+    }
+    return 0;
+}
+
+/* Fills argv with EVALSHA sha 0 counts..., tweets..., dead letters... */
+static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t nt, size_t nd, rtp_err_t *err)
+{
+    size_t argc = HEAD + nt * FIELDS + nd;
+    if (s_reserve(self, argc) != 0)
+        return rtp_err_set(err, "out of memory");
+    self->scratch.len = 0;
+    char num[64];
+    s_arg_ref(self, 0, "EVALSHA");
+    s_arg_ref(self, 1, self->sha);
+    s_arg_ref(self, 2, "0");
+    snprintf(num, sizeof num, "%zu", nt);
+    s_arg_fmt(self, 3, num);
+    snprintf(num, sizeof num, "%zu", nd);
+    s_arg_fmt(self, 4, num);
+    snprintf(num, sizeof num, "%d", RTP_STORE_DEADLETTER_WINDOW);
+    s_arg_fmt(self, 5, num);
+    size_t t = HEAD, d = HEAD + nt * FIELDS;
+    for (size_t i = 0; i < count; i++) {
+        const rtp_msg_t *m = msgs[i];
+        if (m->type == RTP_MSG_DEADLETTER) {
+            size_t from = self->scratch.len;
+            s_deadletter_json(&self->scratch, m);
+            s_arg_scratch(self, d++, from);
+            continue;
+        }
+        const rtp_tweet_t *w = &m->tweet;
+        s_arg_ref(self, t + 0, w->id);
+        s_arg_ref(self, t + 1, w->user_id);
+        s_arg_ref(self, t + 2, w->text);
+        s_arg_ref(self, t + 3, m->text);
+        s_arg_fmt(self, t + 4, rtp_fmt_double(num, sizeof num, m->number));
+        s_arg_fmt(self, t + 5, rtp_fmt_double(num, sizeof num, m->number2));
+        s_arg_ref(self, t + 6, w->created_at);
+        s_arg_ref(self, t + 7, w->lang);
+        s_arg_ref(self, t + 8, w->hashtags);
+        s_arg_ref(self, t + 9, w->retweet_of);
+        snprintf(num, sizeof num, "%" PRId64, w->time_ms > 0 ? w->time_ms : m->received_us / 1000);
+        s_arg_fmt(self, t + 10, num);
+        s_arg_ref(self, t + 11, w->user_name);
+        s_arg_ref(self, t + 12, w->screen_name);
+        snprintf(num, sizeof num, "%" PRId64, w->followers);
+        s_arg_fmt(self, t + 13, num);
+        t += FIELDS;
+    }
+    if (self->scratch.failed) {
+        self->scratch.failed = 0;
+        return rtp_err_set(err, "out of memory");
+    }
+    /* scratch may have moved while it grew: point at it only now */
+    for (size_t i = 0; i < argc; i++)
+        if (self->offs[i] != SIZE_MAX)
+            self->argv[i] = self->scratch.data + self->offs[i];
+    return 0;
+}
+
+/* Sends one command and reads its reply. NULL after an I/O error or a timeout, with
+ * the link reset (the connection's state is unknown) and the reason in err. */
+static redisReply *s_call(rtp_store_t *self, redisContext *ctx, int argc, const char **argv, const size_t *lens,
+                          rtp_err_t *err)
+{
+    void *reply = NULL;
+    if (redisAppendCommandArgv(ctx, argc, argv, lens) != REDIS_OK || redisGetReply(ctx, &reply) != REDIS_OK ||
+        !reply) {
+        rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link), ctx->errstr[0] ? ctx->errstr : "no reply");
+        if (reply)
+            freeReplyObject(reply);
+        rtp_redis_link_reset(self->link);
+        return NULL;
+    }
+    return reply;
+}
+
+static int s_load_script(rtp_store_t *self, redisContext *ctx, rtp_err_t *err)
+{
+    const char *argv[3] = {"SCRIPT", "LOAD", s_script};
+    redisReply *r = s_call(self, ctx, 3, argv, NULL, err);
+    if (!r)
+        return -1;
+    int rc = 0;
+    if (r->type == REDIS_REPLY_STRING && r->len < sizeof self->sha)
+        snprintf(self->sha, sizeof self->sha, "%s", r->str);
+    else
+        rc = rtp_err_set(err, "SCRIPT LOAD on %s: %s", rtp_redis_link_display(self->link),
+                         r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    freeReplyObject(r);
+    return rc;
+}
+
+int rtp_store_write(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_store_counts_t *counts,
+                    rtp_err_t *err)
+{
+    rtp_store_counts_t local;
+    if (!counts)
+        counts = &local;
+    memset(counts, 0, sizeof *counts);
+    if (count == 0)
+        return 0;
+    size_t nt, nd;
+    if (s_prepare(msgs, count, &nt, &nd, err) != 0)
+        return -1;
+    redisContext *ctx = rtp_redis_link_context(self->link, err);
+    if (!ctx)
+        return -1;
+    if (!self->sha[0] && s_load_script(self, ctx, err) != 0)
+        return -1;
+    if (s_build(self, msgs, count, nt, nd, err) != 0)
+        return -1;
+    int argc = (int) (HEAD + nt * FIELDS + nd);
+    redisReply *r = s_call(self, ctx, argc, self->argv, self->lens, err);
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        /* Redis lost its script cache (restart, SCRIPT FLUSH); nothing ran. EVAL runs
+         * the same script and caches it again for the next EVALSHA. */
+        freeReplyObject(r);
+        self->argv[0] = "EVAL";
+        self->lens[0] = 4;
+        self->argv[1] = s_script;
+        self->lens[1] = sizeof s_script - 1;
+        r = s_call(self, ctx, argc, self->argv, self->lens, err);
+    }
+    if (!r)
+        return -1;
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR)
+        rc = rtp_err_set(err, "%s answered: %s", rtp_redis_link_display(self->link), r->str);
+    else if (r->type != REDIS_REPLY_ARRAY || r->elements != 4)
+        rc = rtp_err_set(err, "%s: unexpected reply to the batch script", rtp_redis_link_display(self->link));
+    else {
+        size_t *out[4] = {&counts->stored, &counts->duplicates, &counts->deadletters, &counts->deadletter_duplicates};
+        for (size_t i = 0; i < 4; i++) {
+            if (r->element[i]->type != REDIS_REPLY_INTEGER || r->element[i]->integer < 0) {
+                rc = rtp_err_set(err, "%s: unexpected reply to the batch script", rtp_redis_link_display(self->link));
+                break;
+            }
+            *out[i] = (size_t) r->element[i]->integer;
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}

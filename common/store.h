@@ -1,0 +1,74 @@
+/* store: writes batches of finished records into the Redis tables of SPEC section 3.
+ *
+ *   tweet:<id>         hash: id, user_id, text, censored, sentiment, engagement,
+ *                            created_at, lang, hashtags, retweet_of
+ *   tweets             sorted set: tweet id scored by its time in ms (the tweet's
+ *                      time_ms; when the tweet has none, the time it was received)
+ *   user:<id>          hash: id, name, screen_name, followers, engagement (the sum of
+ *                            the engagement of the user's stored tweets), tweets (count)
+ *   user:<id>:tweets   set: the ids of the user's stored tweets
+ *   users:engagement   sorted set: user id scored by the user's engagement
+ *   deadletter         list: one JSON object an entry,
+ *                      {"reason", "data", "origin", "seq", "time_ms"}
+ *
+ * A record whose user_id is empty gets its tweet row (user_id "") and no user rows.
+ * Numbers are written in rtp_fmt_double's shortest round-trip form, the user totals
+ * too (they are summed inside Redis, by the same rule).
+ *
+ * One batch is one Lua script call (SCRIPT LOAD once, then EVALSHA; EVAL when Redis
+ * lost the script, e.g. after a restart): one round trip, atomic, idempotent.
+ *   - A tweet whose tweet:<id> exists changes nothing (user totals included); so
+ *     does a second copy of a tweet within one batch.
+ *   - The script reads and checks every key it will touch before it writes any, so a
+ *     key of the wrong type fails the whole batch with nothing written.
+ *   - A dead-letter entry already among the last RTP_STORE_DEADLETTER_WINDOW entries
+ *     of the list is not appended again: a batch retried after a lost reply leaves
+ *     the list as it was. (An entry carries its event's origin, seq and time, so two
+ *     equal entries are the same event reported twice.)
+ * Writing the same batch twice therefore leaves Redis byte for byte as writing it once.
+ */
+#ifndef RTP_STORE_H
+#define RTP_STORE_H
+
+#include "proto.h"
+#include "redis_link.h"
+#include "rtp_err.h"
+
+#include <stddef.h>
+
+/* How far back from the end of the deadletter list a new entry is looked for. */
+#define RTP_STORE_DEADLETTER_WINDOW 10000
+
+typedef struct {
+    size_t stored;                 /* tweets written for the first time */
+    size_t duplicates;             /* tweets already stored: nothing changed */
+    size_t deadletters;            /* entries appended to the deadletter list */
+    size_t deadletter_duplicates;  /* entries already in the list: not appended again */
+} rtp_store_counts_t;
+
+typedef struct rtp_store_t rtp_store_t;
+
+/* A store writing through link (borrowed: it must outlive the store). */
+rtp_store_t *rtp_store_new(rtp_redis_link_t *link);
+void rtp_store_destroy(rtp_store_t **self_p);
+
+/* Writes one batch of JOINED and DEADLETTER messages in one round trip. On success
+ * returns 0 and fills counts (may be NULL). On failure returns -1 with the reason in
+ * err: either nothing of the batch was written, or (when the reply was lost) the
+ * whole batch may have been; the caller keeps the batch and retries it later, which
+ * is safe either way (the link reconnects by itself after an I/O error).
+ *
+ * Two changes are made to the messages so that a retry writes the same bytes: a
+ * DEADLETTER with received_us 0 gets the current time (its entry's time_ms), and a
+ * JOINED that cannot be stored as a tweet (no tweet id, a sentiment or engagement that
+ * is not a finite number) is turned into a DEADLETTER saying why, carrying the record
+ * as JSON in raw. Any other message type fails the call. */
+int rtp_store_write(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_store_counts_t *counts,
+                    rtp_err_t *err);
+
+/* The deadletter list entry for a DEADLETTER message, as rtp_store_write writes it: a
+ * NUL-terminated JSON object (caller frees), or NULL if out of memory. Bytes of raw
+ * that are not valid UTF-8 become U+FFFD, so the entry is always valid JSON. */
+char *rtp_store_deadletter_json(const rtp_msg_t *msg);
+
+#endif

@@ -1,0 +1,529 @@
+/* store: batches written into a real redis-server, every key and field of SPEC
+ * section 3 checked; the same batch written twice leaves Redis byte-identical; user
+ * totals over several batches; users without a user id; retweets; dead letters as
+ * JSON; the Lua number form equal to rtp_fmt_double's; a key of the wrong type fails
+ * the whole batch with nothing written; SCRIPT FLUSH and a Redis restart; AUTH and
+ * a db number. */
+#include "check.h"
+#include "redis_fixture.h"
+#include "store.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <math.h>
+
+/* --- building messages --- */
+
+typedef struct {
+    const char *id, *user_id, *name, *screen_name, *text, *censored;
+    double sentiment, engagement;
+    const char *created_at, *lang, *hashtags, *retweet_of;
+    int64_t followers, time_ms, received_us;
+} rec_t;
+
+static rtp_msg_t *s_joined(const rec_t *r)
+{
+    rtp_msg_t *m = rtp_msg_new(RTP_MSG_JOINED);
+    rtp_tweet_set(&m->tweet, r->id, r->user_id, r->name, r->screen_name, r->text, r->hashtags, r->created_at,
+                  r->lang, r->retweet_of);
+    m->tweet.followers = r->followers;
+    m->tweet.time_ms = r->time_ms;
+    m->received_us = r->received_us;
+    rtp_msg_set_str(&m->text, r->censored);
+    rtp_msg_set_str(&m->origin, "reader-1");
+    m->number = r->sentiment;
+    m->number2 = r->engagement;
+    return m;
+}
+
+static rtp_msg_t *s_dead(const char *reason, const char *raw, size_t raw_len, uint64_t seq, int64_t received_us)
+{
+    rtp_msg_t *m = rtp_msg_new(RTP_MSG_DEADLETTER);
+    rtp_msg_set_str(&m->text, reason);
+    rtp_msg_set_raw(m, raw, raw_len);
+    rtp_msg_set_str(&m->origin, "reader-1");
+    m->seq = seq;
+    m->received_us = received_us;
+    return m;
+}
+
+static void s_free_all(rtp_msg_t **msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rtp_msg_destroy(&msgs[i]);
+}
+
+/* --- reading Redis back, through a connection of our own --- */
+
+static redisContext *s_conn(int port, const char *password, int db)
+{
+    redisContext *c = redisConnect("127.0.0.1", port);
+    if (!c || c->err) {
+        fprintf(stderr, "cannot connect to the test redis\n");
+        exit(1);
+    }
+    if (password)
+        freeReplyObject(redisCommand(c, "AUTH %s", password));
+    freeReplyObject(redisCommand(c, "SELECT %d", db));
+    return c;
+}
+
+static long long s_int(redisContext *c, const char *fmt, const char *arg)
+{
+    redisReply *r = redisCommand(c, fmt, arg);
+    long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
+    if (r)
+        freeReplyObject(r);
+    return v;
+}
+
+/* A field of a hash (static buffer), or "(nil)". */
+static const char *s_hget(redisContext *c, const char *key, const char *field)
+{
+    static char buf[8][4096];
+    static int next = 0;
+    char *out = buf[next++ % 8];
+    redisReply *r = redisCommand(c, "HGET %s %s", key, field);
+    snprintf(out, 4096, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
+    if (r)
+        freeReplyObject(r);
+    return out;
+}
+
+static const char *s_zscore(redisContext *c, const char *key, const char *member)
+{
+    static char buf[4][64];
+    static int next = 0;
+    char *out = buf[next++ % 4];
+    redisReply *r = redisCommand(c, "ZSCORE %s %s", key, member);
+    snprintf(out, 64, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
+    if (r)
+        freeReplyObject(r);
+    return out;
+}
+
+static int s_cmp_str(const void *a, const void *b) { return strcmp(*(char *const *) a, *(char *const *) b); }
+
+/* Appends a reply's strings in a canonical order (sorted when the type has none). */
+static void s_dump_reply(FILE *out, redisReply *r, int sort_pairs, int sort_all)
+{
+    size_t n = r->elements;
+    size_t step = sort_pairs ? 2 : 1;
+    char **items = calloc(n ? n : 1, sizeof *items);
+    for (size_t i = 0; i < n; i += step) {
+        size_t len = 0;
+        for (size_t j = 0; j < step; j++)
+            len += r->element[i + j]->len + 8;
+        char *s = malloc(len + 1), *p = s;
+        for (size_t j = 0; j < step; j++) {
+            p += sprintf(p, "[");
+            memcpy(p, r->element[i + j]->str, r->element[i + j]->len);
+            p += r->element[i + j]->len;
+            p += sprintf(p, "]");
+        }
+        *p = 0;
+        items[i / step] = s;
+    }
+    size_t count = n / step;
+    if (sort_pairs || sort_all)
+        qsort(items, count, sizeof *items, s_cmp_str);
+    for (size_t i = 0; i < count; i++) {
+        fprintf(out, " %s", items[i]);
+        free(items[i]);
+    }
+    free(items);
+}
+
+/* Every key, its type and its whole value, in a canonical text form. Caller frees. */
+static char *s_dump(redisContext *c)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    redisReply *keys = redisCommand(c, "KEYS *");
+    char **names = calloc(keys->elements + 1, sizeof *names);
+    for (size_t i = 0; i < keys->elements; i++)
+        names[i] = keys->element[i]->str;
+    qsort(names, keys->elements, sizeof *names, s_cmp_str);
+    for (size_t i = 0; i < keys->elements; i++) {
+        redisReply *type = redisCommand(c, "TYPE %s", names[i]);
+        fprintf(out, "%s %s:", names[i], type->str);
+        redisReply *v = NULL;
+        if (!strcmp(type->str, "hash"))
+            s_dump_reply(out, v = redisCommand(c, "HGETALL %s", names[i]), 1, 0);
+        else if (!strcmp(type->str, "zset"))
+            s_dump_reply(out, v = redisCommand(c, "ZRANGE %s 0 -1 WITHSCORES", names[i]), 0, 0);
+        else if (!strcmp(type->str, "set"))
+            s_dump_reply(out, v = redisCommand(c, "SMEMBERS %s", names[i]), 0, 1);
+        else if (!strcmp(type->str, "list"))
+            s_dump_reply(out, v = redisCommand(c, "LRANGE %s 0 -1", names[i]), 0, 0);
+        else if (!strcmp(type->str, "string")) {
+            v = redisCommand(c, "GET %s", names[i]);
+            fprintf(out, " [%s]", v->str);
+        }
+        fprintf(out, "\n");
+        if (v)
+            freeReplyObject(v);
+        freeReplyObject(type);
+    }
+    free(names);
+    freeReplyObject(keys);
+    fclose(out);
+    return text;
+}
+
+static int s_write(rtp_store_t *store, rtp_msg_t **msgs, size_t n, rtp_store_counts_t *counts)
+{
+    rtp_err_t err = {{0}};
+    int rc = rtp_store_write(store, msgs, n, counts, &err);
+    if (rc != 0)
+        fprintf(stderr, "store write failed: %s\n", err.msg);
+    return rc;
+}
+
+static char *s_fmt(double x)
+{
+    static char buf[8][32];
+    static int next = 0;
+    return rtp_fmt_double(buf[next++ % 8], 32, x);
+}
+
+/* --- the checks --- */
+
+static const rec_t T1 = {"1001", "u1", "Alice", "alice", "hello world, damn", "hello world, ****", 0.5, 0.1,
+                         "Wed Mar 09 06:22:38 +0000 2016", "en", "rtp Lab", "", 10, 1457504558000, 1457504559000001};
+static const rec_t T2 = {"1002", "u1", "Alice B.", "alice_b", "second", "second", -1.0 / 3, 0.2,
+                         "Wed Mar 09 06:22:39 +0000 2016", "es", "", "", 11, 1457504559000, 1457504560000000};
+static const rec_t T3 = {"1003", "u2", "Bob", "bob", "no followers", "no followers", 0, 0,
+                         "Wed Mar 09 06:22:40 +0000 2016", "und", "", "", 0, 0, 1457504561234567};
+static const rec_t T4 = {"1004", "", "", "", "RT @alice: hello world, damn", "RT @alice: hello world, ****", 0.25,
+                         1e-05, "Wed Mar 09 06:22:41 +0000 2016", "en", "rtp", "1001", 0, 1457504561000, 1};
+static const rec_t T5 = {"1001", "u1", "Alice", "alice", "a resend, changed", "changed", 9, 9, "x", "x", "x", "",
+                         99, 1, 1};
+static const rec_t T6 = {"1005", "u3", "Carol \"C\"\t", "carol", "ratio 100", "ratio 100", 2, 100,
+                         "Wed Mar 09 06:22:42 +0000 2016", "en", "", "", 1, 1457504562000, 1};
+
+static void s_check_tweet_row(redisContext *c, const rec_t *r)
+{
+    char key[64];
+    snprintf(key, sizeof key, "tweet:%s", r->id);
+    CHECK_INT(s_int(c, "HLEN %s", key), 10);
+    CHECK_STR(s_hget(c, key, "id"), r->id);
+    CHECK_STR(s_hget(c, key, "user_id"), r->user_id);
+    CHECK_STR(s_hget(c, key, "text"), r->text);
+    CHECK_STR(s_hget(c, key, "censored"), r->censored);
+    CHECK_STR(s_hget(c, key, "sentiment"), s_fmt(r->sentiment));
+    CHECK_STR(s_hget(c, key, "engagement"), s_fmt(r->engagement));
+    CHECK_STR(s_hget(c, key, "created_at"), r->created_at);
+    CHECK_STR(s_hget(c, key, "lang"), r->lang);
+    CHECK_STR(s_hget(c, key, "hashtags"), r->hashtags);
+    CHECK_STR(s_hget(c, key, "retweet_of"), r->retweet_of);
+    char score[32];
+    snprintf(score, sizeof score, "%" PRId64, r->time_ms ? r->time_ms : r->received_us / 1000);
+    CHECK_STR(s_zscore(c, "tweets", r->id), score);
+    if (r->user_id[0]) {
+        char set[64];
+        snprintf(set, sizeof set, "user:%s:tweets", r->user_id);
+        redisReply *m = redisCommand(c, "SISMEMBER %s %s", set, r->id);
+        CHECK(m && m->integer == 1);
+        freeReplyObject(m);
+    }
+}
+
+static void s_check_user(redisContext *c, const char *uid, const char *name, const char *screen, const char *followers,
+                         double engagement, int tweets)
+{
+    char key[64], count[16];
+    snprintf(key, sizeof key, "user:%s", uid);
+    snprintf(count, sizeof count, "%d", tweets);
+    CHECK_INT(s_int(c, "HLEN %s", key), 6);
+    CHECK_STR(s_hget(c, key, "id"), uid);
+    CHECK_STR(s_hget(c, key, "name"), name);
+    CHECK_STR(s_hget(c, key, "screen_name"), screen);
+    CHECK_STR(s_hget(c, key, "followers"), followers);
+    CHECK_STR(s_hget(c, key, "engagement"), s_fmt(engagement));
+    CHECK_STR(s_hget(c, key, "tweets"), count);
+    CHECK(strtod(s_zscore(c, "users:engagement", uid), NULL) == engagement);
+    snprintf(key, sizeof key, "user:%s:tweets", uid);
+    CHECK_INT(s_int(c, "SCARD %s", key), tweets);
+}
+
+static void s_check_batches(int port)
+{
+    char url[128];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
+    rtp_err_t err;
+    rtp_redis_link_t *link = rtp_redis_link_new(url, 1000, 5000, &err);
+    rtp_store_t *store = rtp_store_new(link);
+    redisContext *c = s_conn(port, NULL, 0);
+
+    /* batch 1: two tweets of u1, a user with no followers, a retweet without a user,
+     * a resend of 1001 inside the batch, dead letters, two records that cannot be rows */
+    static const char raw1[] = "{\"message\": panic}\n\t\"x\xff\xfe \xc3\xbc\x01";
+    rec_t no_id = T3;
+    no_id.id = "";
+    rec_t not_finite = T3;
+    not_finite.id = "1099";
+    not_finite.sentiment = NAN;
+    rtp_msg_t *b1[] = {
+        s_joined(&T1), s_joined(&T2), s_joined(&T3), s_joined(&T4), s_joined(&T5), s_joined(&T6),
+        s_dead("malformed event: not JSON", raw1, sizeof raw1 - 1, 42, 1457504563000999),
+        s_dead("panic", "{\"message\": panic}", 18, 43, 0),
+        s_joined(&no_id), s_joined(&not_finite),
+    };
+    size_t n1 = sizeof b1 / sizeof b1[0];
+    rtp_store_counts_t counts;
+    CHECK_INT(s_write(store, b1, n1, &counts), 0);
+    CHECK_INT(counts.stored, 5);
+    CHECK_INT(counts.duplicates, 1);
+    CHECK_INT(counts.deadletters, 4);
+    CHECK_INT(counts.deadletter_duplicates, 0);
+    CHECK(b1[7]->received_us > 0);   /* stamped, so that a retry writes the same entry */
+    CHECK_INT(b1[8]->type, RTP_MSG_DEADLETTER);
+    CHECK_INT(b1[9]->type, RTP_MSG_DEADLETTER);
+
+    /* exactly these keys: 5 tweets, tweets, 3 users with their sets, users:engagement, deadletter */
+    CHECK_INT(s_int(c, "DBSIZE%s", ""), 14);
+    s_check_tweet_row(c, &T1);
+    s_check_tweet_row(c, &T2);
+    s_check_tweet_row(c, &T3);
+    s_check_tweet_row(c, &T4);
+    s_check_tweet_row(c, &T6);
+    CHECK_INT(s_int(c, "ZCARD %s", "tweets"), 5);
+    CHECK_INT(s_int(c, "ZCARD %s", "users:engagement"), 3);
+    /* user rows: the latest new tweet's name and followers; totals over both tweets */
+    s_check_user(c, "u1", "Alice B.", "alice_b", "11", 0.1 + 0.2, 2);
+    CHECK_STR(s_hget(c, "user:u1", "engagement"), "0.30000000000000004");
+    s_check_user(c, "u2", "Bob", "bob", "0", 0, 1);
+    CHECK_STR(s_hget(c, "user:u2", "engagement"), "0");
+    s_check_user(c, "u3", "Carol \"C\"\t", "carol", "1", 100, 1);
+    CHECK_STR(s_hget(c, "tweet:1002", "sentiment"), "-0.3333333333333333");
+    CHECK_STR(s_hget(c, "tweet:1004", "engagement"), "1e-05");
+    CHECK_INT(s_int(c, "EXISTS %s", "user:"), 0);
+    CHECK_INT(s_int(c, "EXISTS %s", "user::tweets"), 0);
+
+    /* dead letters: one JSON object each, in batch order */
+    CHECK_INT(s_int(c, "LLEN %s", "deadletter"), 4);
+    redisReply *dl = redisCommand(c, "LRANGE deadletter 0 -1");
+    CHECK(dl && dl->elements == 4);
+    if (dl && dl->elements == 4) {
+        CHECK_STR(dl->element[0]->str,
+                  "{\"reason\":\"malformed event: not JSON\",\"data\":\"{\\\"message\\\": panic}\\n\\t\\\"x\\ufffd\\ufffd "
+                  "\xc3\xbc\\u0001\",\"origin\":\"reader-1\",\"seq\":42,\"time_ms\":1457504563000}");
+        char expect[256];
+        snprintf(expect, sizeof expect,
+                 "{\"reason\":\"panic\",\"data\":\"{\\\"message\\\": panic}\",\"origin\":\"reader-1\",\"seq\":43,"
+                 "\"time_ms\":%" PRId64 "}",
+                 b1[7]->received_us / 1000);
+        CHECK_STR(dl->element[1]->str, expect);
+        CHECK(strstr(dl->element[2]->str, "\"reason\":\"joined record without a tweet id\"") != NULL);
+        CHECK(strstr(dl->element[2]->str, "\\\"text\\\":\\\"no followers\\\"") != NULL);
+        CHECK(strstr(dl->element[3]->str, "not a finite number") != NULL);
+        CHECK(strstr(dl->element[3]->str, "\\\"id\\\":\\\"1099\\\"") != NULL);
+        char *json = rtp_store_deadletter_json(b1[6]);
+        CHECK_STR(json, dl->element[0]->str);
+        free(json);
+    }
+    freeReplyObject(dl);
+
+    /* the same batch again (a retry after a lost reply): nothing changes, byte for byte */
+    char *before = s_dump(c);
+    CHECK_INT(s_write(store, b1, n1, &counts), 0);
+    CHECK_INT(counts.stored, 0);
+    CHECK_INT(counts.duplicates, 6);
+    CHECK_INT(counts.deadletters, 0);
+    CHECK_INT(counts.deadletter_duplicates, 4);
+    char *after = s_dump(c);
+    CHECK_STR(after, before);
+    printf("dump after two writes of batch 1: %zu bytes, %lld keys\n", strlen(after), s_int(c, "DBSIZE%s", ""));
+    free(before);
+    free(after);
+
+    /* batch 2: u1's third tweet adds to the totals; 1001 again changes nothing */
+    rec_t t7 = T2;
+    t7.id = "1006";
+    t7.engagement = 1.0 / 3;
+    t7.name = "Alice C.";
+    t7.followers = 12;
+    rtp_msg_t *b2[] = {s_joined(&t7), s_joined(&T1)};
+    CHECK_INT(s_write(store, b2, 2, &counts), 0);
+    CHECK_INT(counts.stored, 1);
+    CHECK_INT(counts.duplicates, 1);
+    s_check_user(c, "u1", "Alice C.", "alice_b", "12", (0.1 + 0.2) + 1.0 / 3, 3);
+    s_check_tweet_row(c, &t7);
+    CHECK_STR(s_hget(c, "tweet:1001", "text"), T1.text);
+    s_free_all(b2, 2);
+
+    /* the user totals are formatted in Lua by rtp_fmt_double's rule: one user per value */
+    static const double values[] = {100, 1e16, 1e-05, 123456.789, 1.0 / 3, 2.0 / 3, 0.1 + 0.2, 5e-324,
+                                    1.7976931348623157e308, 1e21, 0.000123, 12345678901234567.0, 0.5, 7,
+                                    1234567890123456.7, 0.1 * 3, 9007199254740993.0, 4.35, 2.5e-7, 123456789012345.6};
+    enum { NV = sizeof values / sizeof values[0] };
+    rtp_msg_t *b3[NV];
+    char ids[NV][16], uids[NV][16];
+    for (int i = 0; i < NV; i++) {
+        snprintf(ids[i], sizeof ids[i], "%d", 3000 + i);
+        snprintf(uids[i], sizeof uids[i], "n%d", i);
+        rec_t r = T1;
+        r.id = ids[i];
+        r.user_id = uids[i];
+        r.engagement = values[i];
+        b3[i] = s_joined(&r);
+    }
+    CHECK_INT(s_write(store, b3, NV, &counts), 0);
+    CHECK_INT(counts.stored, NV);
+    int same = 0;
+    for (int i = 0; i < NV; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "user:%s", uids[i]);
+        const char *lua = s_hget(c, key, "engagement");
+        if (strcmp(lua, s_fmt(values[i])) == 0 && strtod(lua, NULL) == values[i])
+            same++;
+        else
+            fprintf(stderr, "Lua wrote %s for %.17g, rtp_fmt_double %s\n", lua, values[i], s_fmt(values[i]));
+    }
+    CHECK_INT(same, NV);
+    printf("Lua number form equal to rtp_fmt_double for %d of %d values\n", same, (int) NV);
+    s_free_all(b3, NV);
+
+    /* SCRIPT FLUSH: EVALSHA answers NOSCRIPT, the store falls back to EVAL */
+    freeReplyObject(redisCommand(c, "SCRIPT FLUSH"));
+    rec_t t8 = T3;
+    t8.id = "1007";
+    rtp_msg_t *b4[] = {s_joined(&t8)};
+    CHECK_INT(s_write(store, b4, 1, &counts), 0);
+    CHECK_INT(counts.stored, 1);
+    s_check_user(c, "u2", "Bob", "bob", "0", 0, 2);
+    s_free_all(b4, 1);
+
+    /* a key of the wrong type: the whole batch fails and nothing of it is written */
+    freeReplyObject(redisCommand(c, "SET user:u9:tweets oops"));
+    before = s_dump(c);
+    rec_t t9 = T3, t10 = T3;
+    t9.id = "2001";
+    t10.id = "2000";
+    t9.user_id = "u9";
+    rtp_msg_t *b5[] = {s_joined(&t10), s_joined(&t9), s_dead("late", "x", 1, 7, 5000)};
+    memset(&err, 0, sizeof err);
+    CHECK_INT(rtp_store_write(store, b5, 3, &counts, &err), -1);
+    CHECK(strstr(err.msg, "WRONGTYPE") != NULL);
+    printf("wrong type: %s\n", err.msg);
+    after = s_dump(c);
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+    freeReplyObject(redisCommand(c, "DEL user:u9:tweets"));
+    CHECK_INT(s_write(store, b5, 3, &counts), 0);
+    CHECK_INT(counts.stored, 2);
+    CHECK_INT(counts.deadletters, 1);
+
+    /* a large batch in one call */
+    enum { BIG = 2000 };
+    rtp_msg_t **big = calloc(BIG, sizeof *big);
+    static char big_ids[BIG][16], big_uids[BIG][16];
+    for (int i = 0; i < BIG; i++) {
+        snprintf(big_ids[i], 16, "%d", 100000 + i);
+        snprintf(big_uids[i], 16, "b%d", i % 100);
+        rec_t r = T1;
+        r.id = big_ids[i];
+        r.user_id = big_uids[i];
+        r.engagement = (i % 7) / 8.0;
+        big[i] = s_joined(&r);
+    }
+    int64_t t0 = rtp_mono_us();
+    CHECK_INT(s_write(store, big, BIG, &counts), 0);
+    int64_t t1 = rtp_mono_us();
+    CHECK_INT(counts.stored, BIG);
+    CHECK_STR(s_hget(c, "user:b3", "tweets"), "20");
+    printf("one batch of %d tweets written in %.1f ms\n", BIG, (double) (t1 - t0) / 1000.0);
+    s_free_all(big, BIG);
+    free(big);
+
+    s_free_all(b1, n1);
+    s_free_all(b5, 3);
+    redisFree(c);
+    rtp_store_destroy(&store);
+    rtp_store_destroy(&store);   /* safe twice */
+    rtp_redis_link_destroy(&link);
+}
+
+/* Redis restarts under the store (same port, empty, no scripts): the write fails with
+ * a reason, and the next one reconnects and succeeds. */
+static void s_check_restart(redis_fixture_t *redis)
+{
+    char url[128];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/1", redis->port);
+    rtp_err_t err = {{0}};
+    rtp_redis_link_t *link = rtp_redis_link_new(url, 500, 2000, &err);
+    rtp_store_t *store = rtp_store_new(link);
+    rtp_msg_t *b[] = {s_joined(&T1)};
+    rtp_store_counts_t counts;
+    CHECK_INT(s_write(store, b, 1, &counts), 0);
+    redis_fixture_halt(redis);
+    CHECK_INT(rtp_store_write(store, b, 1, &counts, &err), -1);
+    printf("redis stopped: %s\n", err.msg);
+    CHECK(strlen(err.msg) > 0);
+    CHECK_INT(redis_fixture_start_on(redis, redis->port), 0);
+    CHECK_INT(s_write(store, b, 1, &counts), 0);
+    CHECK_INT(counts.stored, 1);   /* the restarted server was empty */
+    redisContext *c = s_conn(redis->port, NULL, 1);
+    s_check_tweet_row(c, &T1);
+    redisFree(c);
+    s_free_all(b, 1);
+    rtp_store_destroy(&store);
+    rtp_redis_link_destroy(&link);
+}
+
+/* A password and a db number: the rows land in that db, AUTH failures are reported
+ * without the password. */
+static void s_check_auth(void)
+{
+    const char *extra[] = {"--requirepass", "s3cret!", NULL};
+    redis_fixture_t redis;
+    if (redis_fixture_start(&redis, extra) != 0) {
+        CHECK(!"redis-server with a password started");
+        return;
+    }
+    char url[128];
+    snprintf(url, sizeof url, "redis://:s3cret%%21@127.0.0.1:%d/7", redis.port);
+    rtp_err_t err = {{0}};
+    rtp_redis_link_t *link = rtp_redis_link_new(url, 1000, 5000, &err);
+    rtp_store_t *store = rtp_store_new(link);
+    rtp_msg_t *b[] = {s_joined(&T1), s_joined(&T2)};
+    rtp_store_counts_t counts;
+    CHECK_INT(s_write(store, b, 2, &counts), 0);
+    CHECK_INT(counts.stored, 2);
+    redisContext *c7 = s_conn(redis.port, "s3cret!", 7);
+    s_check_tweet_row(c7, &T1);
+    s_check_user(c7, "u1", "Alice B.", "alice_b", "11", 0.1 + 0.2, 2);
+    redisContext *c0 = s_conn(redis.port, "s3cret!", 0);
+    CHECK_INT(s_int(c0, "DBSIZE%s", ""), 0);
+    redisFree(c7);
+    redisFree(c0);
+    rtp_store_destroy(&store);
+    rtp_redis_link_destroy(&link);
+
+    snprintf(url, sizeof url, "redis://:wrong-pw@127.0.0.1:%d/7", redis.port);
+    link = rtp_redis_link_new(url, 1000, 5000, &err);
+    store = rtp_store_new(link);
+    memset(&err, 0, sizeof err);
+    CHECK_INT(rtp_store_write(store, b, 2, &counts, &err), -1);
+    CHECK(strstr(err.msg, "AUTH") != NULL && strstr(err.msg, "wrong-pw") == NULL);
+    printf("wrong password: %s\n", err.msg);
+    rtp_store_destroy(&store);
+    rtp_redis_link_destroy(&link);
+    s_free_all(b, 2);
+    redis_fixture_stop(&redis);
+}
+
+int main(void)
+{
+    redis_fixture_t redis;
+    if (redis_fixture_start(&redis, NULL) != 0)
+        return 1;
+    s_check_batches(redis.port);
+    s_check_restart(&redis);
+    redis_fixture_stop(&redis);
+    s_check_auth();
+    return CHECK_DONE();
+}

@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections import Counter
 
+import rtpredis
 import rtptest as t
 from rtptest import check
 
@@ -41,97 +42,6 @@ def temp_dir(what):
     d = tempfile.mkdtemp(prefix=f"rtptest-{what}-")
     _dirs.append(d)
     return d
-
-
-# ---- Redis: a private server and a tiny RESP client -------------------------------
-
-
-class Redis:
-    """A minimal RESP client (standard library only)."""
-
-    def __init__(self, port, db=0, timeout=5.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
-        if db:
-            self.call("SELECT", db)
-
-    def close(self):
-        self.sock.close()
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("redis closed the connection")
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
-
-    def _exact(self, n):
-        while len(self.buf) < n + 2:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("redis closed the connection")
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n + 2:]
-        return data
-
-    def _reply(self):
-        line = self._line()
-        kind, rest = line[:1], line[1:]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            raise RuntimeError(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self._exact(n)
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._reply() for _ in range(n)]
-        raise RuntimeError(f"bad RESP line {line!r}")
-
-    def call(self, *args):
-        out = [f"*{len(args)}\r\n".encode()]
-        for a in args:
-            b = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(b), b))
-        self.sock.sendall(b"".join(out))
-        return self._reply()
-
-
-class RedisServer:
-    """redis-server on a given port, no persistence, its files in a temp dir."""
-
-    def __init__(self, port):
-        self.port = port
-        self.dir = temp_dir("redis")
-        self.popen = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                       "--appendonly", "no", "--dir", self.dir],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        t.wait_until(self._ping, 10, f"redis-server on port {port}", interval=0.05)
-
-    def _ping(self):
-        if self.popen.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {self.popen.returncode}")
-        try:
-            r = Redis(self.port, timeout=1)
-            ok = r.call("PING") == "PONG"
-            r.close()
-            return ok
-        except OSError:
-            return False
-
-    def stop(self):
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(5)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
 
 
 # ---- the stand-in publisher -----------------------------------------------------
@@ -247,11 +157,11 @@ def seconds_of_day(hms):
 
 def redis_snapshot(r):
     """hashtags:window and hashtags:top, read in one transaction."""
-    r.call("MULTI")
-    r.call("HGETALL", "hashtags:window")
-    r.call("ZRANGE", "hashtags:top", 0, -1, "WITHSCORES")
-    r.call("EXISTS", "hashtags:top")
-    window, top, exists = r.call("EXEC")
+    r.command("MULTI")
+    r.command("HGETALL", "hashtags:window")
+    r.command("ZRANGE", "hashtags:top", 0, -1, "WITHSCORES")
+    r.command("EXISTS", "hashtags:top")
+    window, top, exists = r.command("EXEC")
     window = {window[i].decode(): window[i + 1].decode() for i in range(0, len(window), 2)}
     top = {top[i].decode(): int(top[i + 1]) for i in range(0, len(top), 2)}
     return window, top, exists
@@ -286,16 +196,17 @@ def test_counts_reports_and_redis():
         for tid, tg in records:
             f.write(f"{tid}\t{' '.join(tg)}\n")
 
-    redis_port = t.free_port()   # Redis starts later: first the actor must cope without it
+    # Redis starts later, on a port chosen now: first the actor must cope without it.
+    server = rtpredis.RedisServer(password="hashtags-pw")
+    server.port = rtpredis.free_port()
     db = 2
     # Start 250 ms into a second and send at 5000/s (~150 ms), so each file lands in
     # one 1-second window of the aligned reporter.
     pub = Publisher("--align-ms", INTERVAL_MS, "--offset-ms", 250, "--rate", 5000, "--malformed-every", 10)
-    server = None
     try:
         endpoint = pub.wait_line(r"^bound (\S+)$").group(1)
         proc = t.Proc("rtp-hashtags", ["--broker-pub", endpoint, "--interval-ms", INTERVAL_MS, "--top", TOP,
-                                        "--redis-url", f"redis://127.0.0.1:{redis_port}/{db}"])
+                                        "--redis-url", f"{server.url}/{db}"])
         pub.wait_line(r"^subscribed 1$")
 
         # Redis is down: reports are printed all the same, and the outage is logged.
@@ -307,10 +218,11 @@ def test_counts_reports_and_redis():
         full_window = rs[1].group(1), rs[1].group(2)
         check("." not in full_window[0] and (seconds_of_day(full_window[1]) - seconds_of_day(full_window[0])) % 86400 == 1,
               f"a full window is one aligned second: {rs[1].group(0)}")
-        proc.wait_log(r"cannot store the hashtags report .*127\.0\.0\.1:%d" % redis_port, 5)
+        proc.wait_log(r"cannot store the hashtags report .*127\.0\.0\.1:%d" % server.port, 5)
+        check("hashtags-pw" not in proc.stderr_text(), "the password is not logged")
 
-        server = RedisServer(redis_port)
-        r = Redis(redis_port, db=db)
+        server.start()
+        r = server.client(db=db)
         for round_no in (1, 2):
             before = len(reports(proc))
             sent, malformed = pub.send(feed)
@@ -352,7 +264,8 @@ def test_counts_reports_and_redis():
             check(exists == 0 and top_set == {}, "hashtags:top is gone after an empty window")
             check(window["tags"] == "0" and window["duplicates"] == "0", f"empty window: {window}")
 
-        check(Redis(redis_port).call("EXISTS", "hashtags:window") == 0, f"nothing written to db 0 (URL says /{db})")
+        with server.client() as r0:
+            check(r0.command("EXISTS", "hashtags:window") == 0, f"nothing written to db 0 (URL says /{db})")
         proc.wait_log(r"is back: storing hashtags reports again", 5)
         check(proc.alive(), "rtp-hashtags is still running after malformed messages")
         r.close()
@@ -367,8 +280,7 @@ def test_counts_reports_and_redis():
         print(f"malformed dropped: {dropped}; warnings: {len(re.findall('dropped', log))}")
     finally:
         pub.stop()
-        if server:
-            server.stop()
+        server.close()
 
 
 def test_hung_redis_does_not_stall_reports():

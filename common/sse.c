@@ -457,3 +457,9 @@ uint64_t rtp_sse_parser_oversized(const rtp_sse_parser_t *self)
 {
     return self->oversized;
 }
+
+int rtp_sse_parser_in_event(const rtp_sse_parser_t *self)
+{
+    return self->has_data || self->type.len > 0 || self->line == S_NAME || self->line == S_SPACE ||
+           self->line == S_VALUE;
+}

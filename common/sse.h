@@ -58,5 +58,9 @@ void rtp_sse_parser_reset(rtp_sse_parser_t *self);
 int64_t rtp_sse_parser_retry_ms(const rtp_sse_parser_t *self);
 /* How many events were dropped for their size so far. */
 uint64_t rtp_sse_parser_oversized(const rtp_sse_parser_t *self);
+/* 1 while an event is partly received: a data or event field was seen since the
+ * last blank line, or a field's line is half read. A reader calls it before
+ * rtp_sse_parser_reset to count events cut off by the end of a connection. */
+int rtp_sse_parser_in_event(const rtp_sse_parser_t *self);
 
 #endif

@@ -1,0 +1,463 @@
+#include "batcher.h"
+
+#include "log.h"
+#include "proto.h"
+#include "redis_link.h"
+#include "store.h"
+#include "util.h"
+
+#include <czmq.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define MAX_TICK_MS 100
+#define GRANT_RETRY_MS 10      /* a CREDIT that found no connection is tried again this soon */
+#define FINISH_LINGER_MS 200   /* after DISCONNECT, how long messages already in flight may take */
+#define WARN_BUDGET 20
+
+typedef enum { RUNNING, DRAINING, FINISHING } phase_t;
+
+typedef struct {
+    const batcher_config_t *cfg;
+    zsock_t *dealer, *monitor;
+    rtp_redis_link_t *link;
+    rtp_store_t *store;
+    /* held records, oldest first, at items[start .. start+count) (contiguous, so a
+     * batch is a plain array); arrived_ms[i] is when items[i] came */
+    rtp_msg_t **items;
+    int64_t *arrived_ms;
+    size_t start, count, cap, window, max_held;
+    uint64_t outstanding;       /* credit granted and not yet used */
+    int connected, healthy;
+    int failures;               /* consecutive failed writes of the oldest batch */
+    int64_t next_attempt_ms, failing_since_ms, next_grant_ms;
+    phase_t phase;
+    int64_t phase_until_ms, drain_started_ms, last_msg_ms, linger_until_ms;
+    int warnings;
+    uint64_t rng;
+    uint64_t batches, records, stored, duplicates, deadletters, failed_writes, malformed, unexpected, unsolicited,
+        reconnects;
+    int64_t next_stats_ms;
+} batcher_t;
+
+static uint64_t s_random(uint64_t *state)
+{
+    uint64_t x = *state;   /* xorshift64*: enough for jitter */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static void s_warn_input(batcher_t *b, const char *what, const char *detail)
+{
+    if (b->warnings++ < WARN_BUDGET)
+        rtp_warn("%s%s%s", what, detail ? ": " : "", detail ? detail : "");
+}
+
+static void s_stats(batcher_t *b, const char *label)
+{
+    rtp_info("%s held=%zu max_held=%zu window=%zu outstanding=%" PRIu64 " batches=%" PRIu64 " records=%" PRIu64
+             " new=%" PRIu64 " duplicates=%" PRIu64 " deadletters=%" PRIu64 " failed_writes=%" PRIu64
+             " malformed=%" PRIu64 " unexpected=%" PRIu64 " unsolicited=%" PRIu64 " connected=%d healthy=%d",
+             label, b->count, b->max_held, b->window, b->outstanding, b->batches, b->records, b->stored,
+             b->duplicates, b->deadletters, b->failed_writes, b->malformed, b->unexpected, b->unsolicited,
+             b->connected, b->healthy);
+}
+
+/* --- holding records ---------------------------------------------------------- */
+
+static int s_hold(batcher_t *b, rtp_msg_t *msg, int64_t now)
+{
+    if (b->start + b->count == b->cap) {
+        if (b->start > 0) {
+            memmove(b->items, b->items + b->start, b->count * sizeof *b->items);
+            memmove(b->arrived_ms, b->arrived_ms + b->start, b->count * sizeof *b->arrived_ms);
+            b->start = 0;
+        } else {
+            /* more than the window: only when an aggregator ignores our credit, or
+             * messages of a dead connection arrive after a new grant. Hold them anyway. */
+            size_t cap = b->cap * 2;
+            rtp_msg_t **items = realloc(b->items, cap * sizeof *items);
+            if (items)
+                b->items = items;
+            int64_t *arrived = realloc(b->arrived_ms, cap * sizeof *arrived);
+            if (arrived)
+                b->arrived_ms = arrived;
+            if (!items || !arrived)
+                return -1;
+            b->cap = cap;
+        }
+    }
+    b->items[b->start + b->count] = msg;
+    b->arrived_ms[b->start + b->count] = now;
+    b->count++;
+    if (b->count > b->max_held)
+        b->max_held = b->count;
+    return 0;
+}
+
+static void s_release(batcher_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rtp_msg_destroy(&b->items[b->start + i]);
+    b->start += n;
+    b->count -= n;
+    if (b->count == 0)
+        b->start = 0;
+}
+
+/* --- credit ------------------------------------------------------------------- */
+
+static void s_grant(batcher_t *b, int64_t now)
+{
+    if (!b->dealer || !b->connected || !b->healthy || b->phase == FINISHING || now < b->next_grant_ms)
+        return;
+    uint64_t used = b->count + b->outstanding;
+    if (used >= b->window)
+        return;
+    rtp_msg_t *credit = rtp_msg_new(RTP_MSG_CREDIT);
+    credit->credit = (uint32_t) (b->window - used);
+    if (rtp_msg_send(credit, b->dealer, NULL, ZMQ_DONTWAIT) == 0)
+        b->outstanding += credit->credit;
+    else
+        b->next_grant_ms = now + GRANT_RETRY_MS;   /* the connection is not ready yet */
+    rtp_msg_destroy(&credit);
+}
+
+static void s_read_dealer(batcher_t *b);
+static int s_open(batcher_t *b);
+static void s_close(batcher_t *b);
+
+/* Connection events of the DEALER. A new connection starts with no credit on
+ * either side (the aggregator sees a new peer). When the connection is lost, what
+ * already arrived is taken, and the socket is replaced by a fresh one: so a CREDIT
+ * queued for the dead connection cannot reach the next one and grant twice. */
+static void s_read_monitor(batcher_t *b)
+{
+    if (!b->monitor)
+        return;
+    void *handle = zsock_resolve(b->monitor);
+    while (1) {
+        zmq_msg_t frame;
+        zmq_msg_init(&frame);
+        if (zmq_msg_recv(&frame, handle, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&frame);
+            return;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size(&frame) >= 2)
+            memcpy(&event, zmq_msg_data(&frame), 2);
+        int more = zmq_msg_more(&frame);
+        zmq_msg_close(&frame);
+        while (more) {
+            zmq_msg_init(&frame);
+            if (zmq_msg_recv(&frame, handle, 0) < 0)
+                more = 0;
+            else
+                more = zmq_msg_more(&frame);
+            zmq_msg_close(&frame);
+        }
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            if (b->reconnects++)
+                rtp_info("connected to the aggregator again");
+            else
+                rtp_info("connected to the aggregator at %s", b->cfg->aggregator);
+            b->connected = 1;
+            b->outstanding = 0;
+            b->next_grant_ms = 0;
+        } else if (event == ZMQ_EVENT_DISCONNECTED) {
+            rtp_warn("lost the aggregator (%" PRIu64 " credits void)%s", b->outstanding,
+                     b->phase == FINISHING ? "" : "; reconnecting");
+            s_read_dealer(b);
+            b->connected = 0;
+            b->outstanding = 0;
+            s_close(b);
+            if (b->phase != FINISHING && s_open(b) != 0)
+                rtp_error("cannot reconnect to the aggregator");
+            return;   /* the monitor socket was replaced */
+        }
+    }
+}
+
+/* --- writing ------------------------------------------------------------------ */
+
+/* The one place a batch leaves the batcher. 0 when the batch is safe (written to
+ * Redis), -1 with the reason otherwise; the caller keeps the batch and retries it.
+ * A journal goes here: on failure, append the batch to it and return 0. */
+static int s_write_batch(batcher_t *b, rtp_msg_t *const *msgs, size_t n, rtp_store_counts_t *counts, rtp_err_t *err)
+{
+    if (b->cfg->write_delay_ms > 0)
+        usleep((useconds_t) b->cfg->write_delay_ms * 1000);   /* test hook: a slow Redis */
+    return rtp_store_write(b->store, msgs, n, counts, err);
+}
+
+static void s_flush(batcher_t *b, size_t n)
+{
+    rtp_store_counts_t counts;
+    rtp_err_t err = {{0}};
+    int64_t t0 = rtp_mono_us();
+    int rc = s_write_batch(b, b->items + b->start, n, &counts, &err);
+    int64_t now = rtp_mono_ms();
+    if (rc != 0) {
+        b->failed_writes++;
+        if (b->failures++ == 0)
+            b->failing_since_ms = now;
+        b->healthy = 0;
+        int64_t delay = b->cfg->retry_min_ms;
+        for (int i = 1; i < b->failures && delay < b->cfg->retry_max_ms; i++)
+            delay *= 2;
+        if (delay > b->cfg->retry_max_ms)
+            delay = b->cfg->retry_max_ms;
+        delay = delay / 2 + (int64_t) (s_random(&b->rng) % (uint64_t) (delay / 2 + 1));   /* jitter */
+        b->next_attempt_ms = now + delay;
+        rtp_warn("cannot write a batch of %zu to Redis (attempt %d): %s; holding %zu records, no new credit, "
+                 "retrying in %" PRId64 " ms",
+                 n, b->failures, err.msg, b->count, delay);
+        return;
+    }
+    double ms = (double) (rtp_mono_us() - t0) / 1000.0;
+    b->batches++;
+    b->records += n;
+    b->stored += counts.stored;
+    b->duplicates += counts.duplicates;
+    b->deadletters += counts.deadletters;
+    printf("batch %" PRIu64 ": %zu records: %zu new tweets, %zu already stored, %zu dead letters; written in %.2f ms\n",
+           b->batches, n, counts.stored, counts.duplicates, counts.deadletters, ms);
+    if (b->failures)
+        rtp_info("Redis is back: the batch went through after %d failed attempts over %" PRId64 " ms", b->failures,
+                 now - b->failing_since_ms);
+    b->failures = 0;
+    b->healthy = 1;
+    b->next_attempt_ms = 0;
+    s_release(b, n);
+}
+
+/* How many held records are due for a write now (0: none). */
+static size_t s_due(const batcher_t *b, int64_t now)
+{
+    if (b->count == 0 || now < b->next_attempt_ms)
+        return 0;
+    size_t n = b->count < (size_t) b->cfg->batch_size ? b->count : (size_t) b->cfg->batch_size;
+    if (b->count >= (size_t) b->cfg->batch_size || b->phase != RUNNING ||
+        now >= b->arrived_ms[b->start] + b->cfg->batch_ms)
+        return n;
+    return 0;
+}
+
+/* --- input -------------------------------------------------------------------- */
+
+static void s_read_dealer(batcher_t *b)
+{
+    if (!b->dealer)
+        return;
+    int64_t now = rtp_mono_ms();
+    for (size_t i = 0; i < b->window + 64; i++) {
+        rtp_err_t err = {{0}};
+        rtp_msg_t *msg = rtp_msg_recv(b->dealer, NULL, ZMQ_DONTWAIT, &err);
+        if (!msg) {
+            if (errno == EAGAIN || errno == EINTR)
+                return;
+            b->malformed++;
+            s_warn_input(b, "dropped a malformed message from the aggregator", err.msg);
+            continue;
+        }
+        if (msg->type != RTP_MSG_JOINED && msg->type != RTP_MSG_DEADLETTER) {
+            b->unexpected++;
+            s_warn_input(b, "dropped an unexpected message from the aggregator", rtp_msg_type_name(msg->type));
+            rtp_msg_destroy(&msg);
+            continue;
+        }
+        b->last_msg_ms = now;
+        if (b->outstanding)
+            b->outstanding--;
+        else
+            b->unsolicited++;
+        if (s_hold(b, msg, now) != 0) {
+            rtp_error("out of memory: cannot hold a %s message (key %" PRIu64 ")", rtp_msg_type_name(msg->type),
+                      msg->key);
+            rtp_msg_destroy(&msg);
+        }
+    }
+}
+
+/* --- stopping ----------------------------------------------------------------- */
+
+static void s_phases(batcher_t *b, int64_t now)
+{
+    if (b->phase == RUNNING && rtp_stop_requested()) {
+        b->phase = DRAINING;
+        b->drain_started_ms = now;
+        b->phase_until_ms = now + b->cfg->drain_ms;
+        rtp_info("stopping: taking what the aggregator still sends (up to %d ms), holding %zu", b->cfg->drain_ms,
+                 b->count);
+    }
+    if (b->phase == DRAINING) {
+        int64_t quiet_from = b->last_msg_ms > b->drain_started_ms ? b->last_msg_ms : b->drain_started_ms;
+        if (now >= b->phase_until_ms || now - quiet_from >= b->cfg->quiet_ms) {
+            b->phase = FINISHING;
+            b->phase_until_ms = now + b->cfg->finish_timeout_ms;
+            b->linger_until_ms = now + FINISH_LINGER_MS;
+            if (b->dealer) {
+                rtp_msg_t *bye = rtp_msg_new(RTP_MSG_DISCONNECT);
+                rtp_msg_send(bye, b->dealer, NULL, ZMQ_DONTWAIT);
+                rtp_msg_destroy(&bye);
+            }
+            rtp_info("stopping: no more credit; writing the %zu records held", b->count);
+        }
+    }
+}
+
+/* A DEALER connected to the aggregator, and the PAIR that hears its connection
+ * events (set up before connecting, so no event is missed). 0 or -1. */
+static int s_open(batcher_t *b)
+{
+    static int generation = 0;
+    b->dealer = zsock_new(ZMQ_DEALER);
+    b->monitor = zsock_new(ZMQ_PAIR);
+    if (!b->dealer || !b->monitor) {
+        rtp_error("cannot create sockets");
+        return -1;
+    }
+    /* Not ZMQ_IMMEDIATE: with it, messages received but not yet read are dropped
+     * when the connection goes. A CREDIT sent before the handshake just waits. */
+    zsock_set_linger(b->dealer, 0);
+    zsock_set_rcvhwm(b->dealer, 0);   /* bounded by our credit instead */
+    char monitor_ep[80];
+    snprintf(monitor_ep, sizeof monitor_ep, "inproc://rtp-batcher-monitor-%d-%d", (int) getpid(), generation++);
+    if (zmq_socket_monitor(zsock_resolve(b->dealer), monitor_ep,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+        zsock_connect(b->monitor, "%s", monitor_ep) != 0) {
+        rtp_error("cannot monitor the aggregator connection: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    if (zsock_connect(b->dealer, "%s", b->cfg->aggregator) != 0) {
+        rtp_error("cannot connect to the aggregator at %s: %s", b->cfg->aggregator, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+static void s_close(batcher_t *b)
+{
+    if (b->dealer)
+        zmq_socket_monitor(zsock_resolve(b->dealer), NULL, 0);
+    zsock_destroy(&b->monitor);
+    zsock_destroy(&b->dealer);
+}
+
+static int s_setup(batcher_t *b)
+{
+    rtp_err_t err = {{0}};
+    b->link = rtp_redis_link_new(b->cfg->redis_url, b->cfg->connect_timeout_ms, b->cfg->command_timeout_ms, &err);
+    if (!b->link) {
+        rtp_error("bad --redis-url: %s", err.msg);
+        return 2;
+    }
+    b->store = rtp_store_new(b->link);
+    b->window = (size_t) b->cfg->batch_size * 2;
+    b->cap = b->window;
+    b->items = calloc(b->cap, sizeof *b->items);
+    b->arrived_ms = calloc(b->cap, sizeof *b->arrived_ms);
+    if (!b->store || !b->items || !b->arrived_ms) {
+        rtp_error("out of memory");
+        return 1;
+    }
+    if (s_open(b) != 0)
+        return 1;
+    rtp_info("taking records from %s; writing to %s in batches of %d or every %d ms (window %zu)%s",
+             b->cfg->aggregator, rtp_redis_link_display(b->link), b->cfg->batch_size, b->cfg->batch_ms, b->window,
+             b->cfg->write_delay_ms ? " [test hook: slow writes]" : "");
+    return 0;
+}
+
+static void s_teardown(batcher_t *b)
+{
+    if (b->items)
+        s_release(b, b->count);
+    free(b->items);
+    free(b->arrived_ms);
+    s_close(b);
+    rtp_store_destroy(&b->store);
+    rtp_redis_link_destroy(&b->link);
+}
+
+int batcher_run(const batcher_config_t *cfg)
+{
+    batcher_t b;
+    memset(&b, 0, sizeof b);
+    b.cfg = cfg;
+    b.healthy = 1;
+    b.rng = (uint64_t) rtp_wall_us() ^ ((uint64_t) getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int status = s_setup(&b);
+    if (status != 0) {
+        s_teardown(&b);
+        return status;
+    }
+    b.next_stats_ms = rtp_mono_ms() + cfg->stats_ms;
+    while (1) {
+        int64_t now = rtp_mono_ms();
+        s_phases(&b, now);
+        s_read_monitor(&b);
+        s_grant(&b, now);
+        size_t due = s_due(&b, now);
+        if (due) {
+            s_flush(&b, due);
+            s_grant(&b, rtp_mono_ms());
+        }
+        now = rtp_mono_ms();
+        if (b.phase == FINISHING) {
+            if (b.count == 0 && now >= b.linger_until_ms)
+                break;
+            if (now >= b.phase_until_ms) {
+                rtp_error("stopping: %zu records could not be written to Redis within %d ms: lost", b.count,
+                          cfg->finish_timeout_ms);
+                status = 1;
+                break;
+            }
+        }
+        if (now >= b.next_stats_ms) {
+            s_stats(&b, "stats");
+            b.warnings = 0;
+            b.next_stats_ms = now + cfg->stats_ms;
+        }
+        if (s_due(&b, now))
+            continue;   /* another batch is ready: write it before sleeping */
+
+        int64_t wake = now + MAX_TICK_MS;
+        if (b.next_stats_ms < wake)
+            wake = b.next_stats_ms;
+        if (b.count) {
+            int64_t at = b.arrived_ms[b.start] + cfg->batch_ms;
+            if (b.next_attempt_ms > at)
+                at = b.next_attempt_ms;
+            if (at < wake)
+                wake = at;
+        }
+        if (b.next_grant_ms > now && b.next_grant_ms < wake)
+            wake = b.next_grant_ms;
+        if (b.phase != RUNNING && b.phase_until_ms < wake)
+            wake = b.phase_until_ms;
+        if (b.phase == FINISHING && b.linger_until_ms > now && b.linger_until_ms < wake)
+            wake = b.linger_until_ms;
+        zmq_pollitem_t items[2] = {{b.dealer ? zsock_resolve(b.dealer) : NULL, 0, ZMQ_POLLIN, 0},
+                                   {b.monitor ? zsock_resolve(b.monitor) : NULL, 0, ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(items, b.dealer ? 2 : 0, wake > now ? (long) (wake - now) : 0);
+        if (rc < 0 && errno != EINTR) {
+            rtp_error("poll: %s", zmq_strerror(errno));
+            status = 1;
+            break;
+        }
+        if (rc > 0 && (items[1].revents & ZMQ_POLLIN))
+            s_read_monitor(&b);
+        if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
+            s_read_dealer(&b);
+    }
+    s_stats(&b, "final stats");
+    s_teardown(&b);
+    return status;
+}

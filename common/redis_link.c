@@ -77,7 +77,8 @@ int rtp_redis_url_parse(const char *url, rtp_redis_url_t *out, rtp_err_t *err)
     if (strncmp(url, "rediss://", 9) == 0)
         return rtp_err_set(err, "TLS (rediss://) is not supported; use redis://");
     if (strncmp(url, "redis://", 8) != 0)
-        return rtp_err_set(err, "Redis URL must start with redis:// (expected redis://[:password@]host:port[/db])");
+        return rtp_err_set(
+            err, "Redis URL must start with redis:// (expected redis://[:password@]host:port[/db])");
     const char *p = url + 8;
     if (strpbrk(p, "?#"))
         return rtp_err_set(err, "Redis URL: query and fragment parts are not supported");
@@ -158,8 +159,8 @@ int rtp_redis_url_parse(const char *url, rtp_redis_url_t *out, rtp_err_t *err)
 char *rtp_redis_url_display(const rtp_redis_url_t *url, char *buf, size_t cap)
 {
     const char *open = strchr(url->host, ':') ? "[" : "", *close = *open ? "]" : "";
-    snprintf(buf, cap, "redis://%s%s%s%s%s:%d/%d", url->user, url->has_password ? ":***@" : "", open, url->host,
-             close, url->port, url->db);
+    snprintf(buf, cap, "redis://%s%s%s%s%s:%d/%d", url->user, url->has_password ? ":***@" : "", open,
+             url->host, close, url->port, url->db);
     return buf;
 }
 
@@ -185,7 +186,7 @@ void rtp_redis_link_destroy(rtp_redis_link_t **self_p)
     if (!self_p || !*self_p)
         return;
     rtp_redis_link_reset(*self_p);
-    memset((*self_p)->url.password, 0, sizeof (*self_p)->url.password);
+    memset((*self_p)->url.password, 0, sizeof(*self_p)->url.password);
     free(*self_p);
     *self_p = NULL;
 }
@@ -198,9 +199,18 @@ void rtp_redis_link_reset(rtp_redis_link_t *self)
     }
 }
 
-int rtp_redis_link_connected(const rtp_redis_link_t *self) { return self->ctx != NULL; }
-const char *rtp_redis_link_display(const rtp_redis_link_t *self) { return self->display; }
-const rtp_redis_url_t *rtp_redis_link_url(const rtp_redis_link_t *self) { return &self->url; }
+int rtp_redis_link_connected(const rtp_redis_link_t *self)
+{
+    return self->ctx != NULL;
+}
+const char *rtp_redis_link_display(const rtp_redis_link_t *self)
+{
+    return self->display;
+}
+const rtp_redis_url_t *rtp_redis_link_url(const rtp_redis_link_t *self)
+{
+    return &self->url;
+}
 
 static struct timeval s_tv(int ms)
 {

@@ -25,7 +25,7 @@ typedef struct {
     int port;
     char user[128];
     char password[256];
-    int has_password;   /* the URL carried a non-empty password */
+    int has_password; /* the URL carried a non-empty password */
     int db;
 } rtp_redis_url_t;
 

@@ -95,7 +95,7 @@ static const char s_script[] =
     "end\n"
     "return {#new, dups, dl, dldups}\n";
 
-enum { FIELDS = 14, HEAD = 6 };   /* strings per tweet; command, script, numkeys, 3 counts */
+enum { FIELDS = 14, HEAD = 6 }; /* strings per tweet; command, script, numkeys, 3 counts */
 
 /* A growable byte buffer; `failed` sticks once an allocation fails. */
 typedef struct {
@@ -125,7 +125,10 @@ static void s_put(sbuf_t *b, const void *bytes, size_t n)
     b->data[b->len] = 0;
 }
 
-static void s_puts(sbuf_t *b, const char *s) { s_put(b, s, strlen(s)); }
+static void s_puts(sbuf_t *b, const char *s)
+{
+    s_put(b, s, strlen(s));
+}
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if it is not one. */
 static size_t s_utf8_len(const unsigned char *s, size_t n)
@@ -142,7 +145,7 @@ static size_t s_utf8_len(const unsigned char *s, size_t n)
         if (c == 0xE0)
             lo = 0xA0;
         if (c == 0xED)
-            hi = 0x9F;   /* no UTF-16 surrogates */
+            hi = 0x9F; /* no UTF-16 surrogates */
     } else if (c >= 0xF0 && c <= 0xF4) {
         len = 4;
         if (c == 0xF0)
@@ -220,7 +223,8 @@ static void s_deadletter_json(sbuf_t *b, const rtp_msg_t *msg)
     s_puts(b, ",\"data\":");
     s_json_str(b, msg->raw ? msg->raw : "", msg->raw ? msg->raw_len : 0);
     s_json_field(b, "origin", msg->origin, 0);
-    snprintf(num, sizeof num, ",\"seq\":%" PRIu64 ",\"time_ms\":%" PRId64 "}", msg->seq, msg->received_us / 1000);
+    snprintf(num, sizeof num, ",\"seq\":%" PRIu64 ",\"time_ms\":%" PRId64 "}", msg->seq,
+             msg->received_us / 1000);
     s_puts(b, num);
 }
 
@@ -265,12 +269,12 @@ static int s_to_deadletter(rtp_msg_t *msg, const char *reason)
 
 struct rtp_store_t {
     rtp_redis_link_t *link;
-    char sha[48];            /* the script's SHA1 once SCRIPT LOAD answered */
-    const char **argv;       /* the command, rebuilt per batch in reused arrays */
+    char sha[48];      /* the script's SHA1 once SCRIPT LOAD answered */
+    const char **argv; /* the command, rebuilt per batch in reused arrays */
     size_t *lens;
-    size_t *offs;            /* offset into scratch, or SIZE_MAX when argv points into a message */
+    size_t *offs; /* offset into scratch, or SIZE_MAX when argv points into a message */
     size_t argcap;
-    sbuf_t scratch;          /* numbers and JSON entries of the batch */
+    sbuf_t scratch; /* numbers and JSON entries of the batch */
 };
 
 rtp_store_t *rtp_store_new(rtp_redis_link_t *link)
@@ -363,7 +367,8 @@ static int s_prepare(rtp_msg_t *const *msgs, size_t count, size_t *nt, size_t *n
 }
 
 /* Fills argv with EVALSHA sha 0 counts..., tweets..., dead letters... */
-static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t nt, size_t nd, rtp_err_t *err)
+static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t nt, size_t nd,
+                   rtp_err_t *err)
 {
     size_t argc = HEAD + nt * FIELDS + nd;
     if (s_reserve(self, argc) != 0)
@@ -420,13 +425,14 @@ static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size
 
 /* Sends one command and reads its reply. NULL after an I/O error or a timeout, with
  * the link reset (the connection's state is unknown) and the reason in err. */
-static redisReply *s_call(rtp_store_t *self, redisContext *ctx, int argc, const char **argv, const size_t *lens,
-                          rtp_err_t *err)
+static redisReply *s_call(rtp_store_t *self, redisContext *ctx, int argc, const char **argv,
+                          const size_t *lens, rtp_err_t *err)
 {
     void *reply = NULL;
     if (redisAppendCommandArgv(ctx, argc, argv, lens) != REDIS_OK || redisGetReply(ctx, &reply) != REDIS_OK ||
         !reply) {
-        rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link), ctx->errstr[0] ? ctx->errstr : "no reply");
+        rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link),
+                    ctx->errstr[0] ? ctx->errstr : "no reply");
         if (reply)
             freeReplyObject(reply);
         rtp_redis_link_reset(self->link);
@@ -490,10 +496,12 @@ int rtp_store_write(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp
     else if (r->type != REDIS_REPLY_ARRAY || r->elements != 4)
         rc = rtp_err_set(err, "%s: unexpected reply to the batch script", rtp_redis_link_display(self->link));
     else {
-        size_t *out[4] = {&counts->stored, &counts->duplicates, &counts->deadletters, &counts->deadletter_duplicates};
+        size_t *out[4] = {&counts->stored, &counts->duplicates, &counts->deadletters,
+                          &counts->deadletter_duplicates};
         for (size_t i = 0; i < 4; i++) {
             if (r->element[i]->type != REDIS_REPLY_INTEGER || r->element[i]->integer < 0) {
-                rc = rtp_err_set(err, "%s: unexpected reply to the batch script", rtp_redis_link_display(self->link));
+                rc = rtp_err_set(err, "%s: unexpected reply to the batch script",
+                                 rtp_redis_link_display(self->link));
                 break;
             }
             *out[i] = (size_t) r->element[i]->integer;

@@ -40,10 +40,10 @@
 #define RTP_STORE_DEADLETTER_WINDOW 10000
 
 typedef struct {
-    size_t stored;                 /* tweets written for the first time */
-    size_t duplicates;             /* tweets already stored: nothing changed */
-    size_t deadletters;            /* entries appended to the deadletter list */
-    size_t deadletter_duplicates;  /* entries already in the list: not appended again */
+    size_t stored;                /* tweets written for the first time */
+    size_t duplicates;            /* tweets already stored: nothing changed */
+    size_t deadletters;           /* entries appended to the deadletter list */
+    size_t deadletter_duplicates; /* entries already in the list: not appended again */
 } rtp_store_counts_t;
 
 typedef struct rtp_store_t rtp_store_t;

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 
 #define MAX_BATCHERS 16
-#define READ_BURST 256     /* messages read from one socket per wake-up, so neither starves */
-#define WARN_BUDGET 20     /* warnings about bad input per stats interval; the rest are counted */
+#define READ_BURST 256 /* messages read from one socket per wake-up, so neither starves */
+#define WARN_BUDGET 20 /* warnings about bad input per stats interval; the rest are counted */
 #define MAX_TICK_MS 100
 
 typedef struct {
@@ -37,8 +37,8 @@ typedef struct {
     int nbatchers, next_batcher;
     int stopping, paused;
     int64_t paused_since_ms, drain_deadline_ms, next_stats_ms;
-    int warnings;   /* in this stats interval */
-    size_t max_held;   /* the most pending + ready ever held */
+    int warnings;    /* in this stats interval */
+    size_t max_held; /* the most pending + ready ever held */
     uint64_t joined, incomplete, evicted, duplicates, late, invalid, malformed, unexpected, deadletters, sent,
         pauses, suppressed;
 } agg_t;
@@ -75,7 +75,8 @@ static rtp_msg_t *s_pop(queue_t *q)
 static void s_enqueue(agg_t *a, rtp_msg_t *msg)
 {
     if (s_push(&a->ready, msg) != 0) {
-        rtp_error("out of memory: cannot queue %s message of key %" PRIu64, rtp_msg_type_name(msg->type), msg->key);
+        rtp_error("out of memory: cannot queue %s message of key %" PRIu64, rtp_msg_type_name(msg->type),
+                  msg->key);
         rtp_msg_destroy(&msg);
     }
 }
@@ -107,7 +108,10 @@ static const char *s_peer_hex(const rtp_peer_t *peer, char *buf, size_t cap)
     return buf;
 }
 
-static size_t s_load(const agg_t *a) { return joins_pending(a->joins) + a->ready.count; }
+static size_t s_load(const agg_t *a)
+{
+    return joins_pending(a->joins) + a->ready.count;
+}
 
 static uint64_t s_credits(const agg_t *a)
 {
@@ -120,13 +124,13 @@ static uint64_t s_credits(const agg_t *a)
 static void s_stats(agg_t *a, const char *label)
 {
     rtp_info("%s joined=%" PRIu64 " pending=%zu ready=%zu credits=%" PRIu64 " incomplete=%" PRIu64
-             " evicted=%" PRIu64 " duplicates=%" PRIu64 " late=%" PRIu64 " deadletters=%" PRIu64 " sent=%" PRIu64 " malformed=%" PRIu64
-             " unexpected=%" PRIu64 " invalid=%" PRIu64 " batchers=%d paused=%d pauses=%" PRIu64 " max_held=%zu"
+             " evicted=%" PRIu64 " duplicates=%" PRIu64 " late=%" PRIu64 " deadletters=%" PRIu64
+             " sent=%" PRIu64 " malformed=%" PRIu64 " unexpected=%" PRIu64 " invalid=%" PRIu64
+             " batchers=%d paused=%d pauses=%" PRIu64 " max_held=%zu"
              " suppressed_warnings=%" PRIu64,
-             label, a->joined, joins_pending(a->joins), a->ready.count, s_credits(a), a->incomplete, a->evicted,
-             a->duplicates,
-             a->late, a->deadletters, a->sent, a->malformed, a->unexpected, a->invalid, a->nbatchers, a->paused,
-             a->pauses, a->max_held, a->suppressed);
+             label, a->joined, joins_pending(a->joins), a->ready.count, s_credits(a), a->incomplete,
+             a->evicted, a->duplicates, a->late, a->deadletters, a->sent, a->malformed, a->unexpected,
+             a->invalid, a->nbatchers, a->paused, a->pauses, a->max_held, a->suppressed);
 }
 
 /* --- batchers and credit ---------------------------------------------------- */
@@ -142,8 +146,8 @@ static batcher_t *s_find(agg_t *a, const rtp_peer_t *peer)
 static void s_forget(agg_t *a, batcher_t *b, const char *why)
 {
     char hex[80];
-    rtp_info("batcher %s %s; its %" PRIu64 " unused credits are void", s_peer_hex(&b->id, hex, sizeof hex), why,
-             b->credits);
+    rtp_info("batcher %s %s; its %" PRIu64 " unused credits are void", s_peer_hex(&b->id, hex, sizeof hex),
+             why, b->credits);
     *b = a->batchers[--a->nbatchers];
     if (a->next_batcher >= a->nbatchers)
         a->next_batcher = 0;
@@ -199,7 +203,7 @@ static void s_deliver(agg_t *a)
             }
             if (errno != EAGAIN)
                 rtp_warn("cannot send to a batcher: %s", zmq_strerror(errno));
-            return;   /* its pipe is full: later */
+            return; /* its pipe is full: later */
         }
         b->credits--;
         a->sent++;
@@ -243,7 +247,8 @@ static void s_on_part(agg_t *a, rtp_msg_t *part, int64_t now)
         break;
     case JOIN_INVALID:
         a->invalid++;
-        s_warn(a, "dropped a PART of key %" PRIu64 " with unknown kind %d (or no memory for a new join)", key, kind);
+        s_warn(a, "dropped a PART of key %" PRIu64 " with unknown kind %d (or no memory for a new join)", key,
+               kind);
         break;
     }
 }
@@ -299,7 +304,8 @@ static void s_read_router(agg_t *a)
                 s_forget(a, b, "said goodbye");
         } else if (msg->type != RTP_MSG_HEARTBEAT) {
             a->unexpected++;
-            s_warn(a, "dropped an unexpected %s message on the batchers' socket", rtp_msg_type_name(msg->type));
+            s_warn(a, "dropped an unexpected %s message on the batchers' socket",
+                   rtp_msg_type_name(msg->type));
         }
         rtp_msg_destroy(&msg);
     }
@@ -332,9 +338,10 @@ static int s_may_read(agg_t *a, size_t load, int64_t now)
         a->paused = 1;
         a->pauses++;
         a->paused_since_ms = now;
-        rtp_warn("holding %zu joins and records, the cap (--max-pending %zu): not reading from the broker until "
-                 "a batcher takes some (the broker is pushed back); ready=%zu credits=%" PRIu64,
-                 load, cap, a->ready.count, s_credits(a));
+        rtp_warn(
+            "holding %zu joins and records, the cap (--max-pending %zu): not reading from the broker until "
+            "a batcher takes some (the broker is pushed back); ready=%zu credits=%" PRIu64,
+            load, cap, a->ready.count, s_credits(a));
     } else if (a->paused && load <= cap / 4 * 3) {
         a->paused = 0;
         rtp_info("below the cap again (%zu held) after %" PRId64 " ms", load, now - a->paused_since_ms);
@@ -370,19 +377,21 @@ static int s_setup(agg_t *a)
     zsock_set_rcvhwm(a->pull, a->cfg->rcvhwm);
     zsock_set_linger(a->pull, 0);
     zsock_set_router_mandatory(a->router, 1);
-    zsock_set_sndhwm(a->router, 0);   /* what we send is bounded by the credit we got */
+    zsock_set_sndhwm(a->router, 0); /* what we send is bounded by the credit we got */
     zsock_set_linger(a->router, 2000);
     if (zsock_bind(a->router, "%s", a->cfg->bind) < 0) {
         rtp_error("cannot bind the batchers' socket to %s: %s", a->cfg->bind, zmq_strerror(zmq_errno()));
         return -1;
     }
     if (zsock_connect(a->pull, "%s", a->cfg->results) != 0) {
-        rtp_error("cannot connect to the broker's results at %s: %s", a->cfg->results, zmq_strerror(zmq_errno()));
+        rtp_error("cannot connect to the broker's results at %s: %s", a->cfg->results,
+                  zmq_strerror(zmq_errno()));
         return -1;
     }
-    char *endpoint = zsock_last_endpoint(a->router);   /* the port chosen for a tcp://...:* */
+    char *endpoint = zsock_last_endpoint(a->router); /* the port chosen for a tcp://...:* */
     rtp_info("reading results from %s; batchers connect to %s (max pending %zu, join timeout %d ms)",
-             a->cfg->results, endpoint ? endpoint : a->cfg->bind, a->cfg->max_pending, a->cfg->join_timeout_ms);
+             a->cfg->results, endpoint ? endpoint : a->cfg->bind, a->cfg->max_pending,
+             a->cfg->join_timeout_ms);
     free(endpoint);
     return 0;
 }

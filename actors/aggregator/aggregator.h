@@ -37,13 +37,13 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *results;       /* PULL connects here: the broker's results endpoint */
-    const char *bind;          /* ROUTER binds here: the batchers connect to it */
-    size_t max_pending;        /* cap on pending joins + ready messages */
+    const char *results; /* PULL connects here: the broker's results endpoint */
+    const char *bind;    /* ROUTER binds here: the batchers connect to it */
+    size_t max_pending;  /* cap on pending joins + ready messages */
     int join_timeout_ms;
     int drain_timeout_ms;
     int stats_ms;
-    int rcvhwm;                /* the PULL socket's receive high-water mark */
+    int rcvhwm; /* the PULL socket's receive high-water mark */
 } aggregator_config_t;
 
 /* Runs until SIGINT/SIGTERM (rtp_signals_install first), then drains as above.

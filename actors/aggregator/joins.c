@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ALL_PARTS 0x0F   /* one bit per rtp_part_t */
+#define ALL_PARTS 0x0F /* one bit per rtp_part_t */
 
 /* Markers stored in the finished-keys map. */
 #define DONE_COMPLETE ((void *) 1)
@@ -17,11 +17,11 @@
 
 typedef struct join_t {
     uint64_t key;
-    uint8_t have;             /* bit (1 << kind) per part received */
+    uint8_t have; /* bit (1 << kind) per part received */
     int64_t born_ms;
     struct join_t *older, *newer;
-    rtp_msg_t *record;        /* the RECORD part; becomes the JOINED */
-    char *censored;           /* taken from the censor part */
+    rtp_msg_t *record; /* the RECORD part; becomes the JOINED */
+    char *censored;    /* taken from the censor part */
     double sentiment, engagement;
     /* the event's identity as the first part told it, for a report without record */
     uint64_t seq;
@@ -30,20 +30,26 @@ typedef struct join_t {
 } join_t;
 
 struct joins_t {
-    rtp_u64map_t *pending;    /* slot(key) -> join_t */
+    rtp_u64map_t *pending; /* slot(key) -> join_t */
     join_t *oldest, *newest;
-    rtp_u64map_t *done;       /* slot(key) -> DONE_COMPLETE | DONE_EXPIRED */
-    uint64_t *done_ring;      /* the remembered keys' slots, oldest first */
+    rtp_u64map_t *done;  /* slot(key) -> DONE_COMPLETE | DONE_EXPIRED */
+    uint64_t *done_ring; /* the remembered keys' slots, oldest first */
     size_t done_cap, done_head, done_count;
 };
 
 static const char *s_part_names[] = {"censor", "sentiment", "engagement", "record"};
 
-const char *joins_part_name(int kind) { return kind >= 0 && kind <= RTP_PART_RECORD ? s_part_names[kind] : "?"; }
+const char *joins_part_name(int kind)
+{
+    return kind >= 0 && kind <= RTP_PART_RECORD ? s_part_names[kind] : "?";
+}
 
 /* u64map keys must not be 0, and event keys may be: the map holds key + 1 (so the
  * one key that cannot be held is UINT64_MAX, refused as invalid). */
-static uint64_t s_slot(uint64_t key) { return key + 1; }
+static uint64_t s_slot(uint64_t key)
+{
+    return key + 1;
+}
 
 joins_t *joins_new(size_t memory)
 {
@@ -91,8 +97,14 @@ int joins_known(const joins_t *self, uint64_t key)
     return key == UINT64_MAX || rtp_u64map_get(self->pending, slot) || rtp_u64map_get(self->done, slot);
 }
 
-size_t joins_pending(const joins_t *self) { return rtp_u64map_size(self->pending); }
-int64_t joins_oldest_ms(const joins_t *self) { return self->oldest ? self->oldest->born_ms : -1; }
+size_t joins_pending(const joins_t *self)
+{
+    return rtp_u64map_size(self->pending);
+}
+int64_t joins_oldest_ms(const joins_t *self)
+{
+    return self->oldest ? self->oldest->born_ms : -1;
+}
 
 /* Remembers a finished key, forgetting the oldest one when the memory is full. */
 static void s_remember(joins_t *self, uint64_t slot, void *how)
@@ -103,7 +115,7 @@ static void s_remember(joins_t *self, uint64_t slot, void *how)
         self->done_count--;
     }
     if (rtp_u64map_put(self->done, slot, how) != 0)
-        return;   /* out of memory: the key is just not remembered */
+        return; /* out of memory: the key is just not remembered */
     self->done_ring[(self->done_head + self->done_count) % self->done_cap] = slot;
     self->done_count++;
 }
@@ -173,7 +185,7 @@ join_result_t joins_add(joins_t *self, rtp_msg_t **part_p, int64_t now_ms, rtp_m
     }
     j->have |= bit;
     if (!j->origin && part->origin && part->origin[0]) {
-        j->origin = part->origin;   /* taken, not copied */
+        j->origin = part->origin; /* taken, not copied */
         part->origin = NULL;
         j->seq = part->seq;
         j->received_us = part->received_us;
@@ -280,7 +292,8 @@ rtp_msg_t *joins_expire(joins_t *self, int64_t started_by, int64_t now_ms, const
     memset(report, 0, sizeof *report);
     report->key = j->key;
     report->age_ms = now_ms - j->born_ms;
-    snprintf(report->id, sizeof report->id, "%s", j->record && j->record->tweet.id ? j->record->tweet.id : "?");
+    snprintf(report->id, sizeof report->id, "%s",
+             j->record && j->record->tweet.id ? j->record->tweet.id : "?");
     size_t n = 0;
     static const int order[] = {RTP_PART_RECORD, RTP_PART_CENSOR, RTP_PART_SENTIMENT, RTP_PART_ENGAGEMENT};
     for (int i = 0; i < 4; i++)
@@ -292,7 +305,8 @@ rtp_msg_t *joins_expire(joins_t *self, int64_t started_by, int64_t now_ms, const
     char *raw = s_describe(j);
     char reason[160];
     snprintf(reason, sizeof reason, "incomplete join: missing %s%s", report->missing, suffix ? suffix : "");
-    if (!dl || !raw || rtp_msg_set_str(&dl->text, reason) != 0 || rtp_msg_set_raw(dl, raw, strlen(raw)) != 0) {
+    if (!dl || !raw || rtp_msg_set_str(&dl->text, reason) != 0 ||
+        rtp_msg_set_raw(dl, raw, strlen(raw)) != 0) {
         free(raw);
         rtp_msg_destroy(&dl);
         s_free_join(j);

@@ -24,18 +24,18 @@
 typedef struct joins_t joins_t;
 
 typedef enum {
-    JOIN_PENDING = 0,   /* kept; the event waits for more parts */
-    JOIN_COMPLETE,      /* the event is complete: *out is its JOINED */
-    JOIN_DUPLICATE,     /* a copy of a part already held, or of a completed event: dropped */
-    JOIN_LATE,          /* a part of an event already reported incomplete: dropped */
-    JOIN_INVALID,       /* not a part kind we know, or an unusable key: dropped */
+    JOIN_PENDING = 0, /* kept; the event waits for more parts */
+    JOIN_COMPLETE,    /* the event is complete: *out is its JOINED */
+    JOIN_DUPLICATE,   /* a copy of a part already held, or of a completed event: dropped */
+    JOIN_LATE,        /* a part of an event already reported incomplete: dropped */
+    JOIN_INVALID,     /* not a part kind we know, or an unusable key: dropped */
 } join_result_t;
 
 /* What an expired (incomplete) join was, for the log line. */
 typedef struct {
     uint64_t key;
-    char id[72];        /* the tweet id, "?" when the record part never came */
-    char missing[64];   /* e.g. "sentiment,engagement" */
+    char id[72];      /* the tweet id, "?" when the record part never came */
+    char missing[64]; /* e.g. "sentiment,engagement" */
     int64_t age_ms;
 } join_report_t;
 

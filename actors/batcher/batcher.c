@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #define MAX_TICK_MS 100
-#define GRANT_RETRY_MS 10      /* a CREDIT that found no connection is tried again this soon */
-#define FINISH_LINGER_MS 200   /* after DISCONNECT, how long messages already in flight may take */
+#define GRANT_RETRY_MS 10    /* a CREDIT that found no connection is tried again this soon */
+#define FINISH_LINGER_MS 200 /* after DISCONNECT, how long messages already in flight may take */
 #define WARN_BUDGET 20
 
 typedef enum { RUNNING, DRAINING, FINISHING } phase_t;
@@ -29,22 +29,22 @@ typedef struct {
     rtp_msg_t **items;
     int64_t *arrived_ms;
     size_t start, count, cap, window, max_held;
-    uint64_t outstanding;       /* credit granted and not yet used */
+    uint64_t outstanding; /* credit granted and not yet used */
     int connected, healthy;
-    int failures;               /* consecutive failed writes of the oldest batch */
+    int failures; /* consecutive failed writes of the oldest batch */
     int64_t next_attempt_ms, failing_since_ms, next_grant_ms;
     phase_t phase;
     int64_t phase_until_ms, drain_started_ms, last_msg_ms, linger_until_ms;
     int warnings;
     uint64_t rng;
-    uint64_t batches, records, stored, duplicates, deadletters, failed_writes, malformed, unexpected, unsolicited,
-        reconnects;
+    uint64_t batches, records, stored, duplicates, deadletters, failed_writes, malformed, unexpected,
+        unsolicited, reconnects;
     int64_t next_stats_ms;
 } batcher_t;
 
 static uint64_t s_random(uint64_t *state)
 {
-    uint64_t x = *state;   /* xorshift64*: enough for jitter */
+    uint64_t x = *state; /* xorshift64*: enough for jitter */
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
@@ -60,9 +60,10 @@ static void s_warn_input(batcher_t *b, const char *what, const char *detail)
 
 static void s_stats(batcher_t *b, const char *label)
 {
-    rtp_info("%s held=%zu max_held=%zu window=%zu outstanding=%" PRIu64 " batches=%" PRIu64 " records=%" PRIu64
-             " new=%" PRIu64 " duplicates=%" PRIu64 " deadletters=%" PRIu64 " failed_writes=%" PRIu64
-             " malformed=%" PRIu64 " unexpected=%" PRIu64 " unsolicited=%" PRIu64 " connected=%d healthy=%d",
+    rtp_info("%s held=%zu max_held=%zu window=%zu outstanding=%" PRIu64 " batches=%" PRIu64
+             " records=%" PRIu64 " new=%" PRIu64 " duplicates=%" PRIu64 " deadletters=%" PRIu64
+             " failed_writes=%" PRIu64 " malformed=%" PRIu64 " unexpected=%" PRIu64 " unsolicited=%" PRIu64
+             " connected=%d healthy=%d",
              label, b->count, b->max_held, b->window, b->outstanding, b->batches, b->records, b->stored,
              b->duplicates, b->deadletters, b->failed_writes, b->malformed, b->unexpected, b->unsolicited,
              b->connected, b->healthy);
@@ -124,7 +125,7 @@ static void s_grant(batcher_t *b, int64_t now)
     if (rtp_msg_send(credit, b->dealer, NULL, ZMQ_DONTWAIT) == 0)
         b->outstanding += credit->credit;
     else
-        b->next_grant_ms = now + GRANT_RETRY_MS;   /* the connection is not ready yet */
+        b->next_grant_ms = now + GRANT_RETRY_MS; /* the connection is not ready yet */
     rtp_msg_destroy(&credit);
 }
 
@@ -178,7 +179,7 @@ static void s_read_monitor(batcher_t *b)
             s_close(b);
             if (b->phase != FINISHING && s_open(b) != 0)
                 rtp_error("cannot reconnect to the aggregator");
-            return;   /* the monitor socket was replaced */
+            return; /* the monitor socket was replaced */
         }
     }
 }
@@ -188,10 +189,11 @@ static void s_read_monitor(batcher_t *b)
 /* The one place a batch leaves the batcher. 0 when the batch is safe (written to
  * Redis), -1 with the reason otherwise; the caller keeps the batch and retries it.
  * A journal goes here: on failure, append the batch to it and return 0. */
-static int s_write_batch(batcher_t *b, rtp_msg_t *const *msgs, size_t n, rtp_store_counts_t *counts, rtp_err_t *err)
+static int s_write_batch(batcher_t *b, rtp_msg_t *const *msgs, size_t n, rtp_store_counts_t *counts,
+                         rtp_err_t *err)
 {
     if (b->cfg->write_delay_ms > 0)
-        usleep((useconds_t) b->cfg->write_delay_ms * 1000);   /* test hook: a slow Redis */
+        usleep((useconds_t) b->cfg->write_delay_ms * 1000); /* test hook: a slow Redis */
     return rtp_store_write(b->store, msgs, n, counts, err);
 }
 
@@ -212,7 +214,7 @@ static void s_flush(batcher_t *b, size_t n)
             delay *= 2;
         if (delay > b->cfg->retry_max_ms)
             delay = b->cfg->retry_max_ms;
-        delay = delay / 2 + (int64_t) (s_random(&b->rng) % (uint64_t) (delay / 2 + 1));   /* jitter */
+        delay = delay / 2 + (int64_t) (s_random(&b->rng) % (uint64_t) (delay / 2 + 1)); /* jitter */
         b->next_attempt_ms = now + delay;
         rtp_warn("cannot write a batch of %zu to Redis (attempt %d): %s; holding %zu records, no new credit, "
                  "retrying in %" PRId64 " ms",
@@ -225,11 +227,12 @@ static void s_flush(batcher_t *b, size_t n)
     b->stored += counts.stored;
     b->duplicates += counts.duplicates;
     b->deadletters += counts.deadletters;
-    printf("batch %" PRIu64 ": %zu records: %zu new tweets, %zu already stored, %zu dead letters; written in %.2f ms\n",
+    printf("batch %" PRIu64
+           ": %zu records: %zu new tweets, %zu already stored, %zu dead letters; written in %.2f ms\n",
            b->batches, n, counts.stored, counts.duplicates, counts.deadletters, ms);
     if (b->failures)
-        rtp_info("Redis is back: the batch went through after %d failed attempts over %" PRId64 " ms", b->failures,
-                 now - b->failing_since_ms);
+        rtp_info("Redis is back: the batch went through after %d failed attempts over %" PRId64 " ms",
+                 b->failures, now - b->failing_since_ms);
     b->failures = 0;
     b->healthy = 1;
     b->next_attempt_ms = 0;
@@ -267,7 +270,8 @@ static void s_read_dealer(batcher_t *b)
         }
         if (msg->type != RTP_MSG_JOINED && msg->type != RTP_MSG_DEADLETTER) {
             b->unexpected++;
-            s_warn_input(b, "dropped an unexpected message from the aggregator", rtp_msg_type_name(msg->type));
+            s_warn_input(b, "dropped an unexpected message from the aggregator",
+                         rtp_msg_type_name(msg->type));
             rtp_msg_destroy(&msg);
             continue;
         }
@@ -277,8 +281,8 @@ static void s_read_dealer(batcher_t *b)
         else
             b->unsolicited++;
         if (s_hold(b, msg, now) != 0) {
-            rtp_error("out of memory: cannot hold a %s message (key %" PRIu64 ")", rtp_msg_type_name(msg->type),
-                      msg->key);
+            rtp_error("out of memory: cannot hold a %s message (key %" PRIu64 ")",
+                      rtp_msg_type_name(msg->type), msg->key);
             rtp_msg_destroy(&msg);
         }
     }
@@ -292,8 +296,8 @@ static void s_phases(batcher_t *b, int64_t now)
         b->phase = DRAINING;
         b->drain_started_ms = now;
         b->phase_until_ms = now + b->cfg->drain_ms;
-        rtp_info("stopping: taking what the aggregator still sends (up to %d ms), holding %zu", b->cfg->drain_ms,
-                 b->count);
+        rtp_info("stopping: taking what the aggregator still sends (up to %d ms), holding %zu",
+                 b->cfg->drain_ms, b->count);
     }
     if (b->phase == DRAINING) {
         int64_t quiet_from = b->last_msg_ms > b->drain_started_ms ? b->last_msg_ms : b->drain_started_ms;
@@ -325,9 +329,10 @@ static int s_open(batcher_t *b)
     /* Not ZMQ_IMMEDIATE: with it, messages received but not yet read are dropped
      * when the connection goes. A CREDIT sent before the handshake just waits. */
     zsock_set_linger(b->dealer, 0);
-    zsock_set_rcvhwm(b->dealer, 0);   /* bounded by our credit instead */
+    zsock_set_rcvhwm(b->dealer, 0); /* bounded by our credit instead */
     char monitor_ep[80];
-    snprintf(monitor_ep, sizeof monitor_ep, "inproc://rtp-batcher-monitor-%d-%d", (int) getpid(), generation++);
+    snprintf(monitor_ep, sizeof monitor_ep, "inproc://rtp-batcher-monitor-%d-%d", (int) getpid(),
+             generation++);
     if (zmq_socket_monitor(zsock_resolve(b->dealer), monitor_ep,
                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0 ||
         zsock_connect(b->monitor, "%s", monitor_ep) != 0) {
@@ -335,7 +340,8 @@ static int s_open(batcher_t *b)
         return -1;
     }
     if (zsock_connect(b->dealer, "%s", b->cfg->aggregator) != 0) {
-        rtp_error("cannot connect to the aggregator at %s: %s", b->cfg->aggregator, zmq_strerror(zmq_errno()));
+        rtp_error("cannot connect to the aggregator at %s: %s", b->cfg->aggregator,
+                  zmq_strerror(zmq_errno()));
         return -1;
     }
     return 0;
@@ -352,7 +358,8 @@ static void s_close(batcher_t *b)
 static int s_setup(batcher_t *b)
 {
     rtp_err_t err = {{0}};
-    b->link = rtp_redis_link_new(b->cfg->redis_url, b->cfg->connect_timeout_ms, b->cfg->command_timeout_ms, &err);
+    b->link =
+        rtp_redis_link_new(b->cfg->redis_url, b->cfg->connect_timeout_ms, b->cfg->command_timeout_ms, &err);
     if (!b->link) {
         rtp_error("bad --redis-url: %s", err.msg);
         return 2;
@@ -369,8 +376,8 @@ static int s_setup(batcher_t *b)
     if (s_open(b) != 0)
         return 1;
     rtp_info("taking records from %s; writing to %s in batches of %d or every %d ms (window %zu)%s",
-             b->cfg->aggregator, rtp_redis_link_display(b->link), b->cfg->batch_size, b->cfg->batch_ms, b->window,
-             b->cfg->write_delay_ms ? " [test hook: slow writes]" : "");
+             b->cfg->aggregator, rtp_redis_link_display(b->link), b->cfg->batch_size, b->cfg->batch_ms,
+             b->window, b->cfg->write_delay_ms ? " [test hook: slow writes]" : "");
     return 0;
 }
 
@@ -426,7 +433,7 @@ int batcher_run(const batcher_config_t *cfg)
             b.next_stats_ms = now + cfg->stats_ms;
         }
         if (s_due(&b, now))
-            continue;   /* another batch is ready: write it before sleeping */
+            continue; /* another batch is ready: write it before sleeping */
 
         int64_t wake = now + MAX_TICK_MS;
         if (b.next_stats_ms < wake)

@@ -29,7 +29,7 @@
 #define RTP_BATCHER_H
 
 typedef struct {
-    const char *aggregator;     /* DEALER connects here */
+    const char *aggregator; /* DEALER connects here */
     const char *redis_url;
     int batch_size;
     int batch_ms;
@@ -37,7 +37,7 @@ typedef struct {
     int connect_timeout_ms, command_timeout_ms;
     int drain_ms, quiet_ms, finish_timeout_ms;
     int stats_ms;
-    int write_delay_ms;         /* test hook: sleep this long before each write (a slow Redis) */
+    int write_delay_ms; /* test hook: sleep this long before each write (a slow Redis) */
 } batcher_config_t;
 
 /* Runs until SIGINT/SIGTERM (rtp_signals_install first), then stops as above.

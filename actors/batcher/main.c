@@ -5,7 +5,8 @@
 #include "util.h"
 
 static const rtp_setting_def_t s_settings[] = {
-    {"aggregator", RTP_SET_STR, "tcp://127.0.0.1:5558", "the aggregator's batchers endpoint to connect to", NULL},
+    {"aggregator", RTP_SET_STR, "tcp://127.0.0.1:5558", "the aggregator's batchers endpoint to connect to",
+     NULL},
     {"redis-url", RTP_SET_STR, "redis://127.0.0.1:6379", "where to store: redis://[:password@]host:port[/db]",
      "REDIS_URL"},
     {"batch-size", RTP_SET_INT, "100", "records per batch (the credit window is twice this)", NULL},
@@ -14,10 +15,12 @@ static const rtp_setting_def_t s_settings[] = {
     {"retry-max-ms", RTP_SET_INT, "5000", "retry delay cap (delays double up to it, with jitter)", NULL},
     {"redis-connect-timeout-ms", RTP_SET_INT, "1000", "bound on connecting to Redis", NULL},
     {"redis-timeout-ms", RTP_SET_INT, "5000", "bound on one batch's round trip", NULL},
-    {"drain-ms", RTP_SET_INT, "2000", "on SIGTERM, how long to keep taking records from the aggregator", NULL},
-    {"quiet-ms", RTP_SET_INT, "300", "on SIGTERM, stop taking records earlier once the aggregator is quiet this long",
+    {"drain-ms", RTP_SET_INT, "2000", "on SIGTERM, how long to keep taking records from the aggregator",
      NULL},
-    {"finish-timeout-ms", RTP_SET_INT, "5000", "on SIGTERM, how long to retry writing the last records", NULL},
+    {"quiet-ms", RTP_SET_INT, "300",
+     "on SIGTERM, stop taking records earlier once the aggregator is quiet this long", NULL},
+    {"finish-timeout-ms", RTP_SET_INT, "5000", "on SIGTERM, how long to retry writing the last records",
+     NULL},
     {"stats-ms", RTP_SET_INT, "5000", "interval of the stats log line", NULL},
     {"write-delay-ms", RTP_SET_INT, "0",
      "TEST HOOK: sleep this long before each Redis write, to simulate a slow Redis; 0 in production", NULL},
@@ -33,10 +36,11 @@ static int s_int(rtp_settings_t *s, const char *name, int64_t lo, int64_t hi)
 int main(int argc, char **argv)
 {
     int code;
-    rtp_settings_t *s = rtp_settings_new("rtp-batcher",
-                                         "Writes the aggregator's complete records to Redis in batches, pulling "
-                                         "them with credit.",
-                                         s_settings, argc, argv, &code);
+    rtp_settings_t *s =
+        rtp_settings_new("rtp-batcher",
+                         "Writes the aggregator's complete records to Redis in batches, pulling "
+                         "them with credit.",
+                         s_settings, argc, argv, &code);
     if (!s)
         return code;
     rtp_signals_install();

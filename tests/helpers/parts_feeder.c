@@ -94,7 +94,7 @@ static int s_kind(const char *name)
     for (int i = 0; i < 4; i++)
         if (strcmp(name, names[i]) == 0)
             return i;
-    return atoi(name);   /* a number: lets a test send an invalid kind */
+    return atoi(name); /* a number: lets a test send an invalid kind */
 }
 
 static rtp_msg_t *s_message(const cJSON *d)
@@ -112,8 +112,8 @@ static rtp_msg_t *s_message(const cJSON *d)
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(d, "tweet");
         if (cJSON_IsObject(t)) {
             rtp_tweet_set(&m->tweet, s_str(t, "id"), s_str(t, "user_id"), s_str(t, "user_name"),
-                          s_str(t, "screen_name"), s_str(t, "text"), s_str(t, "hashtags"), s_str(t, "created_at"),
-                          s_str(t, "lang"), s_str(t, "retweet_of"));
+                          s_str(t, "screen_name"), s_str(t, "text"), s_str(t, "hashtags"),
+                          s_str(t, "created_at"), s_str(t, "lang"), s_str(t, "retweet_of"));
             m->tweet.followers = s_i64(t, "followers");
             m->tweet.favorites = s_i64(t, "favorites");
             m->tweet.retweets = s_i64(t, "retweets");
@@ -232,7 +232,7 @@ int main(int argc, char **argv)
             zsock_set_sndtimeo(dealer, send_timeout_ms);
             if (zsock_connect(dealer, "%s", s_str(d, "endpoint")) != 0 || s_send_frames(dealer, d) != 0)
                 status = 3;
-            zsock_destroy(&dealer);   /* lingers until the frames are out */
+            zsock_destroy(&dealer); /* lingers until the frames are out */
         } else if (!strcmp(type, "wait_file")) {
             printf("waiting for %s after %" PRIu64 " messages\n", s_str(d, "path"), sent);
             int64_t timeout = s_i64(d, "timeout_ms");

@@ -9,16 +9,20 @@ row it expects on its own and compares them all, key by key and field by field.
 
 Tests:
   - every record stored exactly as expected (tweets, users, sets, sorted sets, dead
-    letters), duplicate events stored once, duplicate parts counted;
+    letters), duplicate events stored once, duplicate parts counted; Redis with a
+    password and a db number, the password never in the logs;
   - a slow batcher (--write-delay-ms, a test hook) makes the aggregator hold records
     (ready > 0 with credits 0, never more than --max-pending) and push back on the
     feeder, while the batcher never holds more than its window;
+  - a cap full of half-done joins (fully shuffled parts) does not deadlock: the
+    oldest join is evicted as a dead letter, every record is stored or reported;
   - incomplete joins end up in the deadletter list after the join timeout, and a part
     arriving after that is counted as late;
   - malformed frames on the aggregator's results socket and on its batchers' socket
     are dropped with a warning, and both actors keep working;
   - Redis stopped for a few seconds and restarted on the same port: the batcher
     retries, the aggregator holds, nothing is lost;
+  - the aggregator killed and restarted: the batcher reconnects with fresh credit;
   - SIGTERM to both actors: everything ready is delivered and written, incomplete
     joins become dead letters, both exit 0.
 """
@@ -269,9 +273,10 @@ class Pipeline:
     """feeder -> rtp-aggregator -> rtp-batcher -> redis-server, over ipc:// in a
     temporary folder."""
 
-    def __init__(self, directives, agg_args=(), bat_args=(), feeder_args=(), redis=None, dir=None):
+    def __init__(self, directives, agg_args=(), bat_args=(), feeder_args=(), redis=None, dir=None, db=0):
         self.dir = dir or temp_dir()
         self.redis = redis or RedisServer().start()
+        self.db = db
         self.feed = os.path.join(self.dir, "feed.jsonl")
         with open(self.feed, "w", encoding="utf-8") as f:
             for d in directives:
@@ -283,11 +288,11 @@ class Pipeline:
         self.feeder.wait_line(r"^bound ")
         self.agg = t.Proc("rtp-aggregator", ["--results", self.results_ep, "--bind", self.batchers_ep,
                                              "--stats-ms", 100, *agg_args])
-        self.bat = t.Proc("rtp-batcher", ["--aggregator", self.batchers_ep, "--redis-url", self.redis.url,
-                                          "--stats-ms", 100, *bat_args])
+        self.bat = t.Proc("rtp-batcher", ["--aggregator", self.batchers_ep, "--redis-url",
+                                          f"{self.redis.url}/{db}", "--stats-ms", 100, *bat_args])
 
     def client(self):
-        return self.redis.client()
+        return self.redis.client(db=self.db)
 
     def wait_stored(self, exp, timeout):
         """Waits until Redis holds as many tweets and dead letters as exp."""
@@ -329,11 +334,16 @@ def test_every_record_stored():
         msgs.insert(rng.randrange(len(msgs)), msg)
         exp.deadletters.append(entry)
 
-    p = Pipeline(msgs)
+    # a password and a db number; the password never shows in the logs
+    p = Pipeline(msgs, redis=RedisServer(password="s3cret-pw").start(), db=3)
     p.wait_stored(exp, 60)
     p.feeder.wait_line(r"^done \d+ messages$", 10)
     with p.client() as r:
         compared = check_redis(r, exp)
+    with p.redis.client(db=0) as r0:
+        check(r0.command("DBSIZE") == 0, "rows written outside db 3")
+    check(f"redis://:***@127.0.0.1:{p.redis.port}/3" in p.bat.stderr_text(), "the URL is not logged masked")
+    check("s3cret" not in p.bat.stderr_text() + p.bat.stdout_text(), "the password shows in the output")
     # the same counts seen from the actors
     t.wait_until(lambda: last_stats(p.agg).get("sent") == len(records) + 3, 10,
                  "the aggregator's stats to show everything sent")
@@ -359,12 +369,14 @@ def test_every_record_stored():
 
 def test_slow_batcher_pushes_back():
     rng = random.Random(2)
-    records = load_records(names=("tweets-b.jsonl",), limit=400)
+    # more parts than socket buffers and high-water marks can hold, so the feeder
+    # can only finish if the aggregator keeps reading
+    records = load_records(limit=800)
     exp = Expected(records)
     cap = 100
     p = Pipeline(windowed_parts(records, rng),
                  agg_args=["--max-pending", cap, "--rcvhwm", 20],
-                 bat_args=["--batch-size", 10, "--batch-ms", 1000, "--write-delay-ms", 100],
+                 bat_args=["--batch-size", 10, "--batch-ms", 1000, "--write-delay-ms", 50],
                  feeder_args=["--sndhwm", 20])
     # while the batcher is slow, the aggregator holds records it has no credit for,
     # stops reading at the cap, and so the feeder cannot finish
@@ -595,6 +607,40 @@ def test_redis_restart_loses_nothing():
     print(f"Redis down ~3 s: {failures} failed writes retried, the batcher held {held['held']} "
           f"(window {held['window']}), the aggregator {waiting['ready']} ready with 0 credits; "
           f"all {len(records)} records stored ({compared} values compared)")
+
+
+def test_aggregator_restart():
+    """The aggregator dies (SIGKILL) and a new one takes its place: the batcher sees
+    the connection go, connects again with a fresh window of credit, and the records
+    sent after the restart are all stored; it never holds more than its window."""
+    rng = random.Random(9)
+    records = load_records(names=("tweets-a.jsonl",), limit=300)
+    first, second = records[:100], records[100:]
+    d = temp_dir()
+    go = os.path.join(d, "go")
+    msgs = windowed_parts(first, rng) + [{"type": "wait_file", "path": go, "timeout_ms": 60000}] + \
+        windowed_parts(second, rng)
+    p = Pipeline(msgs, dir=d, bat_args=["--batch-size", 20])
+    p.wait_stored(Expected(first), 30)
+    p.agg.signal(signal.SIGKILL)
+    t.wait_until(lambda: not p.agg.alive(), 10, "the aggregator to die")
+    p.bat.wait_log(r"lost the aggregator \(\d+ credits void\); reconnecting", 10)
+    p.agg = t.Proc("rtp-aggregator", ["--results", p.results_ep, "--bind", p.batchers_ep, "--stats-ms", 100])
+    p.bat.wait_log(r"connected to the aggregator again", 10)
+    open(go, "w").close()
+    exp = Expected(records)
+    p.wait_stored(exp, 30)
+    with p.client() as r:
+        compared = check_redis(r, exp)
+    lines = stats_lines(p.bat)
+    check(max(s["max_held"] for s in lines) <= lines[-1]["window"], "the batcher held more than its window")
+    check(all(s["unsolicited"] == 0 for s in lines), "records arrived without credit")
+    t.wait_until(lambda: last_stats(p.agg).get("sent") == len(second), 5, "the new aggregator's stats")
+    check(last_stats(p.agg)["batchers"] == 1, "the new aggregator does not list exactly one batcher")
+    codes = p.stop()
+    check(codes == (0, 0), f"exit codes {codes}")
+    print(f"aggregator killed after {len(first)} records and restarted: the batcher reconnected with fresh "
+          f"credit; all {len(records)} records stored ({compared} values compared)")
 
 
 def test_sigterm_drains():

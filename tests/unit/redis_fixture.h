@@ -35,7 +35,7 @@ typedef struct {
     pid_t pid;
     int port;
     char dir[64];
-    const char *extra[16];   /* extra redis-server arguments of the last start */
+    const char *extra[16]; /* extra redis-server arguments of the last start */
 } redis_fixture_t;
 
 /* A TCP port on 127.0.0.1 that was free a moment ago, or -1. */
@@ -50,7 +50,8 @@ static inline int redis_fixture_free_port(void)
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof addr;
     int port = -1;
-    if (bind(fd, (struct sockaddr *) &addr, sizeof addr) == 0 && getsockname(fd, (struct sockaddr *) &addr, &len) == 0)
+    if (bind(fd, (struct sockaddr *) &addr, sizeof addr) == 0 &&
+        getsockname(fd, (struct sockaddr *) &addr, &len) == 0)
         port = ntohs(addr.sin_port);
     close(fd);
     return port;
@@ -84,8 +85,8 @@ static inline int redis_fixture_start_on(redis_fixture_t *f, int port)
 {
     char port_s[16];
     snprintf(port_s, sizeof port_s, "%d", port);
-    const char *argv[40] = {"redis-server", "--port", port_s, "--bind", "127.0.0.1", "--save", "",
-                            "--appendonly", "no", "--dir", f->dir, "--loglevel", "warning"};
+    const char *argv[40] = {"redis-server", "--port", port_s,  "--bind", "127.0.0.1",  "--save", "",
+                            "--appendonly", "no",     "--dir", f->dir,   "--loglevel", "warning"};
     int argc = 13;
     for (int i = 0; f->extra[i] && argc < 38; i++)
         argv[argc++] = f->extra[i];
@@ -95,7 +96,7 @@ static inline int redis_fixture_start_on(redis_fixture_t *f, int port)
     if (pid < 0)
         return -1;
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);   /* never outlive a crashed test */
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed test */
         if (getppid() != parent)
             _exit(127);
         int null = open("/dev/null", O_WRONLY);
@@ -111,7 +112,7 @@ static inline int redis_fixture_start_on(redis_fixture_t *f, int port)
     for (int i = 0; i < 250; i++) {
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
-            f->pid = 0;   /* exited: most likely the port was taken */
+            f->pid = 0; /* exited: most likely the port was taken */
             return -1;
         }
         if (redis_fixture_answers(port))

@@ -22,7 +22,8 @@ static const good_t s_good[] = {
     {"redis://redis:6380/", "redis", 6380, "", "", 0, "redis://redis:6380/0"},
     {"redis://:secret@cache.example.com:7000/3", "cache.example.com", 7000, "", "secret", 3,
      "redis://:***@cache.example.com:7000/3"},
-    {"redis://:p%40ss%3Aw%2Frd@10.0.0.1:1/15", "10.0.0.1", 1, "", "p@ss:w/rd", 15, "redis://:***@10.0.0.1:1/15"},
+    {"redis://:p%40ss%3Aw%2Frd@10.0.0.1:1/15", "10.0.0.1", 1, "", "p@ss:w/rd", 15,
+     "redis://:***@10.0.0.1:1/15"},
     {"redis://alice:pw@h:65535/2", "h", 65535, "alice", "pw", 2, "redis://alice:***@h:65535/2"},
     {"redis://[::1]:6390/1", "::1", 6390, "", "", 1, "redis://[::1]:6390/1"},
     {"redis://:@host_1:99", "host_1", 99, "", "", 0, "redis://host_1:99/0"},
@@ -31,7 +32,7 @@ static const good_t s_good[] = {
 
 typedef struct {
     const char *url;
-    const char *reason;   /* a part of the expected reason */
+    const char *reason; /* a part of the expected reason */
 } bad_t;
 
 static const bad_t s_bad[] = {
@@ -87,13 +88,15 @@ static void s_check_parse(void)
         rtp_err_t err = {{0}};
         CHECK_INT(rtp_redis_url_parse(b->url, &u, &err), -1);
         if (!strstr(err.msg, b->reason))
-            fprintf(stderr, "reason for %s: \"%s\", expected it to mention \"%s\"\n", b->url, err.msg, b->reason);
+            fprintf(stderr, "reason for %s: \"%s\", expected it to mention \"%s\"\n", b->url, err.msg,
+                    b->reason);
         CHECK(strstr(err.msg, b->reason) != NULL);
         CHECK(strstr(err.msg, "hunter2") == NULL && strstr(err.msg, "hunt") == NULL);
     }
     rtp_err_t err;
     CHECK(rtp_redis_link_new("redis://", 0, 0, &err) == NULL);
-    printf("parse: %zu good and %zu bad URLs\n", sizeof s_good / sizeof s_good[0], sizeof s_bad / sizeof s_bad[0]);
+    printf("parse: %zu good and %zu bad URLs\n", sizeof s_good / sizeof s_good[0],
+           sizeof s_bad / sizeof s_bad[0]);
 }
 
 /* A direct connection (not through the module under test) to check what it did. */
@@ -128,12 +131,13 @@ static void s_check_live(void)
     rtp_redis_link_t *link = rtp_redis_link_new(url, 1000, 2000, &err);
     CHECK(link != NULL);
     CHECK(strstr(rtp_redis_link_display(link), "***") != NULL);
-    CHECK(strstr(rtp_redis_link_display(link), "p@ss") == NULL && strstr(rtp_redis_link_display(link), "%40") == NULL);
+    CHECK(strstr(rtp_redis_link_display(link), "p@ss") == NULL &&
+          strstr(rtp_redis_link_display(link), "%40") == NULL);
     CHECK_INT(rtp_redis_link_connected(link), 0);
     redisContext *ctx = rtp_redis_link_context(link, &err);
     CHECK(ctx != NULL);
     CHECK_INT(rtp_redis_link_connected(link), 1);
-    CHECK(rtp_redis_link_context(link, &err) == ctx);   /* the same connection again */
+    CHECK(rtp_redis_link_context(link, &err) == ctx); /* the same connection again */
     redisReply *r = ctx ? redisCommand(ctx, "SET %s %s", "link:probe", "in-db-5") : NULL;
     CHECK(r && r->type == REDIS_REPLY_STATUS);
     if (r)
@@ -194,13 +198,13 @@ static void s_check_live(void)
     ctx = rtp_redis_link_context(link, &err);
     CHECK(ctx != NULL);
     r = ctx ? redisCommand(ctx, "DBSIZE") : NULL;
-    CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer == 0);   /* db 5 again, empty after the restart */
+    CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer == 0); /* db 5 again, empty after the restart */
     if (r)
         freeReplyObject(r);
 
     rtp_redis_link_destroy(&link);
     CHECK(link == NULL);
-    rtp_redis_link_destroy(&link);   /* safe twice */
+    rtp_redis_link_destroy(&link); /* safe twice */
     redis_fixture_stop(&redis);
     redis_fixture_stop(&redis);
 }

@@ -36,7 +36,8 @@ static rtp_msg_t *s_joined(const rec_t *r)
     return m;
 }
 
-static rtp_msg_t *s_dead(const char *reason, const char *raw, size_t raw_len, uint64_t seq, int64_t received_us)
+static rtp_msg_t *s_dead(const char *reason, const char *raw, size_t raw_len, uint64_t seq,
+                         int64_t received_us)
 {
     rtp_msg_t *m = rtp_msg_new(RTP_MSG_DEADLETTER);
     rtp_msg_set_str(&m->text, reason);
@@ -102,7 +103,10 @@ static const char *s_zscore(redisContext *c, const char *key, const char *member
     return out;
 }
 
-static int s_cmp_str(const void *a, const void *b) { return strcmp(*(char *const *) a, *(char *const *) b); }
+static int s_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
 
 /* Appends a reply's strings in a canonical order (sorted when the type has none). */
 static void s_dump_reply(FILE *out, redisReply *r, int sort_pairs, int sort_all)
@@ -190,18 +194,83 @@ static char *s_fmt(double x)
 
 /* --- the checks --- */
 
-static const rec_t T1 = {"1001", "u1", "Alice", "alice", "hello world, damn", "hello world, ****", 0.5, 0.1,
-                         "Wed Mar 09 06:22:38 +0000 2016", "en", "rtp Lab", "", 10, 1457504558000, 1457504559000001};
-static const rec_t T2 = {"1002", "u1", "Alice B.", "alice_b", "second", "second", -1.0 / 3, 0.2,
-                         "Wed Mar 09 06:22:39 +0000 2016", "es", "", "", 11, 1457504559000, 1457504560000000};
-static const rec_t T3 = {"1003", "u2", "Bob", "bob", "no followers", "no followers", 0, 0,
-                         "Wed Mar 09 06:22:40 +0000 2016", "und", "", "", 0, 0, 1457504561234567};
-static const rec_t T4 = {"1004", "", "", "", "RT @alice: hello world, damn", "RT @alice: hello world, ****", 0.25,
-                         1e-05, "Wed Mar 09 06:22:41 +0000 2016", "en", "rtp", "1001", 0, 1457504561000, 1};
-static const rec_t T5 = {"1001", "u1", "Alice", "alice", "a resend, changed", "changed", 9, 9, "x", "x", "x", "",
-                         99, 1, 1};
-static const rec_t T6 = {"1005", "u3", "Carol \"C\"\t", "carol", "ratio 100", "ratio 100", 2, 100,
-                         "Wed Mar 09 06:22:42 +0000 2016", "en", "", "", 1, 1457504562000, 1};
+static const rec_t T1 = {"1001",
+                         "u1",
+                         "Alice",
+                         "alice",
+                         "hello world, damn",
+                         "hello world, ****",
+                         0.5,
+                         0.1,
+                         "Wed Mar 09 06:22:38 +0000 2016",
+                         "en",
+                         "rtp Lab",
+                         "",
+                         10,
+                         1457504558000,
+                         1457504559000001};
+static const rec_t T2 = {"1002",
+                         "u1",
+                         "Alice B.",
+                         "alice_b",
+                         "second",
+                         "second",
+                         -1.0 / 3,
+                         0.2,
+                         "Wed Mar 09 06:22:39 +0000 2016",
+                         "es",
+                         "",
+                         "",
+                         11,
+                         1457504559000,
+                         1457504560000000};
+static const rec_t T3 = {"1003",
+                         "u2",
+                         "Bob",
+                         "bob",
+                         "no followers",
+                         "no followers",
+                         0,
+                         0,
+                         "Wed Mar 09 06:22:40 +0000 2016",
+                         "und",
+                         "",
+                         "",
+                         0,
+                         0,
+                         1457504561234567};
+static const rec_t T4 = {"1004",
+                         "",
+                         "",
+                         "",
+                         "RT @alice: hello world, damn",
+                         "RT @alice: hello world, ****",
+                         0.25,
+                         1e-05,
+                         "Wed Mar 09 06:22:41 +0000 2016",
+                         "en",
+                         "rtp",
+                         "1001",
+                         0,
+                         1457504561000,
+                         1};
+static const rec_t T5 = {"1001", "u1", "Alice", "alice", "a resend, changed", "changed", 9, 9, "x", "x", "x",
+                         "",     99,   1,       1};
+static const rec_t T6 = {"1005",
+                         "u3",
+                         "Carol \"C\"\t",
+                         "carol",
+                         "ratio 100",
+                         "ratio 100",
+                         2,
+                         100,
+                         "Wed Mar 09 06:22:42 +0000 2016",
+                         "en",
+                         "",
+                         "",
+                         1,
+                         1457504562000,
+                         1};
 
 static void s_check_tweet_row(redisContext *c, const rec_t *r)
 {
@@ -230,8 +299,8 @@ static void s_check_tweet_row(redisContext *c, const rec_t *r)
     }
 }
 
-static void s_check_user(redisContext *c, const char *uid, const char *name, const char *screen, const char *followers,
-                         double engagement, int tweets)
+static void s_check_user(redisContext *c, const char *uid, const char *name, const char *screen,
+                         const char *followers, double engagement, int tweets)
 {
     char key[64], count[16];
     snprintf(key, sizeof key, "user:%s", uid);
@@ -266,10 +335,16 @@ static void s_check_batches(int port)
     not_finite.id = "1099";
     not_finite.sentiment = NAN;
     rtp_msg_t *b1[] = {
-        s_joined(&T1), s_joined(&T2), s_joined(&T3), s_joined(&T4), s_joined(&T5), s_joined(&T6),
+        s_joined(&T1),
+        s_joined(&T2),
+        s_joined(&T3),
+        s_joined(&T4),
+        s_joined(&T5),
+        s_joined(&T6),
         s_dead("malformed event: not JSON", raw1, sizeof raw1 - 1, 42, 1457504563000999),
         s_dead("panic", "{\"message\": panic}", 18, 43, 0),
-        s_joined(&no_id), s_joined(&not_finite),
+        s_joined(&no_id),
+        s_joined(&not_finite),
     };
     size_t n1 = sizeof b1 / sizeof b1[0];
     rtp_store_counts_t counts;
@@ -278,7 +353,7 @@ static void s_check_batches(int port)
     CHECK_INT(counts.duplicates, 1);
     CHECK_INT(counts.deadletters, 4);
     CHECK_INT(counts.deadletter_duplicates, 0);
-    CHECK(b1[7]->received_us > 0);   /* stamped, so that a retry writes the same entry */
+    CHECK(b1[7]->received_us > 0); /* stamped, so that a retry writes the same entry */
     CHECK_INT(b1[8]->type, RTP_MSG_DEADLETTER);
     CHECK_INT(b1[9]->type, RTP_MSG_DEADLETTER);
 
@@ -308,13 +383,15 @@ static void s_check_batches(int port)
     CHECK(dl && dl->elements == 4);
     if (dl && dl->elements == 4) {
         CHECK_STR(dl->element[0]->str,
-                  "{\"reason\":\"malformed event: not JSON\",\"data\":\"{\\\"message\\\": panic}\\n\\t\\\"x\\ufffd\\ufffd "
+                  "{\"reason\":\"malformed event: not JSON\",\"data\":\"{\\\"message\\\": "
+                  "panic}\\n\\t\\\"x\\ufffd\\ufffd "
                   "\xc3\xbc\\u0001\",\"origin\":\"reader-1\",\"seq\":42,\"time_ms\":1457504563000}");
         char expect[256];
-        snprintf(expect, sizeof expect,
-                 "{\"reason\":\"panic\",\"data\":\"{\\\"message\\\": panic}\",\"origin\":\"reader-1\",\"seq\":43,"
-                 "\"time_ms\":%" PRId64 "}",
-                 b1[7]->received_us / 1000);
+        snprintf(
+            expect, sizeof expect,
+            "{\"reason\":\"panic\",\"data\":\"{\\\"message\\\": panic}\",\"origin\":\"reader-1\",\"seq\":43,"
+            "\"time_ms\":%" PRId64 "}",
+            b1[7]->received_us / 1000);
         CHECK_STR(dl->element[1]->str, expect);
         CHECK(strstr(dl->element[2]->str, "\"reason\":\"joined record without a tweet id\"") != NULL);
         CHECK(strstr(dl->element[2]->str, "\\\"text\\\":\\\"no followers\\\"") != NULL);
@@ -335,7 +412,8 @@ static void s_check_batches(int port)
     CHECK_INT(counts.deadletter_duplicates, 4);
     char *after = s_dump(c);
     CHECK_STR(after, before);
-    printf("dump after two writes of batch 1: %zu bytes, %lld keys\n", strlen(after), s_int(c, "DBSIZE%s", ""));
+    printf("dump after two writes of batch 1: %zu bytes, %lld keys\n", strlen(after),
+           s_int(c, "DBSIZE%s", ""));
     free(before);
     free(after);
 
@@ -355,9 +433,26 @@ static void s_check_batches(int port)
     s_free_all(b2, 2);
 
     /* the user totals are formatted in Lua by rtp_fmt_double's rule: one user per value */
-    static const double values[] = {100, 1e16, 1e-05, 123456.789, 1.0 / 3, 2.0 / 3, 0.1 + 0.2, 5e-324,
-                                    1.7976931348623157e308, 1e21, 0.000123, 12345678901234567.0, 0.5, 7,
-                                    1234567890123456.7, 0.1 * 3, 9007199254740993.0, 4.35, 2.5e-7, 123456789012345.6};
+    static const double values[] = {100,
+                                    1e16,
+                                    1e-05,
+                                    123456.789,
+                                    1.0 / 3,
+                                    2.0 / 3,
+                                    0.1 + 0.2,
+                                    5e-324,
+                                    1.7976931348623157e308,
+                                    1e21,
+                                    0.000123,
+                                    12345678901234567.0,
+                                    0.5,
+                                    7,
+                                    1234567890123456.7,
+                                    0.1 * 3,
+                                    9007199254740993.0,
+                                    4.35,
+                                    2.5e-7,
+                                    123456789012345.6};
     enum { NV = sizeof values / sizeof values[0] };
     rtp_msg_t *b3[NV];
     char ids[NV][16], uids[NV][16];
@@ -443,7 +538,7 @@ static void s_check_batches(int port)
     s_free_all(b5, 3);
     redisFree(c);
     rtp_store_destroy(&store);
-    rtp_store_destroy(&store);   /* safe twice */
+    rtp_store_destroy(&store); /* safe twice */
     rtp_redis_link_destroy(&link);
 }
 
@@ -465,7 +560,7 @@ static void s_check_restart(redis_fixture_t *redis)
     CHECK(strlen(err.msg) > 0);
     CHECK_INT(redis_fixture_start_on(redis, redis->port), 0);
     CHECK_INT(s_write(store, b, 1, &counts), 0);
-    CHECK_INT(counts.stored, 1);   /* the restarted server was empty */
+    CHECK_INT(counts.stored, 1); /* the restarted server was empty */
     redisContext *c = s_conn(redis->port, NULL, 1);
     s_check_tweet_row(c, &T1);
     redisFree(c);

@@ -16,25 +16,23 @@
  * and every read doubles as a type check (WRONGTYPE aborts the script before any
  * write, so a batch is all or nothing). Phase 2 writes.
  *
- * num() is rtp_fmt_double (util.c) in Lua: the shortest %.<p>g, p = 1..17, that reads
- * back to the same double; %.15g first, because when it round-trips no longer
- * precision is needed and when it does not only 16 and 17 are left to try. */
+ * num() is rtp_fmt_double (util.c) in Lua: the fewest significant digits p that read
+ * back to the same double, written with %g at a precision that avoids an exponent
+ * below 1e17. */
 static const char s_script[] =
     "local nt, nd, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
     "local F = 14\n"
     "local function num(x)\n"
     "  if x == 0 then return '0' end\n"
-    "  local s = string.format('%.15g', x)\n"
-    "  if tonumber(s) == x then\n"
-    "    for p = 1, 14 do\n"
-    "      local t = string.format('%.' .. p .. 'g', x)\n"
-    "      if tonumber(t) == x then return t end\n"
+    "  for p = 1, 17 do\n"
+    "    local t = string.format('%.' .. (p - 1) .. 'e', x)\n"
+    "    if tonumber(t) == x or p == 17 then\n"
+    "      local e = tonumber(string.match(t, 'e([-+]%d+)')) or 0\n"
+    "      local prec = p\n"
+    "      if e + 1 > p and e + 1 <= 17 then prec = e + 1 end\n"
+    "      return string.format('%.' .. prec .. 'g', x)\n"
     "    end\n"
-    "    return s\n"
     "  end\n"
-    "  s = string.format('%.16g', x)\n"
-    "  if tonumber(s) == x then return s end\n"
-    "  return string.format('%.17g', x)\n"
     "end\n"
     "redis.call('ZSCORE', 'tweets', '')\n"
     "redis.call('ZSCORE', 'users:engagement', '')\n"

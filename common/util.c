@@ -23,14 +23,24 @@ int64_t rtp_wall_ms(void) { return rtp_wall_us() / 1000; }
 
 char *rtp_fmt_double(char *buf, size_t cap, double x)
 {
-    if (x == 0) {
-        snprintf(buf, cap, "0");   /* also folds -0 into 0 */
+    if (x == 0 || x != x) {
+        snprintf(buf, cap, x == 0 ? "0" : "nan");   /* also folds -0 into 0 */
         return buf;
     }
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, cap, "%.*g", prec, x);
-        if (strtod(buf, NULL) == x)
-            break;
+    /* The fewest significant digits p that read back exactly, then %g with enough
+     * precision that numbers below 1e17 are written without an exponent (100, not
+     * 1e+02). */
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, cap, "%.*e", p - 1, x);
+        if (strtod(buf, NULL) != x && p < 17)
+            continue;
+        const char *e = strchr(buf, 'e');
+        int exponent = e ? atoi(e + 1) : 0;
+        int precision = exponent + 1 > p ? exponent + 1 : p;
+        if (precision > 17)
+            precision = p;
+        snprintf(buf, cap, "%.*g", precision, x);
+        break;
     }
     return buf;
 }

@@ -13,8 +13,9 @@ int64_t rtp_mono_us(void);
 int64_t rtp_wall_ms(void);
 int64_t rtp_wall_us(void);
 
-/* Writes the shortest decimal form of x that reads back to exactly x with strtod
- * (as SPEC section 3 asks), e.g. 0.5 -> "0.5", 1/3 -> "0.3333333333333333".
+/* Writes x with the fewest significant digits that read back to exactly x with
+ * strtod (as SPEC section 3 asks), without an exponent below 1e17 and from 1e-4 up:
+ * 0.5 -> "0.5", 1/3 -> "0.3333333333333333", 100 -> "100", 1e-05 -> "1e-05".
  * buf needs 32 bytes. Returns buf. */
 char *rtp_fmt_double(char *buf, size_t cap, double x);
 

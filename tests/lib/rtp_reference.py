@@ -293,16 +293,18 @@ def _time_ms(tweet):
 
 
 def fmt_number(x):
-    """The form rtp_fmt_double writes: the shortest %.Ng (N = 1..17) that reads back
-    exactly; "0" for zero. (Python's repr is also shortest but writes 1.0, 1e+16
-    differently, so compare numbers with float(), or strings with this.)"""
+    """The form rtp_fmt_double writes: the fewest significant digits p that read back
+    exactly, written as %g with precision max(p, exponent + 1) (at most 17), so that
+    100.0 is "100" and 1e-05 stays "1e-05"; "0" for zero. (Python's repr picks the same
+    digits but writes 100.0 and 1e+16; compare numbers with float(), strings with this.)"""
     if x == 0:
         return "0"
-    for precision in range(1, 18):
-        s = "%.*g" % (precision, x)
-        if float(s) == x:
-            return s
-    return s
+    for p in range(1, 18):
+        t = "%.*e" % (p - 1, x)
+        if float(t) == x or p == 17:
+            exponent = int(t.split("e")[1])
+            precision = exponent + 1 if p < exponent + 1 <= 17 else p
+            return "%.*g" % (precision, x)
 
 
 def _record(tweet, afinn, swears):

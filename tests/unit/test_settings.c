@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static const rtp_setting_def_t defs[] = {
     {"batch-size", RTP_SET_INT, "100", "records per batch", NULL},
@@ -74,5 +75,24 @@ int main(void)
     CHECK_STR(rtp_fmt_double(buf, sizeof buf, 0.1), "0.1");
     CHECK_STR(rtp_fmt_double(buf, sizeof buf, -0.0), "0");
     CHECK_STR(rtp_fmt_double(buf, sizeof buf, 3), "3");
+    CHECK_STR(rtp_fmt_double(buf, sizeof buf, 100), "100");
+    CHECK_STR(rtp_fmt_double(buf, sizeof buf, 123456789012), "123456789012");
+    CHECK_STR(rtp_fmt_double(buf, sizeof buf, 1e16), "10000000000000000");
+    CHECK_STR(rtp_fmt_double(buf, sizeof buf, 1e17), "1e+17");
+    CHECK_STR(rtp_fmt_double(buf, sizeof buf, 0.0001), "0.0001");
+    CHECK_STR(rtp_fmt_double(buf, sizeof buf, 0.00001), "1e-05");
+    CHECK_STR(rtp_fmt_double(buf, sizeof buf, 2.5e-7), "2.5e-07");
+    CHECK_STR(rtp_fmt_double(buf, sizeof buf, -1234.5), "-1234.5");
+    /* every value round-trips */
+    int wrong = 0;
+    unsigned long long bits = 0x3ff0000000000001ULL;
+    for (int i = 0; i < 100000; i++) {
+        double x;
+        bits = bits * 6364136223846793005ULL + 1442695040888963407ULL;
+        unsigned long long b = bits & 0x7fefffffffffffffULL;
+        memcpy(&x, &b, sizeof x);
+        wrong += strtod(rtp_fmt_double(buf, sizeof buf, x), NULL) != x;
+    }
+    CHECK_INT(wrong, 0);
     return CHECK_DONE();
 }

@@ -469,7 +469,7 @@ static void s_check_batches(int port)
     CHECK_INT(counts.stored, NV);
     int same = 0;
     for (int i = 0; i < NV; i++) {
-        char key[32];
+        char key[400];
         snprintf(key, sizeof key, "user:%s", uids[i]);
         const char *lua = s_hget(c, key, "engagement");
         if (strcmp(lua, s_fmt(values[i])) == 0 && strtod(lua, NULL) == values[i])

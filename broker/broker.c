@@ -184,12 +184,15 @@ static void s_collect_held(uint64_t key, void *value, void *arg)
 }
 
 /* A worker is gone (crashed, frozen, or said goodbye): every task it held goes back
- * to the front of its pool's queue, unless another copy is still running. A task
- * that has now been held by max_crashes lost workers is poison: a dead letter. A
- * panic is expected to kill its worker: that is its dead letter. */
+ * to the front of its pool's queue, unless another copy is still running. A worker
+ * holds at most one panic; if it held one, the panic is what killed it (as the lab
+ * intends): that panic becomes its dead letter and the other tasks are innocent.
+ * Otherwise each task it held counts one crash, and a task held by max_crashes lost
+ * workers is poison: a dead letter instead of another dead worker. */
 static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why)
 {
     int pool = w->pool;
+    int blame_panic = w->panics > 0;
     lost_scan_t scan = {b, w, NULL, 0, 0};
     rtp_u64map_each(b->events, s_collect_held, &scan);
     rtp_warn("%s worker %s lost (%s) with %d task(s) in flight: re-dispatching", rtp_pool_name(pool), w->name, why,
@@ -202,12 +205,12 @@ static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why)
             continue;
         if (e->task->kind == RTP_EVENT_PANIC) {
             char reason[160];
-            snprintf(reason, sizeof reason, "panic: crashed %s worker %s", rtp_pool_name(pool), w->name);
+            snprintf(reason, sizeof reason, "panic: crashed %s worker %s (%s)", rtp_pool_name(pool), w->name, why);
             s_dead_letter(b, e, e->origin, e->seq, e->task->received_us, reason, "{\"message\": panic}", 18);
             s_event_finish(b, e);
             continue;
         }
-        if (++e->crashes[pool] >= b->cfg->max_crashes) {
+        if (!blame_panic && ++e->crashes[pool] >= b->cfg->max_crashes) {
             char reason[200];
             snprintf(reason, sizeof reason, "poison: tweet %s was in flight on %d lost %s workers", e->task->tweet.id,
                      e->crashes[pool], rtp_pool_name(pool));
@@ -427,20 +430,39 @@ static void s_dispatch(broker_t *b, int pool)
     if (copies > MAX_COPIES)
         copies = MAX_COPIES;
     while (p->len) {
-        pool_worker_t *w = pool_least_loaded(p, NULL, 0);
+        event_t *e = rtp_u64map_get(b->events, p->queue[p->head]);
+        int panic = e && e->task->kind == RTP_EVENT_PANIC;
+        pool_worker_t *w = pool_least_loaded(p, NULL, 0, panic);
+        if (!w && panic && pool_least_loaded(p, NULL, 0, 0)) {
+            /* every worker with room holds a panic: let the tweets behind it go first */
+            size_t waiting = 1;
+            while (waiting < p->len) {
+                event_t *next = rtp_u64map_get(b->events, p->queue[(p->head + waiting) % p->cap]);
+                if (!next || next->task->kind != RTP_EVENT_PANIC)
+                    break;
+                waiting++;
+            }
+            if (waiting == p->len)
+                return;
+            uint64_t tweet = p->queue[(p->head + waiting) % p->cap];
+            p->queue[(p->head + waiting) % p->cap] = p->queue[p->head];
+            p->queue[p->head] = tweet;
+            continue;
+        }
         if (!w)
             return;
-        uint64_t key = pool_pop_front(p);
-        event_t *e = rtp_u64map_get(b->events, key);
+        pool_pop_front(p);
         if (!e || (e->done & (1u << pool)))
             continue;   /* finished while it waited (a dead letter) */
+        int want = panic ? 1 : copies;   /* a panic crashes one worker, never three */
         int sent = 0;
-        for (int c = 0; c < MAX_COPIES && sent < copies && w; c++) {
+        for (int c = 0; c < MAX_COPIES && sent < want && w; c++) {
             if (e->holders[pool][c])
                 continue;
             e->holders[pool][c] = w->id;
             s_send_to_worker(b, w, e->task);
             w->in_flight++;
+            w->panics += panic;
             w->dispatched++;
             b->n.dispatched[pool]++;
             if (sent++ > 0)
@@ -450,7 +472,7 @@ static void s_dispatch(broker_t *b, int pool)
             for (int h = 0; h < MAX_COPIES; h++)
                 if (e->holders[pool][h])
                     held[n_held++] = e->holders[pool][h];
-            w = pool_least_loaded(p, held, n_held);
+            w = pool_least_loaded(p, held, n_held, panic);
         }
     }
 }

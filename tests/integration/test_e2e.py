@@ -70,7 +70,7 @@ def _verify(redis, up, label):
 
 def test_e2e_three_pools_default_sizes_with_panics():
     with rtpredis.RedisServer() as redis:
-        up, took = _run_up(redis, workers=3, work_ms=0, panic_rate=0.01)
+        up, took = _run_up(redis, workers=3, work_ms=0, panic_rate=0.03)
         panics = _verify(redis, up, "3 workers, no work")
         check(panics > 0, "the stream had panic events and workers crashed on them")
         print(f"  {len(EXPECTED)} tweets stored in {took:.1f} s")

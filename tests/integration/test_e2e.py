@@ -7,8 +7,7 @@ missing, none extra; the panics are in the dead-letter list; nothing is left ove
 Run with pools of 1 and 8 workers, and with and without the simulated work."""
 
 import os
-import signal
-import sys
+import re
 import time
 
 import rtpcheck
@@ -88,6 +87,50 @@ def test_e2e_eight_workers_per_pool_with_simulated_work():
         up, took = _run_up(redis, workers=8, work_ms=10, panic_rate=0.005)
         _verify(redis, up, "8 workers, work 10 ms")
         print(f"  {len(EXPECTED)} tweets stored in {took:.1f} s")
+
+
+def _first_tweets(path, n):
+    """The records of the first n tweets of a file, as expected_from_files makes them."""
+    with open(path, encoding="utf-8") as f:
+        lines = [line for line in f if line.strip()][:n]
+    tmp = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"rtp-e2e-{os.getpid()}-{os.path.basename(path)}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(lines)
+    try:
+        return rtpcheck.expected_from_files([tmp])
+    finally:
+        os.unlink(tmp)
+
+
+def test_sigterm_mid_stream_flushes_everything_read():
+    """SIGTERM while tweets are flowing: every tweet a reader had read is in Redis
+    after rtp up exits (the readers stop first, every later stage drains)."""
+    with rtpredis.RedisServer() as redis:
+        args = ["up", "--redis-url", redis.url, "--work-mean-ms", 5, "--replay-loops", 1,
+                "--replay-rate", 150, "--replay-burst", "false", "--replay-panic-rate", 0, "--print", "false"]
+        up = rtptest.Proc("rtp", args)
+        with redis.client() as c:
+            rtptest.wait_until(lambda: c.command("ZCARD", "tweets") > 100, 60, "the first tweets stored")
+            stored_before = c.command("ZCARD", "tweets")
+        code = up.stop(timeout=60)
+        check(code == 0, f"rtp up exits 0, got {code}")
+        log = up.stderr_text()
+        counts = {}
+        for m in re.finditer(r"final stats (tweets-\d): events=\d+ tweets=(\d+)", log):
+            counts[m.group(1)] = int(m.group(2))
+        check(set(counts) == {"tweets-1", "tweets-2"}, f"both readers logged their final counts: {counts}")
+        expected = _first_tweets(rtptest.data_path("tweets-a.jsonl"), counts["tweets-1"])
+        for tid, versions in _first_tweets(rtptest.data_path("tweets-b.jsonl"), counts["tweets-2"]).items():
+            for v in versions:
+                if v not in expected.setdefault(tid, []):
+                    expected[tid].append(v)
+        check(counts["tweets-1"] < 520 and counts["tweets-2"] < 393, f"stopped mid-stream: {counts}")
+        with redis.client() as c:
+            report = rtpcheck.check_redis(c, expected)
+        for p in report.problems[:20]:
+            print("  problem:", p)
+        check(not report.problems, f"{len(report.problems)} problems: what was read is not exactly what is stored")
+        print(f"  read {counts}, {stored_before} stored when SIGTERM was sent; after the drain: {report.summary()}")
 
 
 if __name__ == "__main__":

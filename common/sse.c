@@ -18,7 +18,9 @@
  * mid-event leaves the committed value, as a reconnecting EventSource would send.
  *
  * Beyond the spec, only for the memory bound: an `id:` value longer than max_event
- * drops its event like oversized data does.
+ * drops its event like oversized data does. That is decided at the end of its line
+ * (the value is no longer stored), since a NUL further on makes the spec ignore the
+ * line instead, and the outcome must not depend on where the input was split.
  */
 #include "sse.h"
 
@@ -71,6 +73,7 @@ struct rtp_sse_parser_t {
     s_buf_t id_buffer; /* the spec's last event ID buffer */
     s_buf_t id_string; /* the value committed at the last blank line */
     int id_pending;    /* id_buffer differs from id_string */
+    int id_too_long;   /* the `id:` value passed max_event: dropped at its line's end */
 
     uint64_t retry_acc;
     size_t retry_digits;
@@ -199,6 +202,7 @@ static void s_field_begin(rtp_sse_parser_t *self)
     } else if (len == 2 && memcmp(n, "id", 2) == 0) {
         self->field = F_ID;
         self->id_value.len = 0;
+        self->id_too_long = 0;
     } else if (len == 5 && memcmp(n, "retry", 5) == 0) {
         self->field = F_RETRY;
         self->retry_acc = 0;
@@ -219,9 +223,9 @@ static void s_field_value(rtp_sse_parser_t *self, const char *p, size_t n)
         break;
     case F_ID:
         if (memchr(p, '\0', n))
-            self->line = S_SKIP; /* the spec ignores such an id */
-        else if (self->id_value.len + n > self->max_event)
-            s_drop(self, self->id_reason);
+            self->line = S_SKIP; /* the spec ignores such an id, however long */
+        else if (self->id_too_long || self->id_value.len + n > self->max_event)
+            self->id_too_long = 1; /* judged at the line's end, as a NUL may still come */
         else if (s_buf_reserve(&self->id_value, self->id_value.len + n + 1, self->max_event + 1) != 0)
             s_drop(self, "out of memory: SSE event dropped");
         else {
@@ -237,7 +241,7 @@ static void s_field_value(rtp_sse_parser_t *self, const char *p, size_t n)
                 return;
             }
             /* Saturates rather than wraps: a huge value means "wait very long". */
-            if (self->retry_acc <= (uint64_t) (INT64_MAX - 9) / 10)
+            if (self->retry_acc <= (uint64_t) (INT64_MAX - d) / 10)
                 self->retry_acc = self->retry_acc * 10 + d;
             else
                 self->retry_acc = INT64_MAX;
@@ -250,7 +254,9 @@ static void s_field_value(rtp_sse_parser_t *self, const char *p, size_t n)
 /* The line of the current field ended. */
 static void s_field_end(rtp_sse_parser_t *self)
 {
-    if (self->field == F_ID) {
+    if (self->field == F_ID && self->id_too_long)
+        s_drop(self, self->id_reason);
+    else if (self->field == F_ID) {
         s_buf_t t = self->id_buffer;
         self->id_buffer = self->id_value;
         self->id_value = t;

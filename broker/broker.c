@@ -22,6 +22,7 @@ typedef struct {
     uint8_t done;                                     /* bit per pool that answered */
     uint8_t crashes[RTP_POOL_COUNT];                  /* workers lost while holding it */
     uint32_t holders[RTP_POOL_COUNT][MAX_COPIES];     /* worker ids; 0 = none */
+    uint64_t sent_at[RTP_POOL_COUNT][MAX_COPIES];     /* the broker's dispatch number of each copy */
 } event_t;
 
 typedef struct {
@@ -36,6 +37,7 @@ typedef struct {
     pool_t *pools[RTP_POOL_COUNT];
     rtp_u64map_t *events;
     uint64_t next_key;
+    uint64_t next_dispatch;
     uint32_t next_worker_id;
     /* messages for the aggregator that its socket did not take yet, in order */
     rtp_msg_t **outbox;
@@ -107,8 +109,11 @@ static void s_event_free(event_t *e)
     }
 }
 
+static void s_release_holders(broker_t *b, event_t *e);
+
 static void s_event_finish(broker_t *b, event_t *e)
 {
+    s_release_holders(b, e);
     rtp_u64map_remove(b->events, e->key);
     s_event_free(e);
 }
@@ -183,37 +188,84 @@ static void s_collect_held(uint64_t key, void *value, void *arg)
     scan->keys[scan->count++] = key;
 }
 
+/* An event that ends before every pool answered (a dead letter) may still be held
+ * by workers of other pools: cancel those copies and give the workers their
+ * capacity back, since their results will be dropped as late. */
+static void s_release_holders(broker_t *b, event_t *e)
+{
+    for (int pool = 0; pool < RTP_POOL_COUNT; pool++)
+        for (int c = 0; c < MAX_COPIES; c++) {
+            uint32_t id = e->holders[pool][c];
+            pool_worker_t *w = id ? pool_find_id(b->pools[pool], id) : NULL;
+            if (w) {
+                rtp_msg_t *cancel = rtp_msg_new(RTP_MSG_CANCEL);
+                cancel->key = e->key;
+                s_send_to_worker(b, w, cancel);
+                rtp_msg_destroy(&cancel);
+                w->in_flight--;
+            }
+            e->holders[pool][c] = 0;
+        }
+}
+
+/* When the worker holding copy c of event e's task got it (dispatch order). */
+static uint64_t s_sent_at(const event_t *e, int pool, uint32_t worker_id)
+{
+    for (int c = 0; c < MAX_COPIES; c++)
+        if (e->holders[pool][c] == worker_id)
+            return e->sent_at[pool][c];
+    return 0;
+}
+
 /* A worker is gone (crashed, frozen, or said goodbye): every task it held goes back
- * to the front of its pool's queue, unless another copy is still running. A worker
- * holds at most one panic; if it held one, the panic is what killed it (as the lab
- * intends): that panic becomes its dead letter and the other tasks are innocent.
- * Otherwise each task it held counts one crash, and a task held by max_crashes lost
+ * to the front of its pool's queue, unless another copy is still running. Workers
+ * run their tasks in arrival order, so a crash happened on the oldest task it held:
+ * only that one is blamed. A blamed panic did what the lab wants and becomes a dead
+ * letter; a blamed tweet counts one crash, and a tweet blamed for max_crashes lost
  * workers is poison: a dead letter instead of another dead worker. */
 static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why)
 {
     int pool = w->pool;
-    int blame_panic = w->panics > 0;
     lost_scan_t scan = {b, w, NULL, 0, 0};
     rtp_u64map_each(b->events, s_collect_held, &scan);
+    uint64_t suspect = 0, oldest = UINT64_MAX;
+    for (size_t i = 0; i < scan.count; i++) {
+        uint64_t at = s_sent_at(rtp_u64map_get(b->events, scan.keys[i]), pool, w->id);
+        if (at < oldest) {
+            oldest = at;
+            suspect = scan.keys[i];
+        }
+    }
     rtp_warn("%s worker %s lost (%s) with %d task(s) in flight: re-dispatching", rtp_pool_name(pool), w->name, why,
              w->in_flight);
     b->n.workers_lost++;
-    for (size_t i = scan.count; i-- > 0;) {   /* reversed, so push_front keeps their order */
+    /* by dispatch order, newest first, so that push_front keeps their order */
+    for (size_t i = 0; i < scan.count; i++)
+        for (size_t j = i + 1; j < scan.count; j++) {
+            event_t *ei = rtp_u64map_get(b->events, scan.keys[i]), *ej = rtp_u64map_get(b->events, scan.keys[j]);
+            if (s_sent_at(ei, pool, w->id) < s_sent_at(ej, pool, w->id)) {
+                uint64_t t = scan.keys[i];
+                scan.keys[i] = scan.keys[j];
+                scan.keys[j] = t;
+            }
+        }
+    for (size_t i = 0; i < scan.count; i++) {
         event_t *e = rtp_u64map_get(b->events, scan.keys[i]);
         s_unhold(e, pool, w->id);
         if (e->done & (1u << pool) || s_holder_count(e, pool) > 0)
             continue;
-        if (e->task->kind == RTP_EVENT_PANIC) {
+        int blamed = e->key == suspect;
+        if (blamed && e->task->kind == RTP_EVENT_PANIC) {
             char reason[160];
             snprintf(reason, sizeof reason, "panic: crashed %s worker %s (%s)", rtp_pool_name(pool), w->name, why);
             s_dead_letter(b, e, e->origin, e->seq, e->task->received_us, reason, "{\"message\": panic}", 18);
             s_event_finish(b, e);
             continue;
         }
-        if (!blame_panic && ++e->crashes[pool] >= b->cfg->max_crashes) {
+        if (blamed && ++e->crashes[pool] >= b->cfg->max_crashes) {
             char reason[200];
-            snprintf(reason, sizeof reason, "poison: tweet %s was in flight on %d lost %s workers", e->task->tweet.id,
-                     e->crashes[pool], rtp_pool_name(pool));
+            snprintf(reason, sizeof reason, "poison: tweet %s was being processed by %d lost %s workers",
+                     e->task->tweet.id, e->crashes[pool], rtp_pool_name(pool));
             rtp_error("%s: sending it to the dead letters", reason);
             b->n.poison++;
             s_dead_letter(b, e, e->origin, e->seq, e->task->received_us, reason, e->task->tweet.text,
@@ -430,39 +482,22 @@ static void s_dispatch(broker_t *b, int pool)
     if (copies > MAX_COPIES)
         copies = MAX_COPIES;
     while (p->len) {
-        event_t *e = rtp_u64map_get(b->events, p->queue[p->head]);
-        int panic = e && e->task->kind == RTP_EVENT_PANIC;
-        pool_worker_t *w = pool_least_loaded(p, NULL, 0, panic);
-        if (!w && panic && pool_least_loaded(p, NULL, 0, 0)) {
-            /* every worker with room holds a panic: let the tweets behind it go first */
-            size_t waiting = 1;
-            while (waiting < p->len) {
-                event_t *next = rtp_u64map_get(b->events, p->queue[(p->head + waiting) % p->cap]);
-                if (!next || next->task->kind != RTP_EVENT_PANIC)
-                    break;
-                waiting++;
-            }
-            if (waiting == p->len)
-                return;
-            uint64_t tweet = p->queue[(p->head + waiting) % p->cap];
-            p->queue[(p->head + waiting) % p->cap] = p->queue[p->head];
-            p->queue[p->head] = tweet;
-            continue;
-        }
+        pool_worker_t *w = pool_least_loaded(p, NULL, 0);
         if (!w)
             return;
-        pool_pop_front(p);
+        uint64_t key = pool_pop_front(p);
+        event_t *e = rtp_u64map_get(b->events, key);
         if (!e || (e->done & (1u << pool)))
             continue;   /* finished while it waited (a dead letter) */
-        int want = panic ? 1 : copies;   /* a panic crashes one worker, never three */
+        int want = e->task->kind == RTP_EVENT_PANIC ? 1 : copies;   /* a panic crashes one worker, not three */
         int sent = 0;
         for (int c = 0; c < MAX_COPIES && sent < want && w; c++) {
             if (e->holders[pool][c])
                 continue;
             e->holders[pool][c] = w->id;
+            e->sent_at[pool][c] = ++b->next_dispatch;
             s_send_to_worker(b, w, e->task);
             w->in_flight++;
-            w->panics += panic;
             w->dispatched++;
             b->n.dispatched[pool]++;
             if (sent++ > 0)
@@ -472,7 +507,7 @@ static void s_dispatch(broker_t *b, int pool)
             for (int h = 0; h < MAX_COPIES; h++)
                 if (e->holders[pool][h])
                     held[n_held++] = e->holders[pool][h];
-            w = pool_least_loaded(p, held, n_held, panic);
+            w = pool_least_loaded(p, held, n_held);
         }
     }
 }

@@ -77,13 +77,13 @@ void pool_remove(pool_t *self, pool_worker_t *worker)
         }
 }
 
-pool_worker_t *pool_least_loaded(pool_t *self, const uint32_t *exclude, int n_exclude, int for_panic)
+pool_worker_t *pool_least_loaded(pool_t *self, const uint32_t *exclude, int n_exclude)
 {
     pool_worker_t *best = NULL;
     int n = self->count;
     for (int k = 0; k < n; k++) {
         pool_worker_t *w = self->workers[(self->rotate + (uint32_t) k) % (uint32_t) n];
-        if (w->in_flight >= w->capacity || (for_panic && w->panics))
+        if (w->in_flight >= w->capacity)
             continue;
         int excluded = 0;
         for (int e = 0; e < n_exclude; e++)

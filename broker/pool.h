@@ -17,7 +17,6 @@ typedef struct {
     int pool;
     int capacity;         /* the most tasks it accepts at once (its READY credit) */
     int in_flight;
-    int panics;           /* panic tasks in flight: at most one, so a crash is blamed on it */
     int64_t expires_ms;   /* declared dead when silent past this (monotonic) */
     uint64_t dispatched;
     uint64_t completed;
@@ -44,10 +43,9 @@ pool_worker_t *pool_add(pool_t *self, uint32_t id, const rtp_peer_t *peer, const
 void pool_remove(pool_t *self, pool_worker_t *worker);
 
 /* Least connected: the live worker with the fewest tasks in flight that has room
- * for one more and is not in `exclude` (ids, n_exclude of them), and, when
- * for_panic is set, holds no panic already; ties go to the next worker in rotation.
- * NULL when no worker qualifies. */
-pool_worker_t *pool_least_loaded(pool_t *self, const uint32_t *exclude, int n_exclude, int for_panic);
+ * for one more and is not in `exclude` (ids, n_exclude of them); ties go to the
+ * next worker in rotation. NULL when every worker is full. */
+pool_worker_t *pool_least_loaded(pool_t *self, const uint32_t *exclude, int n_exclude);
 /* Tasks that could be dispatched right now (sum of free capacity). */
 int pool_free_slots(const pool_t *self);
 int pool_in_flight(const pool_t *self);

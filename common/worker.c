@@ -75,6 +75,7 @@ void rtp_worker_config_from(rtp_worker_config_t *cfg, rtp_settings_t *s, rtp_poo
     cfg->reconnect_min_ms = (int) rtp_settings_int(s, "reconnect-min-ms");
     cfg->reconnect_max_ms = (int) rtp_settings_int(s, "reconnect-max-ms");
     cfg->work_mean_ms = rtp_settings_double(s, "work-mean-ms");
+    cfg->crash_on = rtp_settings_str(s, "crash-on");
     if (cfg->capacity < 1)
         cfg->capacity = 1;
     if (cfg->heartbeat_ms < 10)
@@ -148,6 +149,18 @@ static void s_send_result(worker_t *w)
     rtp_msg_destroy(&w->current_result);
 }
 
+/* Crashes on purpose. The results already sent are flushed first (closing the
+ * socket and ending the ZeroMQ context waits for them, up to the linger), so the
+ * broker sees them answered and blames the crash on the right task. */
+static void s_crash(worker_t *w, const char *why)
+{
+    rtp_error("%s", why);
+    zsock_set_linger(w->sock, 1000);
+    zsock_destroy(&w->sock);
+    zsys_shutdown();   /* terminates the context: waits (up to the linger) until sent */
+    abort();
+}
+
 /* Starts the next queued task: computes its result now and schedules its sending
  * after the simulated work. */
 static void s_start_next(worker_t *w)
@@ -157,6 +170,12 @@ static void s_start_next(worker_t *w)
         w->queue[w->head] = NULL;
         w->head = (w->head + 1) % QUEUE_MAX;
         w->count--;
+        /* Tasks run in arrival order, so the broker can tell which task a crash
+         * happened on: the oldest one it had given us. */
+        if (task->kind == RTP_EVENT_PANIC)
+            s_crash(w, "received a panic message: crashing, as the lab asks");
+        if (w->cfg->crash_on && *w->cfg->crash_on && strstr(task->tweet.text, w->cfg->crash_on))
+            s_crash(w, "a tweet contains the --crash-on text: crashing (test hook)");
         rtp_msg_t *result = rtp_msg_new(RTP_MSG_RESULT);
         result->key = task->key;
         result->pool = (uint8_t) w->cfg->pool;
@@ -204,10 +223,6 @@ static void s_on_message(worker_t *w, rtp_msg_t *msg)
     w->reconnect_delay_ms = w->cfg->reconnect_min_ms;
     switch (msg->type) {
     case RTP_MSG_TASK:
-        if (msg->kind == RTP_EVENT_PANIC) {
-            rtp_error("received a panic message: crashing, as the lab asks");
-            abort();
-        }
         if (w->count >= QUEUE_MAX) {
             rtp_error("task queue full (%d): the broker ignores our capacity; dropping task %s", QUEUE_MAX,
                       msg->tweet.id);

@@ -14,8 +14,9 @@
  * (0 turns it off). The wait listens to the socket, so a CANCEL for that task ends
  * it early and no result is sent.
  *
- * A TASK carrying a panic makes the process crash on purpose (abort), as the lab
- * asks; its supervisor restarts it.
+ * A TASK carrying a panic makes the process crash on purpose (abort) when its turn
+ * comes, as the lab asks; its supervisor restarts it. Tasks run strictly in arrival
+ * order, which lets the broker blame a crash on the right task.
  */
 #ifndef RTP_WORKER_H
 #define RTP_WORKER_H
@@ -40,7 +41,8 @@ typedef void(rtp_sent_fn)(void *ctx, const rtp_msg_t *task, const rtp_msg_t *res
         {"liveness", RTP_SET_INT, "4", "heartbeats missed before the broker counts as lost", NULL},         \
         {"reconnect-min-ms", RTP_SET_INT, "100", "first reconnect delay", NULL},                            \
         {"reconnect-max-ms", RTP_SET_INT, "5000", "reconnect delay cap", NULL},                             \
-        {"work-mean-ms", RTP_SET_DOUBLE, "0", "mean of the simulated Poisson work per task, 0 = off", "RTP_WORK_MEAN_MS"}
+        {"work-mean-ms", RTP_SET_DOUBLE, "0", "mean of the simulated Poisson work per task, 0 = off", "RTP_WORK_MEAN_MS"}, \
+        {"crash-on", RTP_SET_STR, NULL, "test hook: crash on every tweet whose text contains this (a poison message)", NULL}
 
 typedef struct {
     rtp_pool_t pool;
@@ -52,6 +54,7 @@ typedef struct {
     int reconnect_min_ms;
     int reconnect_max_ms;
     double work_mean_ms;
+    const char *crash_on;   /* test hook: abort on tweets containing it */
     rtp_work_fn *work;
     rtp_sent_fn *sent;   /* may be NULL */
     void *ctx;

@@ -270,6 +270,9 @@ static void s_read_pull(agg_t *a, size_t limit)
         if (msg->type == RTP_MSG_PART)
             s_on_part(a, msg, now);
         else if (msg->type == RTP_MSG_DEADLETTER) {
+            /* a dead letter with a key ends that event: its join will never complete */
+            if (msg->key)
+                joins_abandon(a->joins, msg->key);
             a->deadletters++;
             s_enqueue(a, msg);
         } else {

@@ -280,6 +280,20 @@ static char *s_describe(const join_t *j)
     return text;
 }
 
+int joins_abandon(joins_t *self, uint64_t key)
+{
+    if (key == UINT64_MAX)
+        return 0;
+    join_t *j = rtp_u64map_get(self->pending, s_slot(key));
+    if (j) {
+        s_unlink(self, j);
+        s_free_join(j);
+    }
+    if (!rtp_u64map_get(self->done, s_slot(key)))
+        s_remember(self, s_slot(key), DONE_EXPIRED);
+    return j != NULL;
+}
+
 rtp_msg_t *joins_expire(joins_t *self, int64_t started_by, int64_t now_ms, const char *suffix,
                         join_report_t *report)
 {

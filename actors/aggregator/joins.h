@@ -66,6 +66,11 @@ int64_t joins_oldest_ms(const joins_t *self);
 rtp_msg_t *joins_expire(joins_t *self, int64_t started_by, int64_t now_ms, const char *suffix,
                         join_report_t *report);
 
+/* The broker gave up on event `key` (it sent a dead letter for it): drops its
+ * pending join, if any, and remembers the key as finished so its late parts are
+ * dropped too. Returns 1 when a pending join was dropped. */
+int joins_abandon(joins_t *self, uint64_t key);
+
 /* The name of a part kind in logs and reasons: record, censor, sentiment, engagement. */
 const char *joins_part_name(int kind);
 

@@ -23,12 +23,13 @@ typedef struct {
     uint8_t crashes[RTP_POOL_COUNT];                  /* workers lost while holding it */
     uint32_t holders[RTP_POOL_COUNT][MAX_COPIES];     /* worker ids; 0 = none */
     uint64_t sent_at[RTP_POOL_COUNT][MAX_COPIES];     /* the broker's dispatch number of each copy */
+    uint8_t copies[RTP_POOL_COUNT];                   /* copies sent in the last dispatch */
 } event_t;
 
 typedef struct {
     uint64_t events_in, tweets_in, panics_in, malformed_in;
     uint64_t results[RTP_POOL_COUNT], late[RTP_POOL_COUNT], dispatched[RTP_POOL_COUNT];
-    uint64_t speculative_copies, cancels, workers_lost, poison, dropped_frames;
+    uint64_t speculative_copies, speculative_wins, cancels, workers_lost, poison, dropped_frames;
 } counters_t;
 
 typedef struct {
@@ -43,7 +44,7 @@ typedef struct {
     rtp_msg_t **outbox;
     size_t out_head, out_len, out_cap;
     counters_t n;
-    int64_t last_warn_ms;
+    int64_t last_cancel_log_ms;
 } broker_t;
 
 /* ---------- aggregator output, in order, never dropped ---------- */
@@ -308,8 +309,15 @@ static void s_cancel_others(broker_t *b, event_t *e, int pool, uint32_t winner)
             rtp_msg_destroy(&cancel);
             other->in_flight--;
             b->n.cancels++;
-            rtp_debug("cancelled tweet %s on %s: %s answered first", e->task->tweet.id, other->name,
-                      pool_find_id(b->pools[pool], winner) ? pool_find_id(b->pools[pool], winner)->name : "?");
+            /* one line in five per second at most: thousands of races a second are
+             * summed up in the stats line */
+            int64_t now = rtp_mono_ms();
+            if (now - b->last_cancel_log_ms >= 200) {
+                b->last_cancel_log_ms = now;
+                pool_worker_t *won = pool_find_id(b->pools[pool], winner);
+                rtp_info("cancelled tweet %s on %s: %s answered first", e->task->tweet.id, other->name,
+                         won ? won->name : "?");
+            }
         }
         e->holders[pool][c] = 0;
     }
@@ -330,6 +338,13 @@ static void s_on_result(broker_t *b, pool_worker_t *w, rtp_msg_t *msg)
     }
     /* Not held (it announced itself again since) but still wanted: accept it. */
     s_unhold(e, pool, w->id);
+    if (e->copies[pool] > 1) {
+        rtp_msg_t *won = rtp_msg_new(RTP_MSG_WON);
+        won->key = e->key;
+        s_send_to_worker(b, w, won);
+        rtp_msg_destroy(&won);
+        b->n.speculative_wins++;
+    }
     s_cancel_others(b, e, pool, w->id);
     e->done |= (uint8_t) (1u << pool);
     b->n.results[pool]++;
@@ -471,8 +486,9 @@ static void s_on_reader_message(broker_t *b)
 /* ---------- dispatch ---------- */
 
 /* Sends queued tasks of one pool to the least-loaded workers while any has room.
- * A pool with speculative copies > 1 also sends each task to more distinct workers
- * when they have room right now. */
+ * A pool with speculative copies > 1 also sends each task to up to that many
+ * distinct workers that are idle right now (speculative execution spends idle
+ * capacity only); the first result wins, the others are cancelled. */
 static void s_dispatch(broker_t *b, int pool)
 {
     pool_t *p = b->pools[pool];
@@ -490,24 +506,30 @@ static void s_dispatch(broker_t *b, int pool)
         if (!e || (e->done & (1u << pool)))
             continue;   /* finished while it waited (a dead letter) */
         int want = e->task->kind == RTP_EVENT_PANIC ? 1 : copies;   /* a panic crashes one worker, not three */
-        int sent = 0;
-        for (int c = 0; c < MAX_COPIES && sent < want && w; c++) {
+        /* choose the workers first: the task tells each how many copies there are */
+        pool_worker_t *chosen[MAX_COPIES];
+        uint32_t held[MAX_COPIES];
+        int n = 0;
+        /* extra copies go only to idle workers: behind other tasks they could not win */
+        while (w && n < want && (n == 0 || w->in_flight == 0)) {
+            chosen[n] = w;
+            held[n++] = w->id;
+            w = pool_least_loaded(p, held, n);
+        }
+        e->copies[pool] = (uint8_t) n;
+        e->task->copies = (uint8_t) n;
+        for (int i = 0, c = 0; i < n && c < MAX_COPIES; c++) {
             if (e->holders[pool][c])
                 continue;
-            e->holders[pool][c] = w->id;
+            e->holders[pool][c] = chosen[i]->id;
             e->sent_at[pool][c] = ++b->next_dispatch;
-            s_send_to_worker(b, w, e->task);
-            w->in_flight++;
-            w->dispatched++;
+            s_send_to_worker(b, chosen[i], e->task);
+            chosen[i]->in_flight++;
+            chosen[i]->dispatched++;
             b->n.dispatched[pool]++;
-            if (sent++ > 0)
+            if (i > 0)
                 b->n.speculative_copies++;
-            uint32_t held[MAX_COPIES];
-            int n_held = 0;
-            for (int h = 0; h < MAX_COPIES; h++)
-                if (e->holders[pool][h])
-                    held[n_held++] = e->holders[pool][h];
-            w = pool_least_loaded(p, held, n_held);
+            i++;
         }
     }
 }
@@ -542,12 +564,12 @@ static void s_stats(broker_t *b)
                                p ? "; " : "", rtp_pool_name(p), b->pools[p]->count, pool_in_flight(b->pools[p]),
                                b->pools[p]->len, (unsigned long long) b->n.results[p]);
     rtp_info("events %llu (tweets %llu, panics %llu, malformed %llu), in flight %zu, to aggregator queued %zu | %s | "
-             "lost workers %llu, poison %llu, speculative %llu, cancels %llu",
+             "lost workers %llu, poison %llu, speculative copies %llu, wins %llu, cancels %llu",
              (unsigned long long) b->n.events_in, (unsigned long long) b->n.tweets_in,
              (unsigned long long) b->n.panics_in, (unsigned long long) b->n.malformed_in,
              rtp_u64map_size(b->events), b->out_len, pools, (unsigned long long) b->n.workers_lost,
              (unsigned long long) b->n.poison, (unsigned long long) b->n.speculative_copies,
-             (unsigned long long) b->n.cancels);
+             (unsigned long long) b->n.speculative_wins, (unsigned long long) b->n.cancels);
 }
 
 static zsock_t *s_bind(int type, const char *endpoint, const char *what)

@@ -12,7 +12,7 @@ static const rtp_setting_def_t s_settings[] = {
     {"liveness", RTP_SET_INT, "4", "heartbeats a worker may miss before it is declared dead", NULL},
     {"max-events", RTP_SET_INT, "20000", "events in flight at most; at the limit readers are not read", NULL},
     {"max-crashes", RTP_SET_INT, "3", "K: a task in flight on K lost workers is poison (dead letter)", NULL},
-    {"speculative-censor", RTP_SET_INT, "1", "copies of each task sent to distinct censor workers (1 = off, up to 3)", NULL},
+    {"speculative-censor", RTP_SET_INT, "3", "copies of each task sent to distinct idle censor workers (1 = off, up to 3)", NULL},
     {"speculative-sentiment", RTP_SET_INT, "1", "the same for the sentiment pool", NULL},
     {"speculative-engagement", RTP_SET_INT, "1", "the same for the engagement pool", NULL},
     {"drain-ms", RTP_SET_INT, "10000", "on SIGTERM, how long to finish the events in flight", NULL},

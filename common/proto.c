@@ -22,6 +22,7 @@ enum {
     F_ACKS = 1 << 12,
     F_TWEET = 1 << 13,
     F_ID = 1 << 14,
+    F_COPIES = 1 << 15,
 };
 
 static const uint32_t s_fields[RTP_MSG_TYPE_COUNT_] = {
@@ -29,7 +30,7 @@ static const uint32_t s_fields[RTP_MSG_TYPE_COUNT_] = {
     [RTP_MSG_READY] = F_POOL | F_CREDIT | F_TEXT,
     [RTP_MSG_HEARTBEAT] = 0,
     [RTP_MSG_DISCONNECT] = 0,
-    [RTP_MSG_TASK] = F_KEY | F_KIND | F_RECEIVED | F_TWEET,
+    [RTP_MSG_TASK] = F_KEY | F_KIND | F_RECEIVED | F_TWEET | F_COPIES,
     [RTP_MSG_RESULT] = F_KEY | F_POOL | F_NUMBER | F_TEXT | F_ID,
     [RTP_MSG_CANCEL] = F_KEY,
     [RTP_MSG_PART] = F_KEY | F_SEQ | F_KIND | F_RECEIVED | F_NUMBER | F_ORIGIN | F_TEXT | F_TWEET,
@@ -38,11 +39,12 @@ static const uint32_t s_fields[RTP_MSG_TYPE_COUNT_] = {
     [RTP_MSG_DEADLETTER] = F_KEY | F_SEQ | F_RECEIVED | F_ORIGIN | F_TEXT | F_RAW,
     [RTP_MSG_ACK] = F_ORIGIN | F_ACKS,
     [RTP_MSG_HASHTAGS] = F_TIME | F_TEXT | F_ID,
+    [RTP_MSG_WON] = F_KEY,
 };
 
 static const char *s_type_names[RTP_MSG_TYPE_COUNT_] = {
     "?", "EVENT", "READY", "HEARTBEAT", "DISCONNECT", "TASK", "RESULT", "CANCEL",
-    "PART", "JOINED", "CREDIT", "DEADLETTER", "ACK", "HASHTAGS",
+    "PART", "JOINED", "CREDIT", "DEADLETTER", "ACK", "HASHTAGS", "WON",
 };
 static const char *s_pool_names[RTP_POOL_COUNT] = {"censor", "sentiment", "engagement"};
 
@@ -247,6 +249,8 @@ int rtp_msg_encode(const rtp_msg_t *msg, uint8_t hdr[4], uint8_t **buf, size_t *
         w_tweet(&w, &msg->tweet);
     if (f & F_ID)
         w_str(&w, msg->id);
+    if (f & F_COPIES)
+        w_bytes(&w, &msg->copies, 1);
     if (w.failed)
         return -1;
     *len = w.len;
@@ -432,6 +436,8 @@ rtp_msg_t *rtp_msg_decode(const uint8_t *hdr, size_t hdr_len, const uint8_t *bod
         r_tweet(&r, &msg->tweet);
     if (f & F_ID)
         msg->id = r_str(&r, "id");
+    if (f & F_COPIES)
+        msg->copies = r_u8(&r, "copies");
     if (!r.failed && r.p != r.end)
         r.failed = "trailing bytes";
     if (!r.failed && (f & F_POOL) && msg->pool >= RTP_POOL_COUNT)

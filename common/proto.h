@@ -17,9 +17,12 @@
  *   READY      worker -> broker       I serve `pool`, my name is `text`, up to `credit` tasks at once
  *   HEARTBEAT  both ways              any sign of life
  *   DISCONNECT both ways              going away, forget me
- *   TASK       broker -> worker       work on event `key` (a tweet, or a panic to crash on)
+ *   TASK       broker -> worker       work on event `key` (a tweet, or a panic to crash on),
+ *                                     sent to `copies` workers at once (speculative)
  *   RESULT     worker -> broker       the result of `key` (tweet `id`) for `pool`: `text` (censor) or `number`
  *   CANCEL     broker -> worker       stop working on `key` (another copy won)
+ *   WON        broker -> worker       your result for `key` is the one used (a task sent
+ *                                     to several workers, `copies` > 1, prints only then)
  *   PART       broker -> aggregator   one part of event `key`: the record, or one pool's result
  *   JOINED     aggregator -> batcher  a complete record: tweet, censored `text`, sentiment
  *                                     `number`, engagement `number2`
@@ -53,6 +56,7 @@ typedef enum {
     RTP_MSG_DEADLETTER,
     RTP_MSG_ACK,
     RTP_MSG_HASHTAGS,
+    RTP_MSG_WON,
     RTP_MSG_TYPE_COUNT_
 } rtp_msg_type_t;
 
@@ -68,6 +72,7 @@ typedef struct {
     uint64_t seq;          /* the reader's number for one event (acknowledgements) */
     uint8_t pool;          /* rtp_pool_t */
     uint8_t kind;          /* EVENT/TASK: rtp_event_kind_t; PART: rtp_part_t */
+    uint8_t copies;        /* TASK: how many workers got this task */
     uint32_t credit;
     int64_t received_us;   /* wall clock when the reader received the event */
     int64_t time_ms;

@@ -12,6 +12,15 @@
  * broker honours, plus slack for a broker that does not (we then refuse nothing
  * but log it). */
 #define QUEUE_MAX 4096
+/* Results of speculative tasks sent and waiting for the broker's WON or CANCEL
+ * before they are printed (or not). A full table drops its oldest entry. */
+#define UNDECIDED_MAX 256
+#define UNDECIDED_TTL_MS 30000
+
+typedef struct {
+    rtp_msg_t *task, *result;
+    int64_t since_ms;
+} undecided_t;
 
 typedef struct {
     const rtp_worker_config_t *cfg;
@@ -25,7 +34,9 @@ typedef struct {
     int64_t last_heard_ms, next_heartbeat_ms;
     int reconnect_delay_ms;
     uint64_t rng;
-    uint64_t done, cancelled, failed, reconnects;
+    undecided_t undecided[UNDECIDED_MAX];
+    size_t n_undecided;
+    uint64_t done, cancelled, failed, reconnects, won, lost_races;
     int64_t next_stats_ms;
 } worker_t;
 
@@ -97,8 +108,12 @@ static void s_send_simple(worker_t *w, rtp_msg_type_t type)
     rtp_msg_destroy(&m);
 }
 
+static void s_forget_undecided(worker_t *w, size_t i);
+
 static void s_clear_work(worker_t *w)
 {
+    while (w->n_undecided)
+        s_forget_undecided(w, 0);
     rtp_msg_destroy(&w->current);
     rtp_msg_destroy(&w->current_result);
     while (w->count) {
@@ -138,11 +153,56 @@ static void s_reconnect(worker_t *w, const char *why)
     s_connect(w);
 }
 
+static void s_forget_undecided(worker_t *w, size_t i)
+{
+    rtp_msg_destroy(&w->undecided[i].task);
+    rtp_msg_destroy(&w->undecided[i].result);
+    w->undecided[i] = w->undecided[--w->n_undecided];
+}
+
+/* A result of a task that went to several workers is announced (printed) only
+ * when the broker says it won, so the tweet is printed once whichever copy wins. */
+static void s_keep_undecided(worker_t *w)
+{
+    if (w->n_undecided == UNDECIDED_MAX) {
+        size_t oldest = 0;
+        for (size_t i = 1; i < w->n_undecided; i++)
+            if (w->undecided[i].since_ms < w->undecided[oldest].since_ms)
+                oldest = i;
+        rtp_warn("no word from the broker on tweet %s: not printing it", w->undecided[oldest].task->tweet.id);
+        s_forget_undecided(w, oldest);
+    }
+    undecided_t *u = &w->undecided[w->n_undecided++];
+    u->task = w->current;
+    u->result = w->current_result;
+    u->since_ms = rtp_mono_ms();
+    w->current = NULL;
+    w->current_result = NULL;
+}
+
+/* The broker decided a speculative race: won (announce it) or lost (forget it). */
+static int s_decide(worker_t *w, uint64_t key, int won)
+{
+    for (size_t i = 0; i < w->n_undecided; i++)
+        if (w->undecided[i].task->key == key) {
+            if (won && w->cfg->sent)
+                w->cfg->sent(w->cfg->ctx, w->undecided[i].task, w->undecided[i].result);
+            won ? w->won++ : w->lost_races++;
+            s_forget_undecided(w, i);
+            return 1;
+        }
+    return 0;
+}
+
 static void s_send_result(worker_t *w)
 {
     if (rtp_msg_send(w->current_result, w->sock, NULL, ZMQ_DONTWAIT) != 0)
         rtp_warn("could not send the result of %s: %s", w->current->tweet.id, zmq_strerror(errno));
-    else if (w->cfg->sent)
+    else if (w->current->copies > 1) {
+        w->done++;
+        s_keep_undecided(w);
+        return;
+    } else if (w->cfg->sent)
         w->cfg->sent(w->cfg->ctx, w->current, w->current_result);
     w->done++;
     rtp_msg_destroy(&w->current);
@@ -232,7 +292,11 @@ static void s_on_message(worker_t *w, rtp_msg_t *msg)
         w->count++;
         return;   /* the queue owns it now */
     case RTP_MSG_CANCEL:
-        s_cancel(w, msg->key);
+        if (!s_decide(w, msg->key, 0))
+            s_cancel(w, msg->key);
+        break;
+    case RTP_MSG_WON:
+        s_decide(w, msg->key, 1);
         break;
     case RTP_MSG_DISCONNECT:
         rtp_info("the broker does not know us (restarted?): announcing ourselves again");
@@ -300,16 +364,24 @@ int rtp_worker_run(const rtp_worker_config_t *cfg)
         }
         if (now - w.last_heard_ms > (int64_t) cfg->heartbeat_ms * cfg->liveness)
             s_reconnect(&w, "the broker is silent");
+        for (size_t i = 0; i < w.n_undecided;)
+            if (now - w.undecided[i].since_ms > UNDECIDED_TTL_MS)
+                s_forget_undecided(&w, i);   /* the broker restarted: nobody will decide */
+            else
+                i++;
         if (now >= w.next_stats_ms) {
-            rtp_info("done %llu, cancelled %llu, failed %llu, queued %zu, reconnects %llu",
-                     (unsigned long long) w.done, (unsigned long long) w.cancelled,
-                     (unsigned long long) w.failed, w.count, (unsigned long long) w.reconnects);
+            rtp_info("done %llu, cancelled %llu, speculative won %llu lost %llu, failed %llu, queued %zu, "
+                     "reconnects %llu",
+                     (unsigned long long) w.done, (unsigned long long) w.cancelled, (unsigned long long) w.won,
+                     (unsigned long long) w.lost_races, (unsigned long long) w.failed, w.count,
+                     (unsigned long long) w.reconnects);
             w.next_stats_ms = now + 10000;
         }
     }
     s_send_simple(&w, RTP_MSG_DISCONNECT);
     s_clear_work(&w);
     zsock_destroy(&w.sock);
-    rtp_info("stopped: done %llu, cancelled %llu", (unsigned long long) w.done, (unsigned long long) w.cancelled);
+    rtp_info("stopped: done %llu, cancelled %llu, speculative won %llu lost %llu", (unsigned long long) w.done,
+             (unsigned long long) w.cancelled, (unsigned long long) w.won, (unsigned long long) w.lost_races);
     return 0;
 }

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const rtp_setting_def_t s_settings[] = {
     RTP_WORKER_SETTINGS,
@@ -33,11 +34,29 @@ static int s_work(void *arg, const rtp_msg_t *task, rtp_msg_t *result)
     return 0;
 }
 
+/* Prints one tweet on one line: "@screen_name: censored text", with the control
+ * characters of the text written as \n, \t, \r or \xHH (and a backslash as \\). */
 static void s_print(void *arg, const rtp_msg_t *task, const rtp_msg_t *result)
 {
     censor_ctx_t *ctx = arg;
-    if (ctx->print)
-        printf("@%s: %s\n", task->tweet.screen_name, result->text);
+    if (!ctx->print)
+        return;
+    size_t n = strlen(result->text);
+    char *line = malloc(n * 4 + 1), *o = line;
+    if (!line)
+        return;
+    for (const unsigned char *p = (const unsigned char *) result->text; *p; p++) {
+        if (*p == '\\' || *p == '\n' || *p == '\t' || *p == '\r') {
+            *o++ = '\\';
+            *o++ = *p == '\n' ? 'n' : *p == '\t' ? 't' : *p == '\r' ? 'r' : '\\';
+        } else if (*p < 0x20 || *p == 0x7f)
+            o += sprintf(o, "\\x%02x", *p);
+        else
+            *o++ = (char) *p;
+    }
+    *o = 0;
+    printf("@%s: %s\n", task->tweet.screen_name, line);
+    free(line);
 }
 
 int main(int argc, char **argv)

@@ -16,6 +16,7 @@ static rtp_msg_t *s_full(rtp_msg_type_t type)
     m->pool = RTP_POOL_SENTIMENT;
     m->kind = RTP_EVENT_TWEET;
     m->credit = 77;
+    m->copies = 3;
     m->received_us = 1700000000123456LL;
     m->time_ms = 1700000000123LL;
     m->number = -0.1;
@@ -92,6 +93,14 @@ static void test_roundtrip_all_types(void)
             CHECK_INT(b->pool, RTP_POOL_SENTIMENT);
             CHECK_INT(b->credit, 77);
             CHECK_STR(b->text, m->text);
+            break;
+        case RTP_MSG_TASK:
+            CHECK_INT(b->copies, 3);
+            CHECK_STR(b->tweet.text, "hello world");
+            break;
+        case RTP_MSG_WON:
+            CHECK(b->key == 0x0123456789abcdefULL);
+            CHECK_INT(b->copies, 0);
             break;
         case RTP_MSG_RESULT:
             CHECK(b->key == 0x0123456789abcdefULL);

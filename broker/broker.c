@@ -1,6 +1,7 @@
 #include "broker.h"
 
 #include "log.h"
+#include "manager.h"
 #include "pool.h"
 #include "proto.h"
 #include "u64map.h"
@@ -34,7 +35,8 @@ typedef struct {
 
 typedef struct {
     const broker_config_t *cfg;
-    zsock_t *readers, *workers, *results, *hashtags;
+    zsock_t *readers, *workers, *results, *hashtags, *control;
+    manager_t *manager;
     pool_t *pools[RTP_POOL_COUNT];
     rtp_u64map_t *events;
     uint64_t next_key;
@@ -331,6 +333,7 @@ static void s_on_result(broker_t *b, pool_worker_t *w, rtp_msg_t *msg)
     if (held) {
         w->in_flight--;
         w->completed++;
+        manager_count_service(b->manager, pool, msg->number2);
     }
     if (!e || (e->done & (1u << pool))) {
         b->n.late[pool]++;   /* a copy that lost the race, or a task re-dispatched after a freeze */
@@ -445,6 +448,7 @@ static void s_on_event(broker_t *b, rtp_msg_t *msg)
         b->n.panics_in++;
         e->needed = 1u << RTP_POOL_CENSOR;
         pool_push_back(b->pools[RTP_POOL_CENSOR], e->key);
+        manager_count_arrival(b->manager, RTP_POOL_CENSOR);
         return;
     }
     b->n.tweets_in++;
@@ -458,8 +462,10 @@ static void s_on_event(broker_t *b, rtp_msg_t *msg)
     rtp_tweet_copy(&record->tweet, &e->task->tweet);
     s_to_aggregator(b, record);
     s_publish_hashtags(b, &e->task->tweet);
-    for (int p = 0; p < RTP_POOL_COUNT; p++)
+    for (int p = 0; p < RTP_POOL_COUNT; p++) {
         pool_push_back(b->pools[p], e->key);
+        manager_count_arrival(b->manager, p);
+    }
 }
 
 static void s_on_reader_message(broker_t *b)
@@ -560,9 +566,10 @@ static void s_stats(broker_t *b)
     char pools[512];
     size_t n = 0;
     for (int p = 0; p < RTP_POOL_COUNT; p++)
-        n += (size_t) snprintf(pools + n, sizeof pools - n, "%s%s %d workers %d in flight %zu queued %llu done",
-                               p ? "; " : "", rtp_pool_name(p), b->pools[p]->count, pool_in_flight(b->pools[p]),
-                               b->pools[p]->len, (unsigned long long) b->n.results[p]);
+        n += (size_t) snprintf(pools + n, sizeof pools - n,
+                               "%s%s: %d workers (target %d), %d in flight, %zu queued, %llu done", p ? "; " : "",
+                               rtp_pool_name(p), b->pools[p]->count, manager_target(b->manager, p),
+                               pool_in_flight(b->pools[p]), b->pools[p]->len, (unsigned long long) b->n.results[p]);
     rtp_info("events %llu (tweets %llu, panics %llu, malformed %llu), in flight %zu, to aggregator queued %zu | %s | "
              "lost workers %llu, poison %llu, speculative copies %llu, wins %llu, cancels %llu",
              (unsigned long long) b->n.events_in, (unsigned long long) b->n.tweets_in,
@@ -605,8 +612,12 @@ int broker_run(const broker_config_t *cfg)
     b.workers = s_bind(ZMQ_ROUTER, cfg->workers_endpoint, "workers");
     b.results = s_bind(ZMQ_PUSH, cfg->results_endpoint, "results");
     b.hashtags = s_bind(ZMQ_PUB, cfg->hashtags_endpoint, "hashtags");
+    b.control = s_bind(ZMQ_ROUTER, cfg->control_endpoint, "control");
+    b.manager = b.control ? manager_new(b.control, cfg->scale, cfg->managed, cfg->heartbeat_ms, cfg->liveness,
+                                        cfg->scale_tick_ms)
+                          : NULL;
     int status = 0;
-    if (!b.readers || !b.workers || !b.results || !b.hashtags)
+    if (!b.readers || !b.workers || !b.results || !b.hashtags || !b.manager)
         status = 1;
 
     int64_t next_tick = rtp_mono_ms() + cfg->heartbeat_ms;
@@ -621,18 +632,20 @@ int broker_run(const broker_config_t *cfg)
         if (drain_until && ((rtp_u64map_size(b.events) == 0 && b.out_len == 0) || rtp_mono_ms() > drain_until))
             break;
         int take_events = !drain_until && b.out_len == 0 && rtp_u64map_size(b.events) < (size_t) cfg->max_events;
-        zmq_pollitem_t items[3] = {
+        zmq_pollitem_t items[4] = {
             {zsock_resolve(b.workers), 0, ZMQ_POLLIN, 0},
             {zsock_resolve(b.readers), 0, ZMQ_POLLIN, 0},
             {zsock_resolve(b.results), 0, ZMQ_POLLOUT, 0},
+            {zsock_resolve(b.control), 0, ZMQ_POLLIN, 0},
         };
         int64_t now = rtp_mono_ms();
         int timeout = next_tick > now ? (int) (next_tick - now) : 0;
         /* poll the readers only when we can take events, the results socket only when
          * something waits for it */
-        zmq_pollitem_t active[3];
+        zmq_pollitem_t active[4];
         int n = 0;
         active[n++] = items[0];
+        active[n++] = items[3];
         if (take_events)
             active[n++] = items[1];
         if (b.out_len)
@@ -651,6 +664,12 @@ int broker_run(const broker_config_t *cfg)
                 break;
             s_on_reader_message(&b);
         }
+        for (int i = 0; i < 100; i++) {
+            zmq_pollitem_t probe = {zsock_resolve(b.control), 0, ZMQ_POLLIN, 0};
+            if (zmq_poll(&probe, 1, 0) <= 0)
+                break;
+            manager_on_message(b.manager);
+        }
         for (int p = 0; p < RTP_POOL_COUNT; p++)
             s_dispatch(&b, p);
         s_flush_outbox(&b);
@@ -659,6 +678,10 @@ int broker_run(const broker_config_t *cfg)
             s_heartbeat(&b);
             next_tick = now + cfg->heartbeat_ms;
         }
+        size_t backlog[RTP_POOL_COUNT];
+        for (int p = 0; p < RTP_POOL_COUNT; p++)
+            backlog[p] = b.pools[p]->len;
+        manager_tick(b.manager, backlog);
         if (now >= next_stats) {
             s_stats(&b);
             next_stats = now + cfg->stats_ms;
@@ -675,6 +698,8 @@ int broker_run(const broker_config_t *cfg)
     zsock_destroy(&b.workers);
     zsock_destroy(&b.results);
     zsock_destroy(&b.hashtags);
+    manager_destroy(&b.manager);
+    zsock_destroy(&b.control);
     for (int p = 0; p < RTP_POOL_COUNT; p++)
         pool_destroy(&b.pools[p]);
     rtp_u64map_destroy(&b.events);

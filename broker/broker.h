@@ -12,6 +12,9 @@
 #ifndef RTP_BROKER_H
 #define RTP_BROKER_H
 
+#include "autoscale.h"
+#include "proto.h"
+
 #include <stdint.h>
 
 typedef struct {
@@ -19,6 +22,10 @@ typedef struct {
     const char *workers_endpoint;     /* ROUTER, bound: workers' DEALERs connect */
     const char *results_endpoint;     /* PUSH, bound: the aggregator's PULL connects */
     const char *hashtags_endpoint;    /* PUB, bound: rtp-hashtags subscribes */
+    const char *control_endpoint;     /* ROUTER, bound: supervisors' DEALERs connect */
+    int managed[RTP_POOL_COUNT];      /* 1: the pool manager sizes this pool */
+    scale_policy_t scale[RTP_POOL_COUNT];
+    int scale_tick_ms;
     int heartbeat_ms;
     int liveness;                     /* heartbeats a worker may miss before it is dead */
     int max_events;

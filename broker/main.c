@@ -3,11 +3,18 @@
 #include "settings.h"
 #include "util.h"
 
+#include <stdio.h>
+
 static const rtp_setting_def_t s_settings[] = {
     {"readers", RTP_SET_STR, "tcp://127.0.0.1:5555", "endpoint to bind for readers (ROUTER)", NULL},
     {"workers", RTP_SET_STR, "tcp://127.0.0.1:5556", "endpoint to bind for workers (ROUTER)", NULL},
     {"results", RTP_SET_STR, "tcp://127.0.0.1:5557", "endpoint to bind for the aggregator (PUSH)", NULL},
     {"hashtags", RTP_SET_STR, "tcp://127.0.0.1:5558", "endpoint to bind for rtp-hashtags (PUB)", NULL},
+    {"control", RTP_SET_STR, "tcp://127.0.0.1:5559", "endpoint to bind for supervisors (ROUTER)", NULL},
+    {"scale-censor", RTP_SET_STR, NULL, "MIN:MAX (or N) workers the pool manager keeps in the censor pool; unset: not managed", NULL},
+    {"scale-sentiment", RTP_SET_STR, NULL, "the same for the sentiment pool", NULL},
+    {"scale-engagement", RTP_SET_STR, NULL, "the same for the engagement pool", NULL},
+    {"scale-tick-ms", RTP_SET_INT, "1000", "how often the pool managers measure and decide", NULL},
     {"heartbeat-ms", RTP_SET_INT, "500", "heartbeat interval to workers", NULL},
     {"liveness", RTP_SET_INT, "4", "heartbeats a worker may miss before it is declared dead", NULL},
     {"max-events", RTP_SET_INT, "20000", "events in flight at most; at the limit readers are not read", NULL},
@@ -33,6 +40,8 @@ int main(int argc, char **argv)
         .workers_endpoint = rtp_settings_str(s, "workers"),
         .results_endpoint = rtp_settings_str(s, "results"),
         .hashtags_endpoint = rtp_settings_str(s, "hashtags"),
+        .control_endpoint = rtp_settings_str(s, "control"),
+        .scale_tick_ms = (int) rtp_settings_int(s, "scale-tick-ms"),
         .heartbeat_ms = (int) rtp_settings_int(s, "heartbeat-ms"),
         .liveness = (int) rtp_settings_int(s, "liveness"),
         .max_events = (int) rtp_settings_int(s, "max-events"),
@@ -42,6 +51,19 @@ int main(int argc, char **argv)
         .drain_ms = (int) rtp_settings_int(s, "drain-ms"),
         .stats_ms = (int) rtp_settings_int(s, "stats-ms"),
     };
+    static const char *scale_names[RTP_POOL_COUNT] = {"scale-censor", "scale-sentiment", "scale-engagement"};
+    for (int p = 0; p < RTP_POOL_COUNT; p++) {
+        const char *bounds = rtp_settings_str(s, scale_names[p]);
+        cfg.scale[p] = scale_policy_default(0, 0);
+        if (bounds && *bounds) {
+            if (scale_parse_bounds(bounds, &cfg.scale[p]) != 0) {
+                fprintf(stderr, "rtp-broker: --%s takes MIN:MAX or N, not %s\n", scale_names[p], bounds);
+                rtp_settings_destroy(&s);
+                return 2;
+            }
+            cfg.managed[p] = 1;
+        }
+    }
     code = broker_run(&cfg);
     rtp_settings_destroy(&s);
     return code;

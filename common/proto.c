@@ -23,6 +23,7 @@ enum {
     F_TWEET = 1 << 13,
     F_ID = 1 << 14,
     F_COPIES = 1 << 15,
+    F_COUNTS = 1 << 16,
 };
 
 static const uint32_t s_fields[RTP_MSG_TYPE_COUNT_] = {
@@ -31,7 +32,7 @@ static const uint32_t s_fields[RTP_MSG_TYPE_COUNT_] = {
     [RTP_MSG_HEARTBEAT] = 0,
     [RTP_MSG_DISCONNECT] = 0,
     [RTP_MSG_TASK] = F_KEY | F_KIND | F_RECEIVED | F_TWEET | F_COPIES,
-    [RTP_MSG_RESULT] = F_KEY | F_POOL | F_NUMBER | F_TEXT | F_ID,
+    [RTP_MSG_RESULT] = F_KEY | F_POOL | F_NUMBER | F_NUMBER2 | F_TEXT | F_ID,
     [RTP_MSG_CANCEL] = F_KEY,
     [RTP_MSG_PART] = F_KEY | F_SEQ | F_KIND | F_RECEIVED | F_NUMBER | F_ORIGIN | F_TEXT | F_TWEET,
     [RTP_MSG_JOINED] = F_KEY | F_SEQ | F_RECEIVED | F_NUMBER | F_NUMBER2 | F_ORIGIN | F_TEXT | F_TWEET,
@@ -40,11 +41,13 @@ static const uint32_t s_fields[RTP_MSG_TYPE_COUNT_] = {
     [RTP_MSG_ACK] = F_ORIGIN | F_ACKS,
     [RTP_MSG_HASHTAGS] = F_TIME | F_TEXT | F_ID,
     [RTP_MSG_WON] = F_KEY,
+    [RTP_MSG_SUPERVISOR] = F_CREDIT | F_TEXT | F_COUNTS,
+    [RTP_MSG_SCALE] = F_POOL | F_CREDIT,
 };
 
 static const char *s_type_names[RTP_MSG_TYPE_COUNT_] = {
     "?", "EVENT", "READY", "HEARTBEAT", "DISCONNECT", "TASK", "RESULT", "CANCEL",
-    "PART", "JOINED", "CREDIT", "DEADLETTER", "ACK", "HASHTAGS", "WON",
+    "PART", "JOINED", "CREDIT", "DEADLETTER", "ACK", "HASHTAGS", "WON", "SUPERVISOR", "SCALE",
 };
 static const char *s_pool_names[RTP_POOL_COUNT] = {"censor", "sentiment", "engagement"};
 
@@ -251,6 +254,9 @@ int rtp_msg_encode(const rtp_msg_t *msg, uint8_t hdr[4], uint8_t **buf, size_t *
         w_str(&w, msg->id);
     if (f & F_COPIES)
         w_bytes(&w, &msg->copies, 1);
+    if (f & F_COUNTS)
+        for (int i = 0; i < RTP_POOL_COUNT; i++)
+            w_u32(&w, msg->counts[i]);
     if (w.failed)
         return -1;
     *len = w.len;
@@ -438,6 +444,9 @@ rtp_msg_t *rtp_msg_decode(const uint8_t *hdr, size_t hdr_len, const uint8_t *bod
         msg->id = r_str(&r, "id");
     if (f & F_COPIES)
         msg->copies = r_u8(&r, "copies");
+    if (f & F_COUNTS)
+        for (int i = 0; i < RTP_POOL_COUNT; i++)
+            msg->counts[i] = r_u32(&r, "counts");
     if (!r.failed && r.p != r.end)
         r.failed = "trailing bytes";
     if (!r.failed && (f & F_POOL) && msg->pool >= RTP_POOL_COUNT)

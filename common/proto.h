@@ -19,8 +19,12 @@
  *   DISCONNECT both ways              going away, forget me
  *   TASK       broker -> worker       work on event `key` (a tweet, or a panic to crash on),
  *                                     sent to `copies` workers at once (speculative)
- *   RESULT     worker -> broker       the result of `key` (tweet `id`) for `pool`: `text` (censor) or `number`
+ *   RESULT     worker -> broker       the result of `key` (tweet `id`) for `pool`: `text` (censor) or
+ *                                     `number`; `number2` = the ms the worker spent on it
  *   CANCEL     broker -> worker       stop working on `key` (another copy won)
+ *   SUPERVISOR supervisor -> broker   I am supervisor `text`, I can run `credit` workers,
+ *                                     and run `counts[pool]` of each pool now (also my heartbeat)
+ *   SCALE      broker -> supervisor   run `credit` workers of `pool` (a target, not a delta)
  *   WON        broker -> worker       your result for `key` is the one used (a task sent
  *                                     to several workers, `copies` > 1, prints only then)
  *   PART       broker -> aggregator   one part of event `key`: the record, or one pool's result
@@ -57,6 +61,8 @@ typedef enum {
     RTP_MSG_ACK,
     RTP_MSG_HASHTAGS,
     RTP_MSG_WON,
+    RTP_MSG_SUPERVISOR,
+    RTP_MSG_SCALE,
     RTP_MSG_TYPE_COUNT_
 } rtp_msg_type_t;
 
@@ -83,6 +89,7 @@ typedef struct {
     char *text;
     char *raw;
     size_t raw_len;
+    uint32_t counts[3];    /* SUPERVISOR: workers it runs now, per pool */
     uint64_t *acks;
     uint32_t ack_count;
     rtp_tweet_t tweet;

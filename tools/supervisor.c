@@ -176,7 +176,22 @@ int sup_poll(sup_t *self)
             } else
                 s_schedule_restart(self, c, "could not start");
         }
+        if (c->pid && c->kill_at_ms && now > c->kill_at_ms) {
+            rtp_warn("%s did not stop on SIGTERM: killing it", c->name);
+            kill(c->pid, SIGKILL);
+            c->kill_at_ms = 0;
+        }
         running += c->pid != 0;
+    }
+    /* children stopped on purpose are done with: forget them (autoscaling starts
+     * and stops workers all day long) */
+    for (int i = 0; i < self->count;) {
+        sup_child_t *c = self->children[i];
+        if (!c->pid && !c->restartable) {
+            s_free_child(c);
+            self->children[i] = self->children[--self->count];
+        } else
+            i++;
     }
     return running;
 }
@@ -238,6 +253,17 @@ void sup_stop(sup_t *self, sup_child_t *child, int timeout_ms)
     if (child->pid) {
         kill(child->pid, SIGTERM);
         s_wait_stopped(self, &child, 1, timeout_ms);
+    }
+}
+
+void sup_stop_async(sup_t *self, sup_child_t *child)
+{
+    (void) self;
+    child->restartable = 0;
+    child->restart_at_ms = 0;
+    if (child->pid) {
+        kill(child->pid, SIGTERM);
+        child->kill_at_ms = rtp_mono_ms() + 10000;
     }
 }
 

@@ -22,6 +22,7 @@ typedef struct {
     int given_up;
     int64_t started_ms;
     int64_t restart_at_ms;      /* when a pending restart is due; 0 = none */
+    int64_t kill_at_ms;         /* after an async stop: SIGKILL if still running then */
     int64_t restart_times[64];  /* ring of recent restart times for the intensity limit */
     int restart_count;
     int backoff_ms;
@@ -38,12 +39,17 @@ void sup_destroy(sup_t **self_p);
  * not be started. */
 sup_child_t *sup_start(sup_t *self, const char *name, char *const argv[], const char *stdout_path);
 
-/* Reaps children that exited and starts the restarts that are due. Call it often
- * (every 100 ms or so). Returns how many children are running. */
+/* Reaps children that exited and starts the restarts that are due; children that
+ * were stopped on purpose and have exited are freed (their pointers become invalid).
+ * Call it often (every 100 ms or so). Returns how many children are running. */
 int sup_poll(sup_t *self);
 
 /* Stops one child: SIGTERM, then SIGKILL after timeout_ms; it is not restarted. */
 void sup_stop(sup_t *self, sup_child_t *child, int timeout_ms);
+/* Sends SIGTERM to one child and returns at once; it is not restarted, and
+ * sup_poll reaps it (and SIGKILLs it if it is still there after kill_after_ms). */
+void sup_stop_async(sup_t *self, sup_child_t *child);
+
 /* Stops every child whose name starts with prefix (all at once, then waits). */
 void sup_stop_matching(sup_t *self, const char *prefix, int timeout_ms);
 /* Stops every remaining child. */

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "services.h"
 #include "settings.h"
+#include "supervise_link.h"
 #include "supervisor.h"
 #include "util.h"
 
@@ -21,9 +22,10 @@ static const rtp_setting_def_t s_settings[] = {
     {"rtp-url", RTP_SET_STR, NULL, "the rtp-server to read (unset: start the bundled stand-in)", "RTP_URL"},
     {"redis-url", RTP_SET_STR, NULL, "redis://[:password@]host:port[/db] (unset: start a private redis-server)", "REDIS_URL"},
     {"work-mean-ms", RTP_SET_DOUBLE, "20", "mean of the simulated Poisson work per tweet in the censor pool, 0 = off", "RTP_WORK_MEAN_MS"},
-    {"censor-workers", RTP_SET_INT, "3", "censor (printer) workers", NULL},
-    {"sentiment-workers", RTP_SET_INT, "2", "sentiment workers", NULL},
-    {"engagement-workers", RTP_SET_INT, "2", "engagement workers", NULL},
+    {"censor-workers", RTP_SET_STR, "2:10", "censor (printer) workers: N, or MIN:MAX for the pool manager to choose", NULL},
+    {"sentiment-workers", RTP_SET_STR, "2:4", "sentiment workers: N or MIN:MAX", NULL},
+    {"engagement-workers", RTP_SET_STR, "2:4", "engagement workers: N or MIN:MAX", NULL},
+    {"capacity", RTP_SET_INT, "64", "the most worker processes this host runs", NULL},
     {"batch-size", RTP_SET_INT, "100", "records per Redis batch", NULL},
     {"batch-ms", RTP_SET_INT, "200", "longest wait before a partial batch is written", NULL},
     {"runtime-dir", RTP_SET_STR, NULL, "folder for sockets, logs and the private Redis files (default: /tmp/rtp-PID)", NULL},
@@ -42,12 +44,13 @@ typedef struct {
     sup_t *sup;
     char bin_dir[PATH_MAX];
     char dir[PATH_MAX];
-    char endpoint[5][PATH_MAX + 16];   /* readers, workers, results, hashtags, batcher */
+    char endpoint[6][PATH_MAX + 16];   /* readers, workers, results, hashtags, batcher, control */
     char redis_url[512];
     char rtp_url[512];
+    supervise_link_t *link;
 } up_t;
 
-enum { EP_READERS, EP_WORKERS, EP_RESULTS, EP_HASHTAGS, EP_BATCHER };
+enum { EP_READERS, EP_WORKERS, EP_RESULTS, EP_HASHTAGS, EP_BATCHER, EP_CONTROL };
 
 static void s_bin_dir(char *out, size_t cap)
 {
@@ -73,24 +76,6 @@ static int s_actor(up_t *u, const char *name, const char *exe, char *const args[
     return sup_start(u->sup, name, argv, NULL) ? 0 : -1;
 }
 
-static int s_start_workers(up_t *u, const char *exe, const char *count_setting, char *const extra[])
-{
-    int n = (int) rtp_settings_int(u->s, count_setting);
-    for (int i = 1; i <= n; i++) {
-        char name[64], wname[64];
-        snprintf(name, sizeof name, "%s#%d", exe, i);
-        snprintf(wname, sizeof wname, "%s-%d", exe + 4, i);
-        char *args[SUP_MAX_ARGS] = {"--broker", u->endpoint[EP_WORKERS], "--name", wname};
-        int argc = 4;
-        for (int j = 0; extra && extra[j] && argc < SUP_MAX_ARGS - 1; j++)
-            args[argc++] = extra[j];
-        args[argc] = NULL;
-        if (s_actor(u, name, exe, args) != 0)
-            return -1;
-    }
-    return 0;
-}
-
 static int s_start_all(up_t *u)
 {
     char batch_size[32], batch_ms[32], work[32], emotion_url[600];
@@ -101,18 +86,37 @@ static int s_start_all(up_t *u)
     const char *print = rtp_settings_bool(u->s, "print") ? "true" : "false";
 
     char *broker[] = {"--readers", u->endpoint[EP_READERS], "--workers", u->endpoint[EP_WORKERS], "--results",
-                      u->endpoint[EP_RESULTS], "--hashtags", u->endpoint[EP_HASHTAGS], NULL};
+                      u->endpoint[EP_RESULTS], "--hashtags", u->endpoint[EP_HASHTAGS], "--control",
+                      u->endpoint[EP_CONTROL], "--scale-censor", (char *) rtp_settings_str(u->s, "censor-workers"),
+                      "--scale-sentiment", (char *) rtp_settings_str(u->s, "sentiment-workers"),
+                      "--scale-engagement", (char *) rtp_settings_str(u->s, "engagement-workers"), NULL};
     char *aggregator[] = {"--results", u->endpoint[EP_RESULTS], "--bind", u->endpoint[EP_BATCHER], NULL};
     char *batcher[] = {"--aggregator", u->endpoint[EP_BATCHER], "--redis-url", u->redis_url, "--batch-size",
                        batch_size, "--batch-ms", batch_ms, NULL};
     char *hashtags[] = {"--broker-pub", u->endpoint[EP_HASHTAGS], "--redis-url", u->redis_url, NULL};
-    char *censor[] = {"--work-mean-ms", work, "--print", (char *) print, NULL};
-    char *sentiment[] = {"--emotion-url", emotion_url, NULL};
+    static char *censor[] = {"--work-mean-ms", NULL, "--print", NULL, NULL};
+    static char *sentiment[] = {"--emotion-url", NULL, NULL};
+    static char work_arg[32], emotion_arg[600];
+    snprintf(work_arg, sizeof work_arg, "%s", work);
+    snprintf(emotion_arg, sizeof emotion_arg, "%s", emotion_url);
+    censor[1] = work_arg;
+    censor[3] = (char *) print;
+    sentiment[1] = emotion_arg;
     if (s_actor(u, "rtp-broker", "rtp-broker", broker) || s_actor(u, "rtp-aggregator", "rtp-aggregator", aggregator) ||
-        s_actor(u, "rtp-batcher", "rtp-batcher", batcher) || s_actor(u, "rtp-hashtags", "rtp-hashtags", hashtags) ||
-        s_start_workers(u, "rtp-censor", "censor-workers", censor) ||
-        s_start_workers(u, "rtp-sentiment", "sentiment-workers", sentiment) ||
-        s_start_workers(u, "rtp-engagement", "engagement-workers", NULL))
+        s_actor(u, "rtp-batcher", "rtp-batcher", batcher) || s_actor(u, "rtp-hashtags", "rtp-hashtags", hashtags))
+        return -1;
+    /* The workers: this host's supervisor link starts as many as the broker's pool
+     * managers ask for (fixed sizes are MIN = MAX). */
+    static char exe[RTP_POOL_COUNT][PATH_MAX + 32];
+    static const char *names[RTP_POOL_COUNT] = {"rtp-censor", "rtp-sentiment", "rtp-engagement"};
+    worker_spec_t spec = {.workers_endpoint = u->endpoint[EP_WORKERS], .extra = {censor, sentiment, NULL}};
+    for (int p = 0; p < RTP_POOL_COUNT; p++) {
+        snprintf(exe[p], sizeof exe[p], "%s/%s", u->bin_dir, names[p]);
+        spec.exe[p] = exe[p];
+    }
+    u->link = supervise_link_new(u->sup, u->endpoint[EP_CONTROL], "local", (int) rtp_settings_int(u->s, "capacity"),
+                                 &spec, 500, 4);
+    if (!u->link)
         return -1;
     for (int stream = 1; stream <= 2; stream++) {
         char url[600], name[32];
@@ -166,8 +170,8 @@ int up_main(int argc, char **argv)
         rtp_error("cannot use the runtime folder %s", u.dir);
         return 1;
     }
-    const char *names[5] = {"readers", "workers", "results", "hashtags", "batcher"};
-    for (int i = 0; i < 5; i++)
+    const char *names[6] = {"readers", "workers", "results", "hashtags", "batcher", "control"};
+    for (int i = 0; i < 6; i++)
         snprintf(u.endpoint[i], sizeof u.endpoint[i], "ipc://%s/%s.ipc", u.dir, names[i]);
     u.sup = sup_new((int) rtp_settings_int(u.s, "max-restarts"), (int) rtp_settings_int(u.s, "restart-period-ms"),
                     100, 5000);
@@ -207,9 +211,10 @@ int up_main(int argc, char **argv)
         rtp_info("up: reading %s, storing to %s; SIGINT/SIGTERM stops", u.rtp_url, u.redis_url);
     while (status == 0 && !rtp_stop_requested()) {
         sup_poll(u.sup);
-        usleep(100000);
+        supervise_link_poll(u.link, 100);
     }
     s_stop_all(&u);
+    supervise_link_destroy(&u.link);
     rtp_info("stopped");
     sup_destroy(&u.sup);
     rtp_settings_destroy(&u.s);

@@ -38,7 +38,7 @@ def test_each_tweet_printed_and_stored_once_with_three_copies():
     expected = rtpcheck.expected_from_files()
     with rtpredis.RedisServer() as redis:
         up = rtptest.Proc("rtp", ["up", "--redis-url", redis.url, "--censor-workers", 3, "--work-mean-ms", 20,
-                                  "--replay-loops", 1, "--replay-rate", 60, "--replay-burst", "false",
+                                  "--replay-loops", 1, "--replay-rate", 40, "--replay-burst", "false",
                                   "--replay-panic-rate", 0, "--print", "true", "--log-level", "debug"])
         with redis.client() as c:
             rtptest.wait_until(lambda: c.command("ZCARD", "tweets") >= len(expected) or not up.alive(), 180,

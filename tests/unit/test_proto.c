@@ -17,6 +17,8 @@ static rtp_msg_t *s_full(rtp_msg_type_t type)
     m->kind = RTP_EVENT_TWEET;
     m->credit = 77;
     m->copies = 3;
+    m->counts[0] = 5;
+    m->counts[2] = 7;
     m->received_us = 1700000000123456LL;
     m->time_ms = 1700000000123LL;
     m->number = -0.1;
@@ -97,6 +99,14 @@ static void test_roundtrip_all_types(void)
         case RTP_MSG_TASK:
             CHECK_INT(b->copies, 3);
             CHECK_STR(b->tweet.text, "hello world");
+            break;
+        case RTP_MSG_SUPERVISOR:
+            CHECK_INT(b->credit, 77);
+            CHECK(b->counts[0] == 5 && b->counts[1] == 0 && b->counts[2] == 7);
+            break;
+        case RTP_MSG_SCALE:
+            CHECK_INT(b->pool, RTP_POOL_SENTIMENT);
+            CHECK_INT(b->credit, 77);
             break;
         case RTP_MSG_WON:
             CHECK(b->key == 0x0123456789abcdefULL);

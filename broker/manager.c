@@ -1,0 +1,259 @@
+#include "manager.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SUPERVISORS 64
+
+typedef struct {
+    rtp_peer_t peer;
+    char name[64];
+    int capacity;
+    int assigned[RTP_POOL_COUNT];   /* the targets we gave it */
+    int64_t expires_ms;
+} supervisor_t;
+
+typedef struct {
+    int managed;
+    scale_policy_t policy;
+    scale_state_t state;
+    uint64_t arrivals;      /* since the last decision */
+    double service_ms;      /* moving average */
+    double arrival_rate;    /* moving average, per second */
+    int have_service;
+} pool_plan_t;
+
+struct manager_t {
+    zsock_t *control;
+    supervisor_t *sups[MAX_SUPERVISORS];
+    int n_sups;
+    pool_plan_t plans[RTP_POOL_COUNT];
+    int heartbeat_ms, liveness, tick_ms;
+    int64_t next_heartbeat_ms, next_decision_ms, last_decision_ms;
+};
+
+manager_t *manager_new(zsock_t *control, const scale_policy_t policies[RTP_POOL_COUNT],
+                       const int managed[RTP_POOL_COUNT], int heartbeat_ms, int liveness, int tick_ms)
+{
+    manager_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->control = control;
+    self->heartbeat_ms = heartbeat_ms;
+    self->liveness = liveness;
+    self->tick_ms = tick_ms > 0 ? tick_ms : 1000;
+    for (int p = 0; p < RTP_POOL_COUNT; p++) {
+        self->plans[p].managed = managed[p];
+        self->plans[p].policy = policies[p];
+        self->plans[p].state.last_change_ms = -1000000;
+    }
+    self->last_decision_ms = rtp_mono_ms();
+    self->next_decision_ms = self->last_decision_ms + self->tick_ms;
+    return self;
+}
+
+void manager_destroy(manager_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    for (int i = 0; i < (*self_p)->n_sups; i++)
+        free((*self_p)->sups[i]);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+static supervisor_t *s_find(manager_t *self, const rtp_peer_t *peer)
+{
+    for (int i = 0; i < self->n_sups; i++)
+        if (self->sups[i]->peer.len == peer->len && !memcmp(self->sups[i]->peer.data, peer->data, peer->len))
+            return self->sups[i];
+    return NULL;
+}
+
+static void s_send_scale(manager_t *self, supervisor_t *s, int pool)
+{
+    rtp_msg_t *m = rtp_msg_new(RTP_MSG_SCALE);
+    m->pool = (uint8_t) pool;
+    m->credit = (uint32_t) s->assigned[pool];
+    rtp_msg_send(m, self->control, &s->peer, ZMQ_DONTWAIT);
+    rtp_msg_destroy(&m);
+}
+
+void manager_on_message(manager_t *self)
+{
+    rtp_peer_t peer;
+    rtp_err_t err;
+    rtp_msg_t *msg = rtp_msg_recv(self->control, &peer, ZMQ_DONTWAIT, &err);
+    if (!msg) {
+        if (errno != EAGAIN && errno != EINTR)
+            rtp_warn("dropped a message on the control endpoint: %s", err.msg);
+        return;
+    }
+    supervisor_t *s = s_find(self, &peer);
+    if (msg->type == RTP_MSG_SUPERVISOR) {
+        if (!s && self->n_sups < MAX_SUPERVISORS) {
+            s = calloc(1, sizeof *s);
+            if (s) {
+                s->peer = peer;
+                snprintf(s->name, sizeof s->name, "%s", msg->text);
+                /* a supervisor that was running workers before we (re)started keeps
+                 * them: they are the pools' current size */
+                for (int p = 0; p < RTP_POOL_COUNT; p++)
+                    s->assigned[p] = (int) msg->counts[p];
+                self->sups[self->n_sups++] = s;
+                rtp_info("supervisor %s joined (capacity %u; running %u censor, %u sentiment, %u engagement)",
+                         s->name, msg->credit, msg->counts[0], msg->counts[1], msg->counts[2]);
+                for (int p = 0; p < RTP_POOL_COUNT; p++)
+                    if (self->plans[p].managed)
+                        s_send_scale(self, s, p);
+                self->next_decision_ms = rtp_mono_ms();   /* the pools' minimums at once */
+            }
+        }
+        if (s) {
+            s->capacity = (int) msg->credit;
+            s->expires_ms = rtp_mono_ms() + (int64_t) self->heartbeat_ms * self->liveness;
+        }
+    } else if (msg->type == RTP_MSG_DISCONNECT && s) {
+        s->expires_ms = 0;   /* forgotten at the next tick */
+    } else if (msg->type != RTP_MSG_HEARTBEAT)
+        rtp_warn("unexpected %s on the control endpoint, dropped", rtp_msg_type_name(msg->type));
+    rtp_msg_destroy(&msg);
+}
+
+void manager_count_arrival(manager_t *self, int pool) { self->plans[pool].arrivals++; }
+
+void manager_count_service(manager_t *self, int pool, double ms)
+{
+    pool_plan_t *p = &self->plans[pool];
+    if (ms < 0)
+        return;
+    p->service_ms = p->have_service ? 0.9 * p->service_ms + 0.1 * ms : ms;
+    p->have_service = 1;
+}
+
+static int s_total(const manager_t *self, int pool)
+{
+    int n = 0;
+    for (int i = 0; i < self->n_sups; i++)
+        n += self->sups[i]->assigned[pool];
+    return n;
+}
+
+static int s_used(const supervisor_t *s)
+{
+    int n = 0;
+    for (int p = 0; p < RTP_POOL_COUNT; p++)
+        n += s->assigned[p];
+    return n;
+}
+
+/* Moves a pool from `have` to `want` workers over the supervisors; returns the size
+ * reached (less than wanted when the supervisors are full). */
+static int s_spread(manager_t *self, int pool, int have, int want)
+{
+    int changed[MAX_SUPERVISORS] = {0};
+    while (have < want) {
+        supervisor_t *best = NULL;
+        int best_i = -1;
+        for (int i = 0; i < self->n_sups; i++) {
+            supervisor_t *s = self->sups[i];
+            int room = s->capacity - s_used(s);
+            if (room > 0 && (!best || room > best->capacity - s_used(best) ||
+                             (room == best->capacity - s_used(best) && s->assigned[pool] < best->assigned[pool]))) {
+                best = s;
+                best_i = i;
+            }
+        }
+        if (!best)
+            break;
+        best->assigned[pool]++;
+        changed[best_i] = 1;
+        have++;
+    }
+    while (have > want) {
+        int most = -1;
+        for (int i = 0; i < self->n_sups; i++)
+            if (self->sups[i]->assigned[pool] > 0 && (most < 0 || self->sups[i]->assigned[pool] > self->sups[most]->assigned[pool]))
+                most = i;
+        if (most < 0)
+            break;
+        self->sups[most]->assigned[pool]--;
+        changed[most] = 1;
+        have--;
+    }
+    for (int i = 0; i < self->n_sups; i++)
+        if (changed[i])
+            s_send_scale(self, self->sups[i], pool);
+    return have;
+}
+
+static void s_expire(manager_t *self, int64_t now)
+{
+    for (int i = 0; i < self->n_sups;) {
+        supervisor_t *s = self->sups[i];
+        if (now > s->expires_ms) {
+            rtp_warn("supervisor %s lost (silent past its liveness, or gone): its %d censor, %d sentiment, %d "
+                     "engagement workers go to the others",
+                     s->name, s->assigned[0], s->assigned[1], s->assigned[2]);
+            self->sups[i] = self->sups[--self->n_sups];
+            free(s);
+        } else
+            i++;
+    }
+}
+
+static void s_decide(manager_t *self, int64_t now)
+{
+    double seconds = (double) (now - self->last_decision_ms) / 1000.0;
+    self->last_decision_ms = now;
+    for (int pool = 0; pool < RTP_POOL_COUNT; pool++) {
+        pool_plan_t *p = &self->plans[pool];
+        double rate = seconds > 0 ? (double) p->arrivals / seconds : 0;
+        p->arrival_rate = 0.5 * p->arrival_rate + 0.5 * rate;
+        p->arrivals = 0;
+    }
+}
+
+void manager_tick(manager_t *self, const size_t backlog[RTP_POOL_COUNT])
+{
+    int64_t now = rtp_mono_ms();
+    if (now >= self->next_heartbeat_ms) {
+        rtp_msg_t *hb = rtp_msg_new(RTP_MSG_HEARTBEAT);
+        for (int i = 0; i < self->n_sups; i++)
+            rtp_msg_send(hb, self->control, &self->sups[i]->peer, ZMQ_DONTWAIT);
+        rtp_msg_destroy(&hb);
+        self->next_heartbeat_ms = now + self->heartbeat_ms;
+    }
+    s_expire(self, now);
+    if (now < self->next_decision_ms)
+        return;
+    self->next_decision_ms = now + self->tick_ms;
+    s_decide(self, now);
+    if (!self->n_sups)
+        return;
+    for (int pool = 0; pool < RTP_POOL_COUNT; pool++) {
+        pool_plan_t *p = &self->plans[pool];
+        if (!p->managed)
+            continue;
+        scale_load_t load = {p->arrival_rate, p->have_service ? p->service_ms : 1.0, backlog[pool],
+                             s_total(self, pool)};
+        char why[320];
+        int target = scale_decide(&p->state, &p->policy, &load, now, why, sizeof why);
+        rtp_debug("%s pool: %s", rtp_pool_name(pool), why);
+        if (target == load.workers)
+            continue;
+        int reached = s_spread(self, pool, load.workers, target);
+        rtp_info("autoscale %s pool: %d -> %d workers%s (%s)", rtp_pool_name(pool), load.workers, reached,
+                 reached != target ? ", the supervisors are full" : "", why);
+    }
+}
+
+int manager_target(const manager_t *self, int pool)
+{
+    return self->plans[pool].managed ? s_total(self, pool) : -1;
+}
+
+int manager_supervisors(const manager_t *self) { return self->n_sups; }

@@ -51,7 +51,13 @@ int scale_decide(scale_state_t *st, const scale_policy_t *p, const scale_load_t 
     } else if (want < now && needed <= now - 1) {
         st->over = 0;
         if (++st->under >= p->down_ticks && now_ms - st->last_change_ms >= p->down_cooldown_ms)
-            target = want < (now + 1) / 2 ? (now + 1) / 2 : want;
+        {
+            /* shrink with a quarter of headroom, so a load right at a whole number of
+             * workers does not shrink and grow back at once */
+            target = (int) ceil(needed * 1.25 - 1e-9);
+            if (target >= now)
+                target = now;
+        }
     } else
         st->over = st->under = 0;
     if (target < p->min)

@@ -8,8 +8,10 @@
  *   - grow when more are needed for up_ticks ticks in a row and the last change is
  *     older than up_cooldown_ms; grow to what is needed, at most doubling;
  *   - shrink when at least one whole worker is spare (needed <= current - 1) for
- *     down_ticks ticks in a row
- *     and the last change is older than down_cooldown_ms; shrink by at most half.
+ *     down_ticks ticks in a row and the last change is older than down_cooldown_ms;
+ *     shrink to what is needed plus a quarter of headroom (down_ticks quiet ticks are
+ *     evidence enough; the headroom keeps a load right at a whole number of workers
+ *     from shrinking and growing back).
  */
 #ifndef RTP_BROKER_AUTOSCALE_H
 #define RTP_BROKER_AUTOSCALE_H

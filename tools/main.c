@@ -1,5 +1,6 @@
 /* rtp: the launcher. `rtp up` runs the whole system; more commands come as the
  * system grows (see `rtp help`). */
+#include "supervise.h"
 #include "up.h"
 
 #include <stdio.h>
@@ -14,6 +15,7 @@ static void s_usage(FILE *f)
     fprintf(f, "Usage: rtp COMMAND [OPTIONS]\n\n"
                "Commands:\n"
                "  up        run the whole system in the foreground (rtp up --help)\n"
+               "  supervise run workers on this host for a broker elsewhere (rtp supervise --help)\n"
                "  help      this text\n"
                "  version   print the version\n");
 }
@@ -27,6 +29,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "up"))
         return up_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "supervise"))
+        return supervise_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         s_usage(stdout);
         return 0;

@@ -32,6 +32,7 @@ static const rtp_setting_def_t s_settings[] = {
     {"replay-rate", RTP_SET_INT, "500", "stand-in server: events per second per stream, 0 = as fast as read", NULL},
     {"replay-burst", RTP_SET_BOOL, "true", "stand-in server: vary the rate in bursts like the real server", NULL},
     {"replay-loops", RTP_SET_INT, "0", "stand-in server: passes over the data, 0 = forever", NULL},
+    {"replay-rate-schedule", RTP_SET_STR, NULL, "stand-in server: RATE:SECONDS,... repeated (replaces --replay-rate)", NULL},
     {"replay-panic-rate", RTP_SET_DOUBLE, "0.005", "stand-in server: share of events followed by a panic", NULL},
     {"max-restarts", RTP_SET_INT, "50", "restarts of one actor within --restart-period-ms before giving up on it", NULL},
     {"restart-period-ms", RTP_SET_INT, "10000", "the period of the restart intensity limit", NULL},
@@ -194,8 +195,10 @@ int up_main(int argc, char **argv)
         snprintf(rate, sizeof rate, "%lld", (long long) rtp_settings_int(u.s, "replay-rate"));
         snprintf(loops, sizeof loops, "%lld", (long long) rtp_settings_int(u.s, "replay-loops"));
         snprintf(panic, sizeof panic, "%g", rtp_settings_double(u.s, "replay-panic-rate"));
+        const char *schedule = rtp_settings_str(u.s, "replay-rate-schedule");
         char *args[] = {"--rate", rate, "--loops", loops, "--panic-rate", panic, "--burst",
-                        rtp_settings_bool(u.s, "replay-burst") ? "true" : "false", NULL};
+                        rtp_settings_bool(u.s, "replay-burst") ? "true" : "false",
+                        schedule ? "--rate-schedule" : NULL, (char *) schedule, NULL};
         if (services_start_replay(u.sup, u.bin_dir, u.dir, args, u.rtp_url, sizeof u.rtp_url) == 0)
             rtp_info("stand-in rtp-server: %s", u.rtp_url);
         else

@@ -1,0 +1,80 @@
+"""Autoscaling: with simulated work on and the stand-in server switching between a
+low and a high rate, the censor pool grows during the high phase so that the backlog
+stops growing, and shrinks back to its minimum during the low phase, within its
+bounds, with no more than a few resize decisions per phase. Every decision is logged
+with the numbers behind it."""
+
+import re
+import time
+
+import rtpredis
+import rtptest
+from rtptest import check
+
+LOW, HIGH = 10, 100            # events per second per stream (two streams)
+LOW1_S, HIGH_S, LOW2_S = 8, 20, 32
+DECISION = re.compile(r"^(\S+)Z INFO  rtp-broker\[\d+\] autoscale censor pool: (\d+) -> (\d+) workers.*\((arrival.*)\)$")
+STATS = re.compile(r"^(\S+)Z INFO  rtp-broker\[\d+\] events .*censor: (\d+) workers \(target (\d+)\), (\d+) in flight, "
+                   r"(\d+) queued")
+
+
+def _seconds(stamp):
+    return time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + stamp[19:])
+
+
+def test_censor_pool_follows_the_load():
+    with rtpredis.RedisServer() as redis:
+        up = rtptest.Proc("rtp", ["up", "--redis-url", redis.url, "--censor-workers", "1:8",
+                                  "--sentiment-workers", 1, "--engagement-workers", 1, "--work-mean-ms", 20,
+                                  "--replay-loops", 0, "--replay-burst", "false", "--replay-panic-rate", 0,
+                                  "--replay-rate-schedule", f"{LOW}:{LOW1_S},{HIGH}:{HIGH_S},{LOW}:{LOW2_S}",
+                                  "--print", "false"],
+                          env={"RTP_STATS_MS": "1000"})
+        start_line = up.wait_log(r"(\S+)Z INFO  rtp\[\d+\] stand-in rtp-server", 30)
+        t0 = _seconds(start_line.group(1))
+        deadline = rtptest.Deadline(LOW1_S + HIGH_S + LOW2_S + 30)
+        while time.time() - t0 < LOW1_S + HIGH_S + LOW2_S - 1:
+            deadline.check("the three phases")
+            check(up.alive(), "rtp up keeps running")
+            time.sleep(0.5)
+        code = up.stop(timeout=60)
+        check(code == 0, f"rtp up exits 0, got {code}")
+
+    log = up.stderr_text().splitlines()
+    decisions = [(_seconds(m.group(1)) - t0, int(m.group(2)), int(m.group(3)), m.group(4))
+                 for m in map(DECISION.match, log) if m]
+    stats = [(_seconds(m.group(1)) - t0, int(m.group(2)), int(m.group(3)), int(m.group(5)))
+             for m in map(STATS.match, log) if m]
+    for d in decisions:
+        print(f"  t={d[0]:5.1f} s  censor {d[1]} -> {d[2]}   ({d[3]})")
+
+    def phase(t):
+        return 0 if t < LOW1_S else 1 if t < LOW1_S + HIGH_S else 2
+
+    per_phase = [sum(1 for d in decisions if phase(d[0]) == p and d[0] > 1.5) for p in range(3)]
+    print(f"  decisions per phase (low, high, low): {per_phase}")
+    check(all(1 <= d[2] <= 8 for d in decisions), "every size within the bounds 1..8")
+    high = [d for d in decisions if phase(d[0]) == 1]
+    check(high and max(d[2] for d in high) >= 4,
+          f"the pool grew during the high phase (200/s x 20 ms needs ~6 workers): {high}")
+    check(all(n <= 4 for n in per_phase), f"a few decisions per phase, not flapping: {per_phase}")
+
+    # the backlog stops growing in the high phase: its last 5 s hold no new maximum
+    high_stats = [s for s in stats if LOW1_S <= s[0] < LOW1_S + HIGH_S]
+    tail = [s[3] for s in high_stats if s[0] >= LOW1_S + HIGH_S - 5]
+    head = [s[3] for s in high_stats if s[0] < LOW1_S + HIGH_S - 5]
+    print(f"  backlog during the high phase (per second): {[s[3] for s in high_stats]}")
+    check(tail and head and max(tail) <= max(max(head), 20),
+          f"the backlog stopped growing: last 5 s {tail}, before {head}")
+
+    # back to the minimum during the second low phase, within 30 s
+    low2 = [s for s in stats if s[0] >= LOW1_S + HIGH_S]
+    back = [s for s in low2 if s[2] == 1]
+    check(back, f"the pool returned to its minimum in the low phase: {[(round(s[0]), s[2]) for s in low2]}")
+    took = back[0][0] - (LOW1_S + HIGH_S)
+    print(f"  back to 1 worker {took:.1f} s into the low phase")
+    check(took <= 30, f"back to the minimum within 30 s of the low phase ({took:.1f} s)")
+
+
+if __name__ == "__main__":
+    rtptest.main(globals())

@@ -1,0 +1,73 @@
+/* rtp supervise: a supervisor on another host. It connects to the broker's control
+ * endpoint, offers this host's capacity, and runs as many workers of each pool as
+ * the broker's pool managers ask, restarting any that dies (one-for-one, with
+ * backoff and an intensity limit). Workers take their other settings from the
+ * environment (RTP_WORK_MEAN_MS, RTP_EMOTION_URL, ...). */
+#include "supervise.h"
+
+#include "log.h"
+#include "settings.h"
+#include "supervise_link.h"
+#include "supervisor.h"
+#include "util.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const rtp_setting_def_t s_settings[] = {
+    {"control", RTP_SET_STR, "tcp://127.0.0.1:5559", "the broker's control endpoint", NULL},
+    {"workers", RTP_SET_STR, "tcp://127.0.0.1:5556", "the broker's workers endpoint, given to every worker", NULL},
+    {"name", RTP_SET_STR, NULL, "this supervisor's name (default: the host name)", "RTP_SUPERVISOR_NAME"},
+    {"capacity", RTP_SET_INT, "16", "the most worker processes this host runs", NULL},
+    {"max-restarts", RTP_SET_INT, "50", "restarts of one worker within --restart-period-ms before giving up on it", NULL},
+    {"restart-period-ms", RTP_SET_INT, "10000", "the period of the restart intensity limit", NULL},
+    RTP_SETTINGS_END,
+};
+
+int supervise_main(int argc, char **argv)
+{
+    int code;
+    rtp_settings_t *s = rtp_settings_new("rtp supervise", "Runs workers on this host for a remote broker.",
+                                         s_settings, argc, argv, &code);
+    if (!s)
+        return code;
+    rtp_log_init("rtp-supervise");
+    rtp_signals_install();
+    char name[64];
+    if (rtp_settings_str(s, "name"))
+        snprintf(name, sizeof name, "%s", rtp_settings_str(s, "name"));
+    else if (gethostname(name, sizeof name) != 0)
+        snprintf(name, sizeof name, "host-%d", (int) getpid());
+    name[sizeof name - 1] = 0;
+
+    char bin_dir[PATH_MAX], exe[RTP_POOL_COUNT][PATH_MAX + 32];
+    ssize_t n = readlink("/proc/self/exe", bin_dir, sizeof bin_dir - 1);
+    bin_dir[n > 0 ? n : 0] = 0;
+    char *slash = strrchr(bin_dir, '/');
+    if (slash)
+        *slash = 0;
+    static const char *names[RTP_POOL_COUNT] = {"rtp-censor", "rtp-sentiment", "rtp-engagement"};
+    worker_spec_t spec = {.workers_endpoint = rtp_settings_str(s, "workers")};
+    for (int p = 0; p < RTP_POOL_COUNT; p++) {
+        snprintf(exe[p], sizeof exe[p], "%s/%s", bin_dir, names[p]);
+        spec.exe[p] = exe[p];
+    }
+    sup_t *sup = sup_new((int) rtp_settings_int(s, "max-restarts"), (int) rtp_settings_int(s, "restart-period-ms"),
+                         100, 5000);
+    supervise_link_t *link = supervise_link_new(sup, rtp_settings_str(s, "control"), name,
+                                                (int) rtp_settings_int(s, "capacity"), &spec, 500, 4);
+    rtp_info("supervisor %s offering %lld worker slots to %s", name, (long long) rtp_settings_int(s, "capacity"),
+             rtp_settings_str(s, "control"));
+    while (!rtp_stop_requested()) {
+        sup_poll(sup);
+        supervise_link_poll(link, 100);
+    }
+    rtp_info("stopping the workers");
+    sup_stop_all(sup, 10000);
+    supervise_link_destroy(&link);
+    sup_destroy(&sup);
+    rtp_settings_destroy(&s);
+    return 0;
+}

@@ -47,6 +47,13 @@ typedef struct {
     size_t out_head, out_len, out_cap;
     counters_t n;
     int64_t last_cancel_log_ms;
+    /* which reader (routing id) sends each origin's events, for their ACKs */
+    struct {
+        char origin[64];
+        rtp_peer_t peer;
+    } readers_by_origin[64];
+    int n_origins;
+    uint64_t acks_forwarded, acks_unknown;
 } broker_t;
 
 /* ---------- aggregator output, in order, never dropped ---------- */
@@ -468,6 +475,32 @@ static void s_on_event(broker_t *b, rtp_msg_t *msg)
     }
 }
 
+/* Remembers that `origin`'s events come from `peer` (a restarted reader
+ * reconnects with a new routing id). */
+static void s_note_origin(broker_t *b, const char *origin, const rtp_peer_t *peer)
+{
+    for (int i = 0; i < b->n_origins; i++)
+        if (strcmp(b->readers_by_origin[i].origin, origin) == 0) {
+            b->readers_by_origin[i].peer = *peer;
+            return;
+        }
+    int i = b->n_origins < 64 ? b->n_origins++ : 63;
+    snprintf(b->readers_by_origin[i].origin, sizeof b->readers_by_origin[i].origin, "%s", origin);
+    b->readers_by_origin[i].peer = *peer;
+}
+
+/* An ACK from the batcher: pass it to the reader of that origin. */
+static void s_forward_ack(broker_t *b, const rtp_msg_t *ack)
+{
+    for (int i = 0; i < b->n_origins; i++)
+        if (strcmp(b->readers_by_origin[i].origin, ack->origin) == 0) {
+            if (rtp_msg_send(ack, b->readers, &b->readers_by_origin[i].peer, ZMQ_DONTWAIT) == 0)
+                b->acks_forwarded++;
+            return;
+        }
+    b->acks_unknown++;   /* a reader we never heard from (we restarted): it will resend */
+}
+
 static void s_on_reader_message(broker_t *b)
 {
     rtp_peer_t peer;
@@ -480,8 +513,11 @@ static void s_on_reader_message(broker_t *b)
         }
         return;
     }
-    if (msg->type == RTP_MSG_EVENT)
+    if (msg->type == RTP_MSG_EVENT) {
+        s_note_origin(b, msg->origin, &peer);
         s_on_event(b, msg);
+    } else if (msg->type == RTP_MSG_ACK)
+        s_forward_ack(b, msg);
     else if (msg->type != RTP_MSG_HEARTBEAT) {
         b->n.dropped_frames++;
         rtp_warn("unexpected %s on the readers endpoint, dropped", rtp_msg_type_name(msg->type));
@@ -571,12 +607,14 @@ static void s_stats(broker_t *b)
                                rtp_pool_name(p), b->pools[p]->count, manager_target(b->manager, p),
                                pool_in_flight(b->pools[p]), b->pools[p]->len, (unsigned long long) b->n.results[p]);
     rtp_info("events %llu (tweets %llu, panics %llu, malformed %llu), in flight %zu, to aggregator queued %zu | %s | "
-             "lost workers %llu, poison %llu, speculative copies %llu, wins %llu, cancels %llu",
+             "lost workers %llu, poison %llu, speculative copies %llu, wins %llu, cancels %llu | acks forwarded %llu "
+             "(unknown origin %llu)",
              (unsigned long long) b->n.events_in, (unsigned long long) b->n.tweets_in,
              (unsigned long long) b->n.panics_in, (unsigned long long) b->n.malformed_in,
              rtp_u64map_size(b->events), b->out_len, pools, (unsigned long long) b->n.workers_lost,
              (unsigned long long) b->n.poison, (unsigned long long) b->n.speculative_copies,
-             (unsigned long long) b->n.speculative_wins, (unsigned long long) b->n.cancels);
+             (unsigned long long) b->n.speculative_wins, (unsigned long long) b->n.cancels,
+             (unsigned long long) b->acks_forwarded, (unsigned long long) b->acks_unknown);
 }
 
 static zsock_t *s_bind(int type, const char *endpoint, const char *what)

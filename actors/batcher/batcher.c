@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define MAX_TICK_MS 100
@@ -22,6 +23,7 @@ typedef enum { RUNNING, DRAINING, FINISHING } phase_t;
 typedef struct {
     const batcher_config_t *cfg;
     zsock_t *dealer, *monitor;
+    zsock_t *acks; /* DEALER to the broker: which records are safe in Redis */
     rtp_redis_link_t *link;
     rtp_store_t *store;
     /* held records, oldest first, at items[start .. start+count) (contiguous, so a
@@ -38,7 +40,7 @@ typedef struct {
     int warnings;
     uint64_t rng;
     uint64_t batches, records, stored, duplicates, deadletters, failed_writes, malformed, unexpected,
-        unsolicited, reconnects;
+        unsolicited, reconnects, acks_sent;
     int64_t next_stats_ms;
 } batcher_t;
 
@@ -197,6 +199,45 @@ static int s_write_batch(batcher_t *b, rtp_msg_t *const *msgs, size_t n, rtp_sto
     return rtp_store_write(b->store, msgs, n, counts, err);
 }
 
+/* Tells the readers, through the broker, which of their records are now safe in
+ * Redis: one ACK per origin with the seqs of that origin's records in the batch.
+ * Every record ends here (a tweet or a dead letter), so every record is acked. */
+static void s_send_acks(batcher_t *b, rtp_msg_t *const *msgs, size_t n)
+{
+    if (!b->acks || n == 0)
+        return;
+    uint64_t *seqs = malloc(n * sizeof *seqs);
+    char *done = calloc(n, 1);
+    if (!seqs || !done) {
+        free(seqs);
+        free(done);
+        return;   /* the readers resend after their timeout: nothing is lost */
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        const char *origin = msgs[i]->origin ? msgs[i]->origin : "";
+        uint32_t count = 0;
+        for (size_t j = i; j < n; j++) {
+            const char *o = msgs[j]->origin ? msgs[j]->origin : "";
+            if (!done[j] && strcmp(o, origin) == 0) {
+                done[j] = 1;
+                seqs[count++] = msgs[j]->seq;
+            }
+        }
+        if (!*origin)
+            continue;
+        rtp_msg_t *ack = rtp_msg_new(RTP_MSG_ACK);
+        rtp_msg_set_str(&ack->origin, origin);
+        rtp_msg_set_acks(ack, seqs, count);
+        if (rtp_msg_send(ack, b->acks, NULL, ZMQ_DONTWAIT) == 0)
+            b->acks_sent++;
+        rtp_msg_destroy(&ack);
+    }
+    free(seqs);
+    free(done);
+}
+
 static void s_flush(batcher_t *b, size_t n)
 {
     rtp_store_counts_t counts;
@@ -236,6 +277,7 @@ static void s_flush(batcher_t *b, size_t n)
     b->failures = 0;
     b->healthy = 1;
     b->next_attempt_ms = 0;
+    s_send_acks(b, b->items + b->start, n);
     s_release(b, n);
 }
 
@@ -375,6 +417,15 @@ static int s_setup(batcher_t *b)
     }
     if (s_open(b) != 0)
         return 1;
+    if (b->cfg->broker && *b->cfg->broker) {
+        b->acks = zsock_new(ZMQ_DEALER);
+        zsock_set_linger(b->acks, 2000);
+        zsock_set_sndhwm(b->acks, 100000);
+        if (!b->acks || zsock_connect(b->acks, "%s", b->cfg->broker) != 0) {
+            rtp_error("cannot connect to the broker at %s for acknowledgements", b->cfg->broker);
+            return 1;
+        }
+    }
     rtp_info("taking records from %s; writing to %s in batches of %d or every %d ms (window %zu)%s",
              b->cfg->aggregator, rtp_redis_link_display(b->link), b->cfg->batch_size, b->cfg->batch_ms,
              b->window, b->cfg->write_delay_ms ? " [test hook: slow writes]" : "");
@@ -388,6 +439,7 @@ static void s_teardown(batcher_t *b)
     free(b->items);
     free(b->arrived_ms);
     s_close(b);
+    zsock_destroy(&b->acks);
     rtp_store_destroy(&b->store);
     rtp_redis_link_destroy(&b->link);
 }

@@ -30,6 +30,7 @@
 
 typedef struct {
     const char *aggregator; /* DEALER connects here */
+    const char *broker;     /* the broker's readers endpoint, for ACKs; NULL or "": none sent */
     const char *redis_url;
     int batch_size;
     int batch_ms;

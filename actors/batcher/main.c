@@ -5,6 +5,7 @@
 #include "util.h"
 
 static const rtp_setting_def_t s_settings[] = {
+    {"broker", RTP_SET_STR, NULL, "the broker's readers endpoint: after each batch is in Redis, ACKs go there for the readers (unset: none)", NULL},
     {"aggregator", RTP_SET_STR, "tcp://127.0.0.1:5558", "the aggregator's batchers endpoint to connect to",
      NULL},
     {"redis-url", RTP_SET_STR, "redis://127.0.0.1:6379", "where to store: redis://[:password@]host:port[/db]",
@@ -46,6 +47,7 @@ int main(int argc, char **argv)
     rtp_signals_install();
     batcher_config_t cfg = {
         .aggregator = rtp_settings_str(s, "aggregator"),
+        .broker = rtp_settings_str(s, "broker"),
         .redis_url = rtp_settings_str(s, "redis-url"),
         .batch_size = s_int(s, "batch-size", 1, 1000000),
         .batch_ms = s_int(s, "batch-ms", 0, 3600000),

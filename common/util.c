@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static int64_t s_clock_us(clockid_t id)
 {
@@ -70,6 +71,18 @@ const char *rtp_data_dir(void)
 char *rtp_data_path(char *buf, size_t cap, const char *file)
 {
     snprintf(buf, cap, "%s/%s", rtp_data_dir(), file);
+    return buf;
+}
+
+char *rtp_exe_dir(char *buf, size_t cap)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = 0;
+    snprintf(buf, cap, "%s", n > 0 && slash ? exe : ".");
     return buf;
 }
 

@@ -25,6 +25,10 @@ const char *rtp_data_dir(void);
 /* Joins the data folder and a file name into buf; returns buf. */
 char *rtp_data_path(char *buf, size_t cap, const char *file);
 
+/* The folder of the running executable (from /proc/self/exe) into buf, "." if
+ * unknown: the launcher finds its sibling executables there. Returns buf. */
+char *rtp_exe_dir(char *buf, size_t cap);
+
 /* Reads a whole file into a NUL-terminated malloc'd buffer (caller frees);
  * NULL on error with errno set. *len_p (if not NULL) gets the length. */
 char *rtp_read_file(const char *path, size_t *len_p);

@@ -43,11 +43,7 @@ int supervise_main(int argc, char **argv)
     name[sizeof name - 1] = 0;
 
     char bin_dir[PATH_MAX], exe[RTP_POOL_COUNT][PATH_MAX + 32];
-    ssize_t n = readlink("/proc/self/exe", bin_dir, sizeof bin_dir - 1);
-    bin_dir[n > 0 ? n : 0] = 0;
-    char *slash = strrchr(bin_dir, '/');
-    if (slash)
-        *slash = 0;
+    rtp_exe_dir(bin_dir, sizeof bin_dir);
     static const char *names[RTP_POOL_COUNT] = {"rtp-censor", "rtp-sentiment", "rtp-engagement"};
     worker_spec_t spec = {.workers_endpoint = rtp_settings_str(s, "workers")};
     for (int p = 0; p < RTP_POOL_COUNT; p++) {

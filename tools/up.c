@@ -53,17 +53,6 @@ typedef struct {
 
 enum { EP_READERS, EP_WORKERS, EP_RESULTS, EP_HASHTAGS, EP_BATCHER, EP_CONTROL };
 
-static void s_bin_dir(char *out, size_t cap)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = 0;
-    char *slash = strrchr(exe, '/');
-    if (slash)
-        *slash = 0;
-    snprintf(out, cap, "%s", n > 0 ? exe : ".");
-}
-
 /* Starts one actor: bin_dir/exe with the given arguments (NULL-terminated). */
 static int s_actor(up_t *u, const char *name, const char *exe, char *const args[])
 {
@@ -160,7 +149,19 @@ int up_main(int argc, char **argv)
         return code;
     rtp_log_init("rtp");
     rtp_signals_install();
-    s_bin_dir(u.bin_dir, sizeof u.bin_dir);
+    static const char *sizes[] = {"censor-workers", "sentiment-workers", "engagement-workers"};
+    for (int i = 0; i < 3; i++) {
+        const char *v = rtp_settings_str(u.s, sizes[i]);
+        int lo, hi, used = 0;
+        int ok = v && ((sscanf(v, "%d:%d%n", &lo, &hi, &used) == 2 && !v[used] && 0 <= lo && lo <= hi) ||
+                       (sscanf(v, "%d%n", &lo, &used) == 1 && !v[used] && lo >= 0));
+        if (!ok) {
+            fprintf(stderr, "rtp up: --%s takes N or MIN:MAX, not '%s'\n", sizes[i], v ? v : "");
+            rtp_settings_destroy(&u.s);
+            return 2;
+        }
+    }
+    rtp_exe_dir(u.bin_dir, sizeof u.bin_dir);
     const char *dir = rtp_settings_str(u.s, "runtime-dir");
     if (dir)
         snprintf(u.dir, sizeof u.dir, "%s", dir);

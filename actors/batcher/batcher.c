@@ -42,6 +42,7 @@ typedef struct {
     uint64_t batches, records, stored, duplicates, deadletters, failed_writes, malformed, unexpected,
         unsolicited, reconnects, acks_sent;
     int64_t next_stats_ms;
+    FILE *latency; /* --latency-log, or NULL */
 } batcher_t;
 
 static uint64_t s_random(uint64_t *state)
@@ -238,6 +239,20 @@ static void s_send_acks(batcher_t *b, rtp_msg_t *const *msgs, size_t n)
     free(done);
 }
 
+/* Debug (--latency-log): one line per record of a batch just written, the wall clock
+ * when its reader received the event and when the write returned, so a benchmark can
+ * compute the reader-to-Redis latency of every tweet. */
+static void s_log_latency(batcher_t *b, size_t n)
+{
+    int64_t now = rtp_wall_us();
+    for (size_t i = 0; i < n; i++) {
+        const rtp_msg_t *m = b->items[b->start + i];
+        if (m->type == RTP_MSG_JOINED && m->received_us > 0)
+            fprintf(b->latency, "%" PRId64 " %" PRId64 "\n", m->received_us, now);
+    }
+    fflush(b->latency);
+}
+
 static void s_flush(batcher_t *b, size_t n)
 {
     rtp_store_counts_t counts;
@@ -263,6 +278,8 @@ static void s_flush(batcher_t *b, size_t n)
         return;
     }
     double ms = (double) (rtp_mono_us() - t0) / 1000.0;
+    if (b->latency)
+        s_log_latency(b, n);
     b->batches++;
     b->records += n;
     b->stored += counts.stored;
@@ -415,6 +432,10 @@ static int s_setup(batcher_t *b)
         rtp_error("out of memory");
         return 1;
     }
+    if (b->cfg->latency_log && !(b->latency = fopen(b->cfg->latency_log, "a"))) {
+        rtp_error("cannot open --latency-log %s: %s", b->cfg->latency_log, strerror(errno));
+        return 2;
+    }
     if (s_open(b) != 0)
         return 1;
     if (b->cfg->broker && *b->cfg->broker) {
@@ -442,6 +463,9 @@ static void s_teardown(batcher_t *b)
     zsock_destroy(&b->acks);
     rtp_store_destroy(&b->store);
     rtp_redis_link_destroy(&b->link);
+    if (b->latency)
+        fclose(b->latency);
+    b->latency = NULL;
 }
 
 int batcher_run(const batcher_config_t *cfg)

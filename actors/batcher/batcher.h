@@ -39,6 +39,7 @@ typedef struct {
     int drain_ms, quiet_ms, finish_timeout_ms;
     int stats_ms;
     int write_delay_ms; /* test hook: sleep this long before each write (a slow Redis) */
+    const char *latency_log; /* debug: append "received_us stored_us" per stored record here (NULL: off) */
 } batcher_config_t;
 
 /* Runs until SIGINT/SIGTERM (rtp_signals_install first), then stops as above.

@@ -25,6 +25,10 @@ static const rtp_setting_def_t s_settings[] = {
     {"stats-ms", RTP_SET_INT, "5000", "interval of the stats log line", NULL},
     {"write-delay-ms", RTP_SET_INT, "0",
      "TEST HOOK: sleep this long before each Redis write, to simulate a slow Redis; 0 in production", NULL},
+    {"latency-log", RTP_SET_STR, NULL,
+     "DEBUG: append \"RECEIVED_US STORED_US\" (wall clock) for every stored record to this file, for "
+     "tests/bench; unset: off",
+     NULL},
     RTP_SETTINGS_END,
 };
 
@@ -60,6 +64,7 @@ int main(int argc, char **argv)
         .finish_timeout_ms = s_int(s, "finish-timeout-ms", 0, 3600000),
         .stats_ms = s_int(s, "stats-ms", 10, 3600000),
         .write_delay_ms = s_int(s, "write-delay-ms", 0, 600000),
+        .latency_log = rtp_settings_str(s, "latency-log"),
     };
     if (cfg.retry_max_ms < cfg.retry_min_ms)
         cfg.retry_max_ms = cfg.retry_min_ms;

@@ -1,5 +1,6 @@
 #include "broker.h"
 
+#include "curve.h"
 #include "log.h"
 #include "manager.h"
 #include "pool.h"
@@ -627,6 +628,12 @@ static zsock_t *s_bind(int type, const char *endpoint, const char *what)
     zsock_set_rcvhwm(s, 100000);
     if (type == ZMQ_ROUTER)
         zsock_set_router_mandatory(s, 0);
+    rtp_err_t err;
+    if (rtp_curve_server(s, &err) != 0) {
+        rtp_error("%s endpoint: %s", what, err.msg);
+        zsock_destroy(&s);
+        return NULL;
+    }
     if (zsock_bind(s, "%s", endpoint) < 0) {
         rtp_error("cannot bind the %s endpoint %s: %s", what, endpoint, zmq_strerror(errno));
         zsock_destroy(&s);

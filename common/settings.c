@@ -1,5 +1,6 @@
 #include "settings.h"
 
+#include "curve.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -34,6 +35,7 @@ struct rtp_settings_t {
 static const rtp_setting_def_t s_common[] = {
     {"log-level", RTP_SET_STR, "info", "debug, info, warn, error or off", NULL},
     {"log-json", RTP_SET_BOOL, "false", "write log lines as JSON objects", NULL},
+    {"curve-dir", RTP_SET_STR, NULL, "CurveZMQ key folder (see rtp keys): encrypt and authenticate every endpoint", NULL},
     RTP_SETTINGS_END,
 };
 
@@ -191,6 +193,7 @@ rtp_settings_t *rtp_settings_new(const char *prog, const char *summary, const rt
     if (rtp_log_set_level_name(rtp_settings_str(self, "log-level")) != 0)
         return s_fail(self, exit_code, "unknown log level", rtp_settings_str(self, "log-level"));
     rtp_log_set_json(rtp_settings_bool(self, "log-json"));
+    rtp_curve_set_dir(rtp_settings_str(self, "curve-dir"));
     return self;
 }
 

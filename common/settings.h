@@ -3,8 +3,9 @@
  * `--name=VALUE`), else from the environment variable (RTP_NAME_IN_CAPS unless the
  * table names another, such as REDIS_URL), else from the default.
  *
- * Every executable also gets --help, --version, --log-level (RTP_LOG_LEVEL) and
- * --log-json (RTP_LOG_JSON); rtp_settings_new applies the last two to the logger.
+ * Every executable also gets --help, --version, --log-level (RTP_LOG_LEVEL),
+ * --log-json (RTP_LOG_JSON) and --curve-dir (RTP_CURVE_DIR); rtp_settings_new
+ * applies them to the logger and to the CURVE module.
  * Values are checked against their type when parsed, so a getter never fails.
  */
 #ifndef RTP_SETTINGS_H

@@ -1,5 +1,6 @@
 #include "worker.h"
 
+#include "curve.h"
 #include "log.h"
 #include "util.h"
 
@@ -130,6 +131,9 @@ static void s_connect(worker_t *w)
     w->sock = zsock_new(ZMQ_DEALER);
     zsock_set_linger(w->sock, 1000);
     zsock_set_sndhwm(w->sock, 100000);
+    rtp_err_t err;
+    if (rtp_curve_client(w->sock, &err) != 0)
+        rtp_error("%s", err.msg);
     if (zsock_connect(w->sock, "%s", w->cfg->broker) != 0)
         rtp_error("cannot connect to %s", w->cfg->broker);
     /* Whatever the broker had given us is the broker's to re-dispatch now. */

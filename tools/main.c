@@ -1,5 +1,6 @@
 /* rtp: the launcher. `rtp up` runs the whole system; more commands come as the
  * system grows (see `rtp help`). */
+#include "curve.h"
 #include "supervise.h"
 #include "up.h"
 
@@ -16,6 +17,7 @@ static void s_usage(FILE *f)
                "Commands:\n"
                "  up        run the whole system in the foreground (rtp up --help)\n"
                "  supervise run workers on this host for a broker elsewhere (rtp supervise --help)\n"
+               "  keys      create CurveZMQ certificates (rtp keys DIR [CLIENT-NAME])\n"
                "  help      this text\n"
                "  version   print the version\n");
 }
@@ -31,6 +33,24 @@ int main(int argc, char **argv)
         return up_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "supervise"))
         return supervise_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "keys")) {
+        if (argc < 3 || argv[2][0] == '-') {
+            fprintf(stderr, "Usage: rtp keys DIR [CLIENT-NAME]\n"
+                            "Creates DIR/server.key (unless present) and a client certificate CLIENT-NAME\n"
+                            "(default: client), authorized in DIR/authorized/. Give DIR to every actor with\n"
+                            "--curve-dir DIR (env RTP_CURVE_DIR); a host needs server.key, the client's key\n"
+                            "files named client.key and client.key_secret, and (to serve) server.key_secret.\n");
+            return argc < 3 ? 2 : 0;
+        }
+        rtp_err_t err;
+        const char *name = argc > 3 ? argv[3] : "client";
+        if (rtp_curve_make_keys(argv[2], name, &err) != 0) {
+            fprintf(stderr, "rtp keys: %s\n", err.msg);
+            return 1;
+        }
+        printf("keys in %s: server.key, %s.key (authorized in %s/authorized/)\n", argv[2], name, argv[2]);
+        return 0;
+    }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         s_usage(stdout);
         return 0;

@@ -1,5 +1,6 @@
 #include "supervise_link.h"
 
+#include "curve.h"
 #include "log.h"
 #include "util.h"
 
@@ -41,6 +42,9 @@ static void s_connect(supervise_link_t *self)
     zsock_destroy(&self->sock);
     self->sock = zsock_new(ZMQ_DEALER);
     zsock_set_linger(self->sock, 500);
+    rtp_err_t err;
+    if (rtp_curve_client(self->sock, &err) != 0)
+        rtp_error("%s", err.msg);
     if (zsock_connect(self->sock, "%s", self->control) != 0)
         rtp_error("cannot connect to the broker's control endpoint %s", self->control);
     self->last_heard_ms = rtp_mono_ms();

@@ -1,6 +1,7 @@
 #include "aggregator.h"
 
 #include "joins.h"
+#include "curve.h"
 #include "log.h"
 #include "proto.h"
 #include "util.h"
@@ -382,6 +383,11 @@ static int s_setup(agg_t *a)
     zsock_set_router_mandatory(a->router, 1);
     zsock_set_sndhwm(a->router, 0); /* what we send is bounded by the credit we got */
     zsock_set_linger(a->router, 2000);
+    rtp_err_t err;
+    if (rtp_curve_server(a->router, &err) != 0 || rtp_curve_client(a->pull, &err) != 0) {
+        rtp_error("%s", err.msg);
+        return -1;
+    }
     if (zsock_bind(a->router, "%s", a->cfg->bind) < 0) {
         rtp_error("cannot bind the batchers' socket to %s: %s", a->cfg->bind, zmq_strerror(zmq_errno()));
         return -1;

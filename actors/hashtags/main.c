@@ -13,6 +13,7 @@
  */
 #include "hashtag_window.h"
 #include "hashtags_store.h"
+#include "curve.h"
 #include "log.h"
 #include "proto.h"
 #include "settings.h"
@@ -193,6 +194,11 @@ int main(int argc, char **argv)
     }
     zsock_set_rcvhwm(self.sub, S_RCVHWM);
     zsock_set_subscribe(self.sub, "");
+    rtp_err_t curve_err;
+    if (rtp_curve_client(self.sub, &curve_err) != 0) {
+        rtp_error("%s", curve_err.msg);
+        goto done;
+    }
     if (zsock_connect(self.sub, "%s", endpoint) != 0) {
         rtp_error("cannot connect to %s: %s", endpoint, zmq_strerror(errno));
         goto done;

@@ -14,14 +14,30 @@
 static const rtp_setting_def_t s_settings[] = {
     RTP_WORKER_SETTINGS,
     {"swear-words", RTP_SET_STR, NULL, "JSON list of swear words (default: the bundled swearwords.json)", NULL},
-    {"print", RTP_SET_BOOL, "true", "print each censored tweet on stdout", NULL},
+    {"print", RTP_SET_BOOL, "true", "print the censored tweets on stdout", NULL},
+    {"print-per-second", RTP_SET_INT, "20", "print at most this many tweets a second, then a count of the rest (0 = all)", NULL},
     RTP_SETTINGS_END,
 };
 
 typedef struct {
     rtp_censor_t *censor;
     int print;
+    int64_t per_second;            /* 0: print every tweet */
+    int64_t second_started_ms;
+    int64_t printed, skipped;      /* in the current second */
+    uint64_t total;
 } censor_ctx_t;
+
+/* When thousands of tweets a second go by, a person can still read the output:
+ * the first per_second tweets of each second are printed, the rest counted. */
+static void s_summarise(censor_ctx_t *ctx, int64_t now)
+{
+    if (ctx->skipped)
+        printf("... and %lld more tweets censored in the last second (%llu by this worker in all)\n",
+               (long long) ctx->skipped, (unsigned long long) ctx->total);
+    ctx->second_started_ms = now;
+    ctx->printed = ctx->skipped = 0;
+}
 
 static int s_work(void *arg, const rtp_msg_t *task, rtp_msg_t *result)
 {
@@ -41,6 +57,15 @@ static void s_print(void *arg, const rtp_msg_t *task, const rtp_msg_t *result)
     censor_ctx_t *ctx = arg;
     if (!ctx->print)
         return;
+    ctx->total++;
+    int64_t now = rtp_mono_ms();
+    if (now - ctx->second_started_ms >= 1000)
+        s_summarise(ctx, now);
+    if (ctx->per_second > 0 && ctx->printed >= ctx->per_second) {
+        ctx->skipped++;
+        return;
+    }
+    ctx->printed++;
     size_t n = strlen(result->text);
     char *line = malloc(n * 4 + 1), *o = line;
     if (!line)
@@ -74,7 +99,8 @@ int main(int argc, char **argv)
     size_t len = 0;
     char *json = rtp_read_file(file, &len);
     rtp_err_t err;
-    censor_ctx_t ctx = {NULL, rtp_settings_bool(settings, "print")};
+    censor_ctx_t ctx = {NULL, rtp_settings_bool(settings, "print"), rtp_settings_int(settings, "print-per-second"),
+                        rtp_mono_ms(), 0, 0, 0};
     ctx.censor = json ? rtp_censor_new(json, len, &err) : NULL;
     free(json);
     if (!ctx.censor) {
@@ -90,6 +116,8 @@ int main(int argc, char **argv)
     cfg.sent = s_print;
     cfg.ctx = &ctx;
     code = rtp_worker_run(&cfg);
+    if (ctx.print)
+        s_summarise(&ctx, rtp_mono_ms());
     rtp_censor_destroy(&ctx.censor);
     rtp_settings_destroy(&settings);
     return code;

@@ -36,6 +36,7 @@ static const rtp_setting_def_t s_common[] = {
     {"log-level", RTP_SET_STR, "info", "debug, info, warn, error or off", NULL},
     {"log-json", RTP_SET_BOOL, "false", "write log lines as JSON objects", NULL},
     {"curve-dir", RTP_SET_STR, NULL, "CurveZMQ key folder (see rtp keys): encrypt and authenticate every endpoint", NULL},
+    {"metrics-port", RTP_SET_INT, NULL, "serve Prometheus metrics on http://HOST:PORT/metrics (0: a free port, logged); unset: off", NULL},
     RTP_SETTINGS_END,
 };
 
@@ -189,6 +190,9 @@ rtp_settings_t *rtp_settings_new(const char *prog, const char *summary, const rt
         e->value = v;
         e->source = "flag";
     }
+    const char *port = rtp_settings_str(self, "metrics-port");
+    if (port && (rtp_settings_int(self, "metrics-port") < 0 || rtp_settings_int(self, "metrics-port") > 65535))
+        return s_fail(self, exit_code, "--metrics-port takes 0 to 65535, not", port);
     rtp_log_init(prog);
     if (rtp_log_set_level_name(rtp_settings_str(self, "log-level")) != 0)
         return s_fail(self, exit_code, "unknown log level", rtp_settings_str(self, "log-level"));
@@ -239,6 +243,12 @@ int rtp_settings_bool(rtp_settings_t *self, const char *name)
 }
 
 const char *rtp_settings_source(rtp_settings_t *self, const char *name) { return s_get(self, name)->source; }
+
+int rtp_settings_metrics_port(rtp_settings_t *self)
+{
+    return rtp_settings_str(self, "metrics-port") ? (int) rtp_settings_int(self, "metrics-port") : -1;
+}
+
 int rtp_settings_argc(rtp_settings_t *self) { return self->argc; }
 const char *rtp_settings_arg(rtp_settings_t *self, int index)
 {

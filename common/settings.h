@@ -4,8 +4,10 @@
  * table names another, such as REDIS_URL), else from the default.
  *
  * Every executable also gets --help, --version, --log-level (RTP_LOG_LEVEL),
- * --log-json (RTP_LOG_JSON) and --curve-dir (RTP_CURVE_DIR); rtp_settings_new
- * applies them to the logger and to the CURVE module.
+ * --log-json (RTP_LOG_JSON), --curve-dir (RTP_CURVE_DIR) and --metrics-port
+ * (RTP_METRICS_PORT); rtp_settings_new applies the first three to the logger and
+ * to the CURVE module, and an actor that exposes metrics reads the last with
+ * rtp_settings_metrics_port (see metrics.h: rtp_metrics_serve).
  * Values are checked against their type when parsed, so a getter never fails.
  */
 #ifndef RTP_SETTINGS_H
@@ -42,6 +44,9 @@ double rtp_settings_double(rtp_settings_t *self, const char *name);
 int rtp_settings_bool(rtp_settings_t *self, const char *name);
 /* Where the value came from: "flag", "env" or "default". */
 const char *rtp_settings_source(rtp_settings_t *self, const char *name);
+/* The --metrics-port to serve Prometheus metrics on: -1 when unset (metrics off),
+ * 0 for a free port, else the port (checked to be 0..65535 when parsed). */
+int rtp_settings_metrics_port(rtp_settings_t *self);
 
 int rtp_settings_argc(rtp_settings_t *self);
 const char *rtp_settings_arg(rtp_settings_t *self, int index);

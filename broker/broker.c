@@ -1,5 +1,6 @@
 #include "broker.h"
 
+#include "broker_metrics.h"
 #include "curve.h"
 #include "log.h"
 #include "manager.h"
@@ -26,13 +27,10 @@ typedef struct {
     uint32_t holders[RTP_POOL_COUNT][MAX_COPIES];     /* worker ids; 0 = none */
     uint64_t sent_at[RTP_POOL_COUNT][MAX_COPIES];     /* the broker's dispatch number of each copy */
     uint8_t copies[RTP_POOL_COUNT];                   /* copies sent in the last dispatch */
+    int64_t dispatched_us[RTP_POOL_COUNT];            /* when (for the task-time histogram) */
 } event_t;
 
-typedef struct {
-    uint64_t events_in, tweets_in, panics_in, malformed_in;
-    uint64_t results[RTP_POOL_COUNT], late[RTP_POOL_COUNT], dispatched[RTP_POOL_COUNT];
-    uint64_t speculative_copies, speculative_wins, cancels, workers_lost, poison, dropped_frames;
-} counters_t;
+typedef broker_counters_t counters_t;   /* shared with broker_metrics.c, which exposes them */
 
 typedef struct {
     const broker_config_t *cfg;
@@ -55,6 +53,7 @@ typedef struct {
     } readers_by_origin[64];
     int n_origins;
     uint64_t acks_forwarded, acks_unknown;
+    broker_metrics_t *metrics;   /* NULL unless --metrics-port */
 } broker_t;
 
 /* ---------- aggregator output, in order, never dropped ---------- */
@@ -100,6 +99,7 @@ static void s_to_aggregator(broker_t *b, rtp_msg_t *msg)
 static void s_dead_letter(broker_t *b, event_t *e, const char *origin, uint64_t seq, int64_t received_us,
                           const char *reason, const char *raw, size_t raw_len)
 {
+    b->n.dead_letters++;
     rtp_msg_t *m = rtp_msg_new(RTP_MSG_DEADLETTER);
     m->key = e ? e->key : 0;
     m->seq = seq;
@@ -359,6 +359,8 @@ static void s_on_result(broker_t *b, pool_worker_t *w, rtp_msg_t *msg)
     s_cancel_others(b, e, pool, w->id);
     e->done |= (uint8_t) (1u << pool);
     b->n.results[pool]++;
+    if (b->metrics)
+        broker_metrics_task_done(b->metrics, pool, rtp_mono_us() - e->dispatched_us[pool]);
     rtp_msg_t *part = rtp_msg_new(RTP_MSG_PART);
     part->key = e->key;
     part->seq = e->seq;
@@ -561,6 +563,8 @@ static void s_dispatch(broker_t *b, int pool)
         }
         e->copies[pool] = (uint8_t) n;
         e->task->copies = (uint8_t) n;
+        if (b->metrics)
+            e->dispatched_us[pool] = rtp_mono_us();
         for (int i = 0, c = 0; i < n && c < MAX_COPIES; c++) {
             if (e->holders[pool][c])
                 continue;
@@ -664,6 +668,12 @@ int broker_run(const broker_config_t *cfg)
     int status = 0;
     if (!b.readers || !b.workers || !b.results || !b.hashtags || !b.manager)
         status = 1;
+    if (status == 0) {
+        broker_view_t view = {&b.n, {b.pools[0], b.pools[1], b.pools[2]}, b.manager, b.events, &b.out_len,
+                              &b.acks_forwarded, &b.acks_unknown};
+        b.metrics = broker_metrics_new(cfg->metrics_port, &view);
+    }
+    rtp_metrics_t *metrics = broker_metrics_registry(b.metrics);
 
     int64_t next_tick = rtp_mono_ms() + cfg->heartbeat_ms;
     int64_t next_stats = rtp_mono_ms() + cfg->stats_ms;
@@ -687,7 +697,7 @@ int broker_run(const broker_config_t *cfg)
         int timeout = next_tick > now ? (int) (next_tick - now) : 0;
         /* poll the readers only when we can take events, the results socket only when
          * something waits for it */
-        zmq_pollitem_t active[4];
+        zmq_pollitem_t active[4 + RTP_METRICS_POLL_MAX];
         int n = 0;
         active[n++] = items[0];
         active[n++] = items[3];
@@ -695,8 +705,15 @@ int broker_run(const broker_config_t *cfg)
             active[n++] = items[1];
         if (b.out_len)
             active[n++] = items[2];
+        int first_metrics = n;
+        n += rtp_metrics_poll_items(metrics, active + n, RTP_METRICS_POLL_MAX);
         if (zmq_poll(active, n, timeout) < 0 && errno != EINTR)
             break;
+        for (int i = first_metrics; i < n; i++)
+            if (active[i].revents) {
+                rtp_metrics_service(metrics);
+                break;
+            }
         for (int i = 0; i < 1000; i++) {   /* bounded bursts keep the tick on time */
             zmq_pollitem_t probe = {zsock_resolve(b.workers), 0, ZMQ_POLLIN, 0};
             if (zmq_poll(&probe, 1, 0) <= 0)
@@ -721,6 +738,7 @@ int broker_run(const broker_config_t *cfg)
         now = rtp_mono_ms();
         if (now >= next_tick) {
             s_heartbeat(&b);
+            rtp_metrics_service(metrics);   /* also drops its clients past their deadline */
             next_tick = now + cfg->heartbeat_ms;
         }
         size_t backlog[RTP_POOL_COUNT];
@@ -738,6 +756,7 @@ int broker_run(const broker_config_t *cfg)
             rtp_warn("stopped with %zu event(s) unfinished and %zu message(s) not delivered to the aggregator",
                      rtp_u64map_size(b.events), b.out_len);
     }
+    broker_metrics_destroy(&b.metrics);
     rtp_u64map_each(b.events, s_free_each, NULL);
     zsock_destroy(&b.readers);
     zsock_destroy(&b.workers);

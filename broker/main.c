@@ -50,6 +50,7 @@ int main(int argc, char **argv)
                         (int) rtp_settings_int(s, "speculative-engagement")},
         .drain_ms = (int) rtp_settings_int(s, "drain-ms"),
         .stats_ms = (int) rtp_settings_int(s, "stats-ms"),
+        .metrics_port = rtp_settings_metrics_port(s),
     };
     static const char *scale_names[RTP_POOL_COUNT] = {"scale-censor", "scale-sentiment", "scale-engagement"};
     for (int p = 0; p < RTP_POOL_COUNT; p++) {

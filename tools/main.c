@@ -2,6 +2,7 @@
  * system grows (see `rtp help`). */
 #include "curve.h"
 #include "supervise.h"
+#include "top.h"
 #include "up.h"
 
 #include <stdio.h>
@@ -17,6 +18,7 @@ static void s_usage(FILE *f)
                "Commands:\n"
                "  up        run the whole system in the foreground (rtp up --help)\n"
                "  supervise run workers on this host for a broker elsewhere (rtp supervise --help)\n"
+               "  top       a live view of the running system from the broker's metrics (rtp top --help)\n"
                "  keys      create CurveZMQ certificates (rtp keys DIR [CLIENT-NAME])\n"
                "  help      this text\n"
                "  version   print the version\n");
@@ -33,6 +35,8 @@ int main(int argc, char **argv)
         return up_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "supervise"))
         return supervise_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "top"))
+        return top_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "keys")) {
         if (argc < 3 || argv[2][0] == '-') {
             fprintf(stderr, "Usage: rtp keys DIR [CLIENT-NAME]\n"

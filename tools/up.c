@@ -5,6 +5,7 @@
 #include "up.h"
 
 #include "log.h"
+#include "runinfo.h"
 #include "services.h"
 #include "settings.h"
 #include "supervise_link.h"
@@ -49,6 +50,8 @@ typedef struct {
     char redis_url[512];
     char rtp_url[512];
     supervise_link_t *link;
+    char metrics_port[16];   /* the broker's --metrics-port */
+    char metrics_url[64];
 } up_t;
 
 enum { EP_READERS, EP_WORKERS, EP_RESULTS, EP_HASHTAGS, EP_BATCHER, EP_CONTROL };
@@ -79,7 +82,8 @@ static int s_start_all(up_t *u)
                       u->endpoint[EP_RESULTS], "--hashtags", u->endpoint[EP_HASHTAGS], "--control",
                       u->endpoint[EP_CONTROL], "--scale-censor", (char *) rtp_settings_str(u->s, "censor-workers"),
                       "--scale-sentiment", (char *) rtp_settings_str(u->s, "sentiment-workers"),
-                      "--scale-engagement", (char *) rtp_settings_str(u->s, "engagement-workers"), NULL};
+                      "--scale-engagement", (char *) rtp_settings_str(u->s, "engagement-workers"),
+                      "--metrics-port", u->metrics_port, NULL};
     char *aggregator[] = {"--results", u->endpoint[EP_RESULTS], "--bind", u->endpoint[EP_BATCHER], NULL};
     char *batcher[] = {"--aggregator", u->endpoint[EP_BATCHER], "--redis-url", u->redis_url, "--batch-size",
                        batch_size, "--batch-ms", batch_ms, "--broker", u->endpoint[EP_READERS], NULL};
@@ -175,6 +179,16 @@ int up_main(int argc, char **argv)
     const char *names[6] = {"readers", "workers", "results", "hashtags", "batcher", "control"};
     for (int i = 0; i < 6; i++)
         snprintf(u.endpoint[i], sizeof u.endpoint[i], "ipc://%s/%s.ipc", u.dir, names[i]);
+    /* The broker's metrics port: --metrics-port if given, else a free one, fixed
+     * here so the URL is known up front and survives broker restarts. The variable
+     * is not passed on: every actor taking the same port would collide. */
+    int metrics_port = rtp_settings_metrics_port(u.s);
+    if (metrics_port <= 0)
+        metrics_port = runinfo_free_port();
+    unsetenv("RTP_METRICS_PORT");
+    snprintf(u.metrics_port, sizeof u.metrics_port, "%d", metrics_port > 0 ? metrics_port : 0);
+    if (metrics_port > 0)
+        snprintf(u.metrics_url, sizeof u.metrics_url, "http://127.0.0.1:%d/metrics", metrics_port);
     u.sup = sup_new((int) rtp_settings_int(u.s, "max-restarts"), (int) rtp_settings_int(u.s, "restart-period-ms"),
                     100, 5000);
     int status = 0;
@@ -211,13 +225,24 @@ int up_main(int argc, char **argv)
 
     if (status == 0 && s_start_all(&u) != 0)
         status = 1;
-    if (status == 0)
+    if (status == 0) {
         rtp_info("up: reading %s, storing to %s; SIGINT/SIGTERM stops", u.rtp_url, u.redis_url);
+        runinfo_t info = {u.dir, u.redis_url, u.rtp_url, *u.metrics_url ? u.metrics_url : NULL, {0}, {0}, 6};
+        for (int i = 0; i < 6; i++) {
+            info.endpoint_name[i] = names[i];
+            info.endpoint[i] = u.endpoint[i];
+        }
+        rtp_err_t err;
+        if (runinfo_write(&info, &err) != 0)
+            rtp_warn("run info not written (rtp top will need --broker-metrics): %s", err.msg);
+        rtp_info("broker metrics: %s (watch with: rtp top)", *u.metrics_url ? u.metrics_url : "none");
+    }
     while (status == 0 && !rtp_stop_requested()) {
         sup_poll(u.sup);
         supervise_link_poll(u.link, 100);
     }
     s_stop_all(&u);
+    runinfo_remove(u.dir);
     supervise_link_destroy(&u.link);
     rtp_info("stopped");
     sup_destroy(&u.sup);

@@ -1,0 +1,46 @@
+/* runinfo: how other commands on this host (rtp top) find the system `rtp up` runs.
+ *
+ * rtp up writes a JSON object (its pid, runtime folder, Redis and rtp-server URLs,
+ * endpoints, and the broker's metrics URL) to RUNTIME-DIR/rtp-up.json, and the same
+ * to a well-known pointer file: $XDG_RUNTIME_DIR/rtp-current.json, or
+ * /tmp/rtp-current-UID.json without it. The last rtp up started wins the pointer;
+ * each removes it at exit only if it still names itself. Files are written to a
+ * temporary name and renamed, so a reader never sees half a file.
+ */
+#ifndef RTP_RUNINFO_H
+#define RTP_RUNINFO_H
+
+#include "rtp_err.h"
+
+#include <stddef.h>
+
+#define RUNINFO_MAX_ENDPOINTS 8
+
+typedef struct {
+    const char *runtime_dir;
+    const char *redis_url;
+    const char *rtp_url;
+    const char *broker_metrics;     /* http://127.0.0.1:PORT/metrics, or NULL */
+    const char *endpoint_name[RUNINFO_MAX_ENDPOINTS];
+    const char *endpoint[RUNINFO_MAX_ENDPOINTS];
+    int n_endpoints;
+} runinfo_t;
+
+/* The pointer file's path into buf; returns buf. */
+char *runinfo_pointer_path(char *buf, size_t cap);
+/* Writes both files (with this process's pid and start time). -1 with a reason
+ * when either cannot be written. */
+int runinfo_write(const runinfo_t *info, rtp_err_t *err);
+/* Removes RUNTIME-DIR/rtp-up.json, and the pointer if it names this process. */
+void runinfo_remove(const char *runtime_dir);
+/* From the pointer file: the broker's metrics URL of a live rtp up into url. -1
+ * with a reason when there is no pointer, it is not ours, its rtp up is gone, or
+ * it names no metrics URL. */
+int runinfo_find_metrics(char *url, size_t cap, rtp_err_t *err);
+
+/* A TCP port free on every interface a moment ago (-1 if none), for the broker's
+ * metrics: chosen here rather than by the broker so the URL is known before the
+ * broker starts and stays the same across its restarts. */
+int runinfo_free_port(void);
+
+#endif

@@ -5,15 +5,20 @@
 #include "sse.h"
 #include "tweet.h"
 #include "util.h"
+#include "window.h"
 
 #include <czmq.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define RAW_MAX 4096    /* bytes of a bad event's data kept in its EVENT */
-#define LOG_BURST 5     /* bad-event lines per second before suppressing */
-#define RECV_BATCH 1000 /* incoming messages read per service call */
+#define RAW_MAX 4096        /* bytes of a bad event's data kept in its EVENT */
+#define LOG_BURST 5         /* bad-event lines per second before suppressing */
+#define RECV_BATCH 1000     /* incoming messages read per service call */
+#define RESEND_LOG_MS 1000  /* at most one line about resends this often */
+#define FULL_LOG_MS 10000   /* at most one line about a full window this often */
+#define BLOCKED_RETRY_MS 10 /* ZeroMQ refused a send: its descriptor signals room, this is the fallback */
+#define DRAIN_POLL_MS 100   /* longest sleep while draining */
 
 struct reader_forward_t {
     reader_stats_t *stats;
@@ -23,19 +28,38 @@ struct reader_forward_t {
     zsock_t *sock;
     rtp_sse_parser_t *parser;
 
-    /* The message being built: reused for every EVENT that ZeroMQ takes at once,
-     * so the hot path allocates nothing but the decoded record. */
+    /* The message being built: reused for every EVENT, encoded at once into
+     * body, so with acknowledgement off the hot path allocates nothing but the
+     * decoded record. */
     rtp_msg_t *msg;
     int64_t received_us; /* of the event being forwarded */
+    uint64_t next_seq;
+    uint8_t *body;
+    size_t body_cap;
 
-    /* Messages ZeroMQ could not take yet, oldest first (a ring). */
-    rtp_msg_t **outbox;
+    /* Records not handed to ZeroMQ yet (ZeroMQ or the window could not take
+     * them), oldest first (a ring). */
+    reader_record_t **outbox;
     size_t out_head, out_count, out_cap;
+    int blocked; /* the last send was refused by ZeroMQ: retry on a short tick */
+
+    /* Records sent and not acknowledged; NULL when acknowledgement is off. */
+    reader_window_t *window;
+    int closing; /* at exit: the window no longer holds records back */
+
+    /* Stream bytes taken but not parsed yet (parsing stopped at a line end). */
+    char *held;
+    size_t held_pos, held_len, held_cap;
+    int end_pending; /* the connection ended behind the held bytes */
 
     /* Rate limit of the bad-event log lines */
     int64_t log_window_ms;
     int log_lines;
     uint64_t log_suppressed;
+    /* ... and of the notes on resends and a full window */
+    int64_t resend_log_ms;
+    uint64_t resent_unlogged;
+    int64_t full_log_ms;
 };
 
 /* Starts a new one-second window of bad-event lines once the last one is over,
@@ -64,11 +88,37 @@ static int s_may_log(reader_forward_t *self)
     return 0;
 }
 
-static int s_outbox_push(reader_forward_t *self, rtp_msg_t *msg)
+/* Says how many records were resent since the last such line, at most once per
+ * RESEND_LOG_MS (or now, when forced). */
+static void s_resend_log(reader_forward_t *self, int force)
+{
+    int64_t now = rtp_mono_ms();
+    if (!self->resent_unlogged || (!force && now - self->resend_log_ms < RESEND_LOG_MS))
+        return;
+    rtp_warn("resent %llu records not acknowledged in time (%zu in the window, %llu resent in all)",
+             (unsigned long long) self->resent_unlogged, reader_window_size(self->window),
+             (unsigned long long) self->stats->resent);
+    self->resend_log_ms = now;
+    self->resent_unlogged = 0;
+}
+
+static int s_window_full(const reader_forward_t *self)
+{
+    return self->window && !self->closing && reader_window_full(self->window);
+}
+
+/* 1 while the stream's bytes may be parsed: nothing waits to go out and the
+ * window has room. */
+static int s_may_parse(const reader_forward_t *self)
+{
+    return self->closing || (self->out_count == 0 && !s_window_full(self));
+}
+
+static int s_outbox_push(reader_forward_t *self, reader_record_t *record)
 {
     if (self->out_count == self->out_cap) {
-        size_t cap = self->out_cap ? self->out_cap * 2 : 64;
-        rtp_msg_t **grown = malloc(cap * sizeof *grown);
+        size_t cap = self->out_cap ? self->out_cap * 2 : 16;
+        reader_record_t **grown = malloc(cap * sizeof *grown);
         if (!grown)
             return -1;
         for (size_t i = 0; i < self->out_count; i++)
@@ -78,24 +128,82 @@ static int s_outbox_push(reader_forward_t *self, rtp_msg_t *msg)
         self->out_cap = cap;
         self->out_head = 0;
     }
-    self->outbox[(self->out_head + self->out_count) % self->out_cap] = msg;
+    self->outbox[(self->out_head + self->out_count) % self->out_cap] = record;
     self->out_count++;
     return 0;
 }
 
-/* Moves the outbox into ZeroMQ while it takes messages; 0 when the outbox is empty. */
+/* Sends one encoded EVENT (two frames) without blocking; 0, or -1 with errno. */
+static int s_send(reader_forward_t *self, const uint8_t *hdr, const uint8_t *body, size_t body_len)
+{
+    void *handle = zsock_resolve(self->sock);
+    /* ZeroMQ queues the parts of a message atomically: once the first is taken,
+     * the second is too. */
+    if (zmq_send(handle, hdr, 4, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
+        return -1;
+    if (zmq_send(handle, body_len ? (const void *) body : (const void *) "", body_len, ZMQ_DONTWAIT) < 0)
+        return -1;
+    self->blocked = 0;
+    return 0;
+}
+
+static int s_send_record(reader_forward_t *self, const reader_record_t *record)
+{
+    return s_send(self, record->data, record->data + 4, record->len - 4);
+}
+
+/* ZeroMQ did not take the record of seq: it stays where it is, to retry. */
+static void s_refused(reader_forward_t *self, uint64_t seq)
+{
+    self->blocked = 1;
+    if (errno != EAGAIN && errno != EINTR && s_may_log(self))
+        rtp_error("sending EVENT seq %llu: %s; keeping it to retry", (unsigned long long) seq,
+                  zmq_strerror(errno));
+}
+
+/* Moves the outbox into ZeroMQ, oldest first, while ZeroMQ takes records and the
+ * window has room; a record sent enters the window. 0 when the outbox is empty. */
 static int s_outbox_flush(reader_forward_t *self)
 {
     while (self->out_count > 0) {
-        rtp_msg_t *msg = self->outbox[self->out_head];
-        if (rtp_msg_send(msg, self->sock, NULL, ZMQ_DONTWAIT) != 0)
+        reader_record_t *record = self->outbox[self->out_head];
+        if (s_window_full(self))
             return -1;
+        if (s_send_record(self, record) != 0) {
+            s_refused(self, record->seq);
+            return -1;
+        }
         self->stats->sent++;
-        rtp_msg_destroy(&msg);
         self->out_head = (self->out_head + 1) % self->out_cap;
         self->out_count--;
+        if (!self->window)
+            reader_record_destroy(&record);
+        else if (reader_window_add(self->window, record, rtp_mono_ms()) != 0) {
+            rtp_error("out of memory: EVENT seq %llu sent but will not be resent",
+                      (unsigned long long) record->seq);
+            reader_record_destroy(&record);
+        }
     }
     return 0;
+}
+
+/* Sends the overdue records of the window again, earliest deadline first, while
+ * ZeroMQ takes them. */
+static void s_resend_overdue(reader_forward_t *self)
+{
+    if (!self->window)
+        return;
+    int64_t now = rtp_mono_ms();
+    reader_record_t *record;
+    while ((record = reader_window_overdue(self->window, now)) != NULL) {
+        if (s_send_record(self, record) != 0) {
+            s_refused(self, record->seq);
+            return;
+        }
+        reader_window_resent(self->window, record, now);
+        self->stats->resent++;
+        self->resent_unlogged++;
+    }
 }
 
 /* Empties the message being built (keeps its origin). */
@@ -109,47 +217,39 @@ static void s_msg_reset(rtp_msg_t *msg)
     msg->raw_len = 0;
 }
 
-/* Moves the message being built into a new outbox entry. */
-static void s_park(reader_forward_t *self)
-{
-    rtp_msg_t *m = rtp_msg_new(RTP_MSG_EVENT);
-    if (!m || rtp_msg_set_str(&m->origin, self->name) != 0 || s_outbox_push(self, m) != 0) {
-        /* Out of memory with the broker unreachable: nothing left to do but say so. */
-        rtp_error("out of memory: event seq %llu lost", (unsigned long long) self->msg->seq);
-        rtp_msg_destroy(&m);
-        s_msg_reset(self->msg);
-        return;
-    }
-    m->seq = self->msg->seq;
-    m->kind = self->msg->kind;
-    m->received_us = self->msg->received_us;
-    m->tweet = self->msg->tweet;
-    memset(&self->msg->tweet, 0, sizeof self->msg->tweet);
-    m->text = self->msg->text;
-    m->raw = self->msg->raw;
-    m->raw_len = self->msg->raw_len;
-    self->msg->text = NULL;
-    self->msg->raw = NULL;
-    self->msg->raw_len = 0;
-}
-
-/* Numbers and sends the message being built (its kind, tweet, text and raw set),
- * or parks it in the outbox when ZeroMQ cannot take it now. */
+/* Numbers and encodes the message being built (its kind, tweet, text and raw
+ * set), then sends it: straight to ZeroMQ when nothing is kept, else through
+ * the outbox, which holds it while ZeroMQ or the window cannot take it. */
 static void s_emit(reader_forward_t *self, rtp_event_kind_t kind)
 {
     rtp_msg_t *msg = self->msg;
-    msg->seq = ++self->stats->records;
+    msg->seq = self->next_seq++;
     msg->kind = (uint8_t) kind;
     msg->received_us = self->received_us;
-    if (self->out_count == 0 && rtp_msg_send(msg, self->sock, NULL, ZMQ_DONTWAIT) == 0) {
-        self->stats->sent++;
-        s_msg_reset(msg);
+    self->stats->records++;
+    uint8_t hdr[4];
+    size_t len = 0;
+    int rc = rtp_msg_encode(msg, hdr, &self->body, &self->body_cap, &len);
+    s_msg_reset(msg);
+    if (rc != 0) {
+        rtp_error("cannot encode EVENT seq %llu: lost", (unsigned long long) msg->seq);
         return;
     }
-    if (self->out_count == 0 && errno != EAGAIN && errno != EINTR)
-        rtp_error("sending EVENT seq %llu: %s; keeping it to retry", (unsigned long long) msg->seq,
-                  zmq_strerror(errno));
-    s_park(self);
+    if (!self->window && self->out_count == 0) {
+        if (s_send(self, hdr, self->body, len) == 0) {
+            self->stats->sent++;
+            return;
+        }
+        s_refused(self, msg->seq);
+    }
+    reader_record_t *record = reader_record_new(msg->seq, hdr, self->body, len);
+    if (!record || s_outbox_push(self, record) != 0) {
+        rtp_error("out of memory: EVENT seq %llu lost", (unsigned long long) msg->seq);
+        reader_record_destroy(&record);
+        return;
+    }
+    if (self->window)
+        s_outbox_flush(self);
 }
 
 /* A bad event: forwarded as MALFORMED with the reason and the start of its data. */
@@ -188,13 +288,13 @@ static void s_on_event(const rtp_sse_event_t *event, void *arg)
         rtp_msg_set_raw(self->msg, event->data, event->data_len < RAW_MAX ? event->data_len : RAW_MAX);
         s_emit(self, RTP_EVENT_PANIC);
         if (s_may_log(self))
-            rtp_info("panic event forwarded as seq %llu", (unsigned long long) self->stats->records);
+            rtp_info("panic event forwarded as seq %llu", (unsigned long long) (self->next_seq - 1));
     } else {
         reader_stats_malformed(self->stats, err.msg);
         s_emit_malformed(self, err.msg, event->data, event->data_len);
         if (s_may_log(self))
             rtp_warn("malformed event (%zu bytes) forwarded as seq %llu: %s", event->data_len,
-                     (unsigned long long) self->stats->records, err.msg);
+                     (unsigned long long) (self->next_seq - 1), err.msg);
     }
     rtp_decoded_clear(&decoded);
 }
@@ -206,8 +306,68 @@ static void s_on_oversized(const char *reason, void *arg)
     self->received_us = rtp_wall_us();
     s_emit_malformed(self, reason, "", 0);
     if (s_may_log(self))
-        rtp_warn("oversized event forwarded as seq %llu: %s", (unsigned long long) self->stats->records,
+        rtp_warn("oversized event forwarded as seq %llu: %s", (unsigned long long) (self->next_seq - 1),
                  reason);
+}
+
+/* Feeds the parser line by line while it may parse, so it stops right after the
+ * event that filled the window or left a record waiting. Returns the bytes used. */
+static size_t s_parse(reader_forward_t *self, const char *buf, size_t len)
+{
+    size_t pos = 0;
+    while (pos < len && s_may_parse(self)) {
+        size_t end = pos;
+        while (end < len && buf[end] != '\n' && buf[end] != '\r')
+            end++;
+        if (end < len)
+            end++; /* the line end goes with its line; a CR's LF may follow in the next piece */
+        rtp_sse_parser_feed(self->parser, buf + pos, end - pos);
+        pos = end;
+    }
+    return pos;
+}
+
+/* Keeps bytes taken from the stream but not parsed yet (none are held now). */
+static void s_hold(reader_forward_t *self, const char *buf, size_t len)
+{
+    if (len > self->held_cap) {
+        char *grown = realloc(self->held, len);
+        if (!grown) {
+            rtp_error("out of memory: %zu bytes of the stream dropped", len);
+            rtp_sse_parser_reset(self->parser);
+            return;
+        }
+        self->held = grown;
+        self->held_cap = len;
+    }
+    memcpy(self->held, buf, len);
+    self->held_pos = 0;
+    self->held_len = len;
+}
+
+static void s_end(reader_forward_t *self)
+{
+    if (rtp_sse_parser_in_event(self->parser)) {
+        self->stats->truncated++;
+        if (s_may_log(self))
+            rtp_warn("an event was cut off by the end of the connection: discarded");
+    }
+    rtp_sse_parser_reset(self->parser);
+}
+
+/* Parses held bytes while it may; once they are all parsed, ends the connection
+ * they came from if it has ended. */
+static void s_parse_held(reader_forward_t *self)
+{
+    if (self->held_len > 0) {
+        size_t used = s_parse(self, self->held + self->held_pos, self->held_len);
+        self->held_pos += used;
+        self->held_len -= used;
+    }
+    if (self->held_len == 0 && self->end_pending) {
+        self->end_pending = 0;
+        s_end(self);
+    }
 }
 
 reader_forward_t *reader_forward_new(const reader_forward_config_t *config, reader_stats_t *stats,
@@ -220,13 +380,16 @@ reader_forward_t *reader_forward_new(const reader_forward_config_t *config, read
     }
     self->stats = stats;
     self->linger_ms = config->linger_ms;
+    self->next_seq = (uint64_t) rtp_wall_us();
     self->name = strdup(config->name);
     self->broker = strdup(config->broker);
     self->msg = rtp_msg_new(RTP_MSG_EVENT);
     rtp_sse_handler_t handler = {s_on_event, s_on_oversized, self};
     self->parser = rtp_sse_parser_new(config->max_event_bytes, handler);
+    if (config->window > 0)
+        self->window = reader_window_new(config->window, config->ack_timeout_ms, config->ack_backoff_max_ms);
     if (!self->name || !self->broker || !self->msg || !self->parser ||
-        rtp_msg_set_str(&self->msg->origin, config->name) != 0) {
+        (config->window > 0 && !self->window) || rtp_msg_set_str(&self->msg->origin, config->name) != 0) {
         rtp_err_set(err, "out of memory");
         reader_forward_destroy(&self);
         return NULL;
@@ -253,6 +416,10 @@ void reader_forward_destroy(reader_forward_t **self_p)
         return;
     reader_forward_t *self = *self_p;
     if (self->sock) {
+        /* What was taken from the stream goes to the broker rather than nowhere,
+         * whether or not it can still be acknowledged. */
+        self->closing = 1;
+        s_parse_held(self);
         int64_t deadline = rtp_mono_ms() + self->linger_ms;
         while (s_outbox_flush(self) != 0 && rtp_mono_ms() < deadline) {
             zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLOUT, 0};
@@ -268,12 +435,17 @@ void reader_forward_destroy(reader_forward_t **self_p)
     }
     if (self->log_suppressed)
         rtp_warn("%llu more bad-event lines suppressed", (unsigned long long) self->log_suppressed);
+    if (self->window)
+        s_resend_log(self, 1);
     while (self->out_count > 0) {
-        rtp_msg_destroy(&self->outbox[self->out_head]);
+        reader_record_destroy(&self->outbox[self->out_head]);
         self->out_head = (self->out_head + 1) % self->out_cap;
         self->out_count--;
     }
     free(self->outbox);
+    reader_window_destroy(&self->window);
+    free(self->held);
+    free(self->body);
     rtp_msg_destroy(&self->msg);
     rtp_sse_parser_destroy(&self->parser);
     free(self->name);
@@ -284,20 +456,39 @@ void reader_forward_destroy(reader_forward_t **self_p)
 
 int reader_forward_feed(reader_forward_t *self, const char *buf, size_t len)
 {
-    if (self->out_count > 0 && s_outbox_flush(self) != 0)
+    if (self->out_count > 0)
+        s_outbox_flush(self);
+    if (self->held_len > 0 || !s_may_parse(self)) {
+        if (s_window_full(self)) {
+            self->stats->window_full_pauses++;
+            int64_t now = rtp_mono_ms();
+            if (now - self->full_log_ms >= FULL_LOG_MS || !self->full_log_ms) {
+                self->full_log_ms = now;
+                rtp_warn("window full: %zu records sent and not acknowledged; the stream waits for "
+                         "acknowledgements",
+                         reader_window_size(self->window));
+            }
+        }
         return 0;
-    rtp_sse_parser_feed(self->parser, buf, len);
+    }
+    size_t used = s_parse(self, buf, len);
+    if (used < len)
+        s_hold(self, buf + used, len - used);
     return 1;
 }
 
 void reader_forward_end(reader_forward_t *self)
 {
-    if (rtp_sse_parser_in_event(self->parser)) {
-        self->stats->truncated++;
-        if (s_may_log(self))
-            rtp_warn("an event was cut off by the end of the connection: discarded");
-    }
-    rtp_sse_parser_reset(self->parser);
+    if (self->held_len > 0) {
+        rtp_debug("the connection ended with %zu bytes still to parse", self->held_len);
+        self->end_pending = 1;
+    } else
+        s_end(self);
+}
+
+int reader_forward_ready(const reader_forward_t *self)
+{
+    return self->held_len == 0 && s_may_parse(self);
 }
 
 int reader_forward_fd(reader_forward_t *self)
@@ -305,27 +496,97 @@ int reader_forward_fd(reader_forward_t *self)
     return zsock_fd(self->sock);
 }
 
+/* ACK: the records of these seqs are persisted; they leave the window. */
+static void s_on_ack(reader_forward_t *self, const rtp_msg_t *msg)
+{
+    if (strcmp(msg->origin ? msg->origin : "", self->name) != 0) {
+        self->stats->unknown_acks += msg->ack_count;
+        if (s_may_log(self))
+            rtp_warn("an ACK for origin \"%.64s\", not \"%s\": its %u seqs ignored",
+                     msg->origin ? msg->origin : "", self->name, msg->ack_count);
+        return;
+    }
+    for (uint32_t i = 0; i < msg->ack_count; i++) {
+        if (reader_window_ack(self->window, msg->acks[i]))
+            self->stats->acked++;
+        else
+            self->stats->unknown_acks++;
+    }
+}
+
 void reader_forward_service(reader_forward_t *self)
 {
     for (int i = 0; i < RECV_BATCH && (zsock_events(self->sock) & ZMQ_POLLIN); i++) {
         rtp_err_t err = {{0}};
         rtp_msg_t *msg = rtp_msg_recv(self->sock, NULL, ZMQ_DONTWAIT, &err);
-        if (msg) {
+        if (msg && msg->type == RTP_MSG_ACK && self->window)
+            s_on_ack(self, msg);
+        else if (msg) {
             self->stats->ignored_in++;
             rtp_debug("ignored a %s message from the broker", rtp_msg_type_name(msg->type));
-            rtp_msg_destroy(&msg);
         } else if (strncmp(err.msg, "receive:", 8) == 0)
             break; /* nothing more to read now */
         else if (s_may_log(self))
             rtp_warn("dropped a bad message from the broker: %s", err.msg);
+        rtp_msg_destroy(&msg);
     }
+    s_resend_overdue(self);
     s_outbox_flush(self);
+    s_parse_held(self);
     s_log_tick(self);
+    if (self->window) {
+        s_resend_log(self, 0);
+        self->stats->window = reader_window_size(self->window);
+    }
     /* Reading ZMQ_EVENTS last re-arms the edge-triggered descriptor. */
     zsock_events(self->sock);
 }
 
-size_t reader_forward_pending(const reader_forward_t *self)
+int64_t reader_forward_wait_ms(const reader_forward_t *self)
 {
-    return self->out_count;
+    int64_t next = self->window ? reader_window_next_ms(self->window, rtp_mono_ms()) : -1;
+    if (self->blocked && (self->out_count > 0 || next == 0))
+        return BLOCKED_RETRY_MS;
+    return next;
+}
+
+size_t reader_forward_drain(reader_forward_t *self, int64_t drain_ms)
+{
+    if (!self->window)
+        return 0;
+    int64_t start = rtp_mono_ms();
+    reader_forward_service(self);
+    size_t waiting = reader_window_size(self->window) + self->out_count;
+    if (waiting == 0 && self->held_len == 0)
+        return 0;
+    rtp_info("waiting up to %lld ms for %zu records to be acknowledged%s", (long long) drain_ms, waiting,
+             self->held_len ? " (and the rest of the last read)" : "");
+    while ((reader_window_size(self->window) > 0 || self->out_count > 0 || self->held_len > 0) &&
+           rtp_mono_ms() - start < drain_ms) {
+        int64_t wait = drain_ms - (rtp_mono_ms() - start);
+        int64_t due = reader_forward_wait_ms(self);
+        if (due >= 0 && due < wait)
+            wait = due;
+        if (wait > DRAIN_POLL_MS)
+            wait = DRAIN_POLL_MS;
+        zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
+        zmq_poll(&item, 1, (long) (wait > 0 ? wait : 0));
+        reader_forward_service(self);
+    }
+    size_t left = reader_window_size(self->window) + self->out_count;
+    int64_t took = rtp_mono_ms() - start;
+    if (left > 0 || self->held_len > 0)
+        rtp_warn(
+            "gave up waiting for acknowledgements after %lld ms: %zu records unacknowledged (%zu of them "
+            "not sent yet)%s",
+            (long long) took, left, self->out_count,
+            self->held_len ? ", and part of the last read not parsed" : "");
+    else
+        rtp_info("every record acknowledged after %lld ms", (long long) took);
+    return left;
+}
+
+uint64_t reader_forward_next_seq(const reader_forward_t *self)
+{
+    return self->next_seq;
 }

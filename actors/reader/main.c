@@ -31,6 +31,19 @@ static const rtp_setting_def_t s_settings[] = {
      "RTP_READER_SEND_HWM"},
     {"linger-ms", RTP_SET_INT, "2000", "at exit, how long queued events may take to reach the broker",
      "RTP_READER_LINGER_MS"},
+    {"window", RTP_SET_INT, "20000",
+     "records sent and not yet acknowledged as persisted at most; when full the stream pauses (0: no "
+     "acknowledgement, nothing is resent)",
+     "RTP_READER_WINDOW"},
+    {"ack-timeout-ms", RTP_SET_INT, "15000",
+     "a record not acknowledged this long after it was sent is sent again, same seq",
+     "RTP_READER_ACK_TIMEOUT_MS"},
+    {"ack-backoff-max-ms", RTP_SET_INT, "60000",
+     "each resend of a record doubles its wait for the acknowledgement, up to this",
+     "RTP_READER_ACK_BACKOFF_MAX_MS"},
+    {"drain-ms", RTP_SET_INT, "10000",
+     "on SIGTERM, how long to wait for the acknowledgement of what was sent before exiting",
+     "RTP_READER_DRAIN_MS"},
     RTP_SETTINGS_END,
 };
 
@@ -95,6 +108,10 @@ static int s_configure(rtp_settings_t *settings, reader_config_t *config, char *
     config->stats_interval_ms = rtp_settings_int(settings, "stats-interval-ms");
     int64_t hwm = rtp_settings_int(settings, "send-hwm");
     int64_t linger = rtp_settings_int(settings, "linger-ms");
+    int64_t window = rtp_settings_int(settings, "window");
+    config->ack_timeout_ms = rtp_settings_int(settings, "ack-timeout-ms");
+    config->ack_backoff_max_ms = rtp_settings_int(settings, "ack-backoff-max-ms");
+    config->drain_ms = rtp_settings_int(settings, "drain-ms");
     if (max_event < 16 || max_event > (1 << 30))
         return s_usage("--max-event-bytes must be between 16 and 1073741824");
     if (config->read_timeout_ms < 1 || config->connect_timeout_ms < 1)
@@ -105,6 +122,14 @@ static int s_configure(rtp_settings_t *settings, reader_config_t *config, char *
         return s_usage("--stats-interval-ms must not be negative");
     if (hwm < 1 || hwm > 10000000 || linger < 0 || linger > 3600000)
         return s_usage("--send-hwm must be 1..10000000 and --linger-ms 0..3600000");
+    if (window < 0 || window > 10000000)
+        return s_usage("--window must be 0..10000000");
+    if (config->ack_timeout_ms < 1 || config->ack_backoff_max_ms < config->ack_timeout_ms ||
+        config->ack_backoff_max_ms > 86400000)
+        return s_usage("need 1 <= --ack-timeout-ms <= --ack-backoff-max-ms <= 86400000");
+    if (config->drain_ms < 0 || config->drain_ms > 3600000)
+        return s_usage("--drain-ms must be 0..3600000");
+    config->window = (size_t) window;
     config->max_event_bytes = (size_t) max_event;
     config->send_hwm = (int) hwm;
     config->linger_ms = (int) linger;

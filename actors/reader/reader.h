@@ -19,10 +19,15 @@ typedef struct {
     int64_t stats_interval_ms; /* 0: only at exit */
     int send_hwm;
     int linger_ms;
+    size_t window;              /* records sent and not acknowledged at most; 0: no acknowledgement */
+    int64_t ack_timeout_ms;     /* resend an unacknowledged record after this long ... */
+    int64_t ack_backoff_max_ms; /* ... doubling per resend up to this */
+    int64_t drain_ms;           /* at stop, how long to wait for the window's acknowledgements */
 } reader_config_t;
 
 /* Reads until SIGINT or SIGTERM (rtp_signals_install must have run), then stops
- * cleanly. Returns the process exit code: 0, or 1 when it could not start. */
+ * reading, waits up to drain_ms for the acknowledgement of what it sent, and exits. Returns the process exit
+ * code: 0, or 1 when it could not start. */
 int reader_run(const reader_config_t *config);
 
 #endif

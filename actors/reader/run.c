@@ -8,8 +8,6 @@
 
 /* The longest the loop sleeps, so a stop request is seen promptly. */
 #define TICK_MS 100
-/* While messages wait for ZeroMQ: its descriptor signals room, this is the fallback. */
-#define PENDING_TICK_MS 10
 
 static int s_on_data(const char *buf, size_t len, void *arg)
 {
@@ -24,8 +22,14 @@ int reader_run(const reader_config_t *config)
 {
     reader_stats_t stats = {0};
     rtp_err_t err = {{0}};
-    reader_forward_config_t fc = {config->broker, config->name, config->max_event_bytes, config->send_hwm,
-                                  config->linger_ms};
+    reader_forward_config_t fc = {.broker = config->broker,
+                                  .name = config->name,
+                                  .max_event_bytes = config->max_event_bytes,
+                                  .send_hwm = config->send_hwm,
+                                  .linger_ms = config->linger_ms,
+                                  .window = config->window,
+                                  .ack_timeout_ms = config->ack_timeout_ms,
+                                  .ack_backoff_max_ms = config->ack_backoff_max_ms};
     reader_forward_t *forward = reader_forward_new(&fc, &stats, &err);
     if (!forward) {
         rtp_error("cannot start: %s", err.msg);
@@ -40,13 +44,23 @@ int reader_run(const reader_config_t *config)
         reader_forward_destroy(&forward);
         return 1;
     }
-    rtp_info("reading %s as \"%s\" into %s", config->url, config->name, config->broker);
+    if (config->window > 0)
+        rtp_info("reading %s as \"%s\" into %s; seqs from %llu; window %zu records, resent after %lld ms",
+                 config->url, config->name, config->broker,
+                 (unsigned long long) reader_forward_next_seq(forward), config->window,
+                 (long long) config->ack_timeout_ms);
+    else
+        rtp_info("reading %s as \"%s\" into %s; seqs from %llu; no acknowledgement", config->url,
+                 config->name, config->broker, (unsigned long long) reader_forward_next_seq(forward));
 
     int rc = 0;
     int64_t next_stats = rtp_mono_ms() + config->stats_interval_ms;
     while (!rtp_stop_requested()) {
         struct curl_waitfd zmq_fd = {reader_forward_fd(forward), CURL_WAIT_POLLIN, 0};
-        int64_t wait = reader_forward_pending(forward) ? PENDING_TICK_MS : TICK_MS;
+        int64_t wait = TICK_MS;
+        int64_t due = reader_forward_wait_ms(forward);
+        if (due >= 0 && due < wait)
+            wait = due;
         if (config->stats_interval_ms > 0 && next_stats - rtp_mono_ms() < wait)
             wait = next_stats - rtp_mono_ms();
         if (reader_stream_wait(stream, &zmq_fd, 1, wait > 0 ? (int) wait : 0) != 0) {
@@ -54,7 +68,7 @@ int reader_run(const reader_config_t *config)
             break;
         }
         reader_forward_service(forward);
-        if (reader_stream_paused(stream) && reader_forward_pending(forward) == 0)
+        if (reader_stream_paused(stream) && reader_forward_ready(forward))
             reader_stream_resume(stream);
         reader_stream_work(stream);
         if (config->stats_interval_ms > 0 && rtp_mono_ms() >= next_stats) {
@@ -64,6 +78,7 @@ int reader_run(const reader_config_t *config)
     }
     rtp_info("stopping");
     reader_stream_destroy(&stream);
+    reader_forward_drain(forward, config->drain_ms);
     reader_forward_destroy(&forward);
     reader_stats_log(&stats, "final stats", config->name);
     return rc;

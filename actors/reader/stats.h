@@ -25,10 +25,16 @@ typedef struct {
     char malformed_class[READER_MALFORMED_CLASSES][READER_CLASS_MAX];
     uint64_t malformed_by[READER_MALFORMED_CLASSES + 1]; /* last slot: "other" */
     /* Forwarding */
-    uint64_t records;    /* EVENT messages made (seq of the last one) */
-    uint64_t sent;       /* EVENT messages handed to ZeroMQ */
-    uint64_t pauses;     /* times the transfer paused because ZeroMQ was full */
-    uint64_t ignored_in; /* messages received on the DEALER (nothing expects them yet) */
+    uint64_t records;    /* EVENT messages made */
+    uint64_t sent;       /* EVENT messages handed to ZeroMQ for the first time */
+    uint64_t pauses;     /* times the transfer paused (ZeroMQ full, or the window full) */
+    uint64_t ignored_in; /* messages received on the DEALER that nothing expects */
+    /* Acknowledgement (--window) */
+    uint64_t acked;              /* records acknowledged as persisted */
+    uint64_t resent;             /* records sent again after their acknowledgement was overdue */
+    uint64_t window;             /* records sent and not yet acknowledged, now */
+    uint64_t window_full_pauses; /* pauses because the window was full */
+    uint64_t unknown_acks;       /* acknowledged seqs not in the window (repeats, other processes) */
     /* Connections */
     uint64_t attempts;    /* connection attempts */
     uint64_t connects;    /* connections answered with HTTP 200 */

@@ -4,7 +4,10 @@ standing in for the broker.
 - every event of both streams arrives exactly once and in order, although the
   server cuts the connection in the middle of every 37th event (the reader
   reconnects, logs it, and gets the cut event again whole), and panics arrive as
-  panic EVENTs; the expected ids are computed here from the .jsonl files
+  panic EVENTs; the expected ids are computed here from the .jsonl files. Twice:
+  without acknowledgement (--window 0), and with a window of 16 records that the
+  sink acknowledges (so parsing stops and resumes between events all the time)
+- seqs are consecutive, starting at the reader's start time in microseconds
 - a reader started before the server backs off and connects when it comes up
 - a reader started before the broker (sink) pauses, and delivers everything once
   the sink binds
@@ -23,18 +26,30 @@ DROP_EVERY = 37
 FAST = ["--backoff-min-ms", "20", "--backoff-max-ms", "300", "--stats-interval-ms", "300"]
 
 
-def start_reader(url, broker, *extra):
-    return rtptest.Proc("rtp-reader", ["--url", url, "--broker", broker, *FAST, *extra])
+def start_reader(url, broker, *extra, window=0):
+    """A reader with fast retries; window 0 (no acknowledgement) unless asked.
+    .started_us: the wall clock just before it started, in microseconds."""
+    started_us = time.time_ns() // 1000
+    p = rtptest.Proc("rtp-reader", ["--url", url, "--broker", broker, "--window", window, *FAST, *extra])
+    p.started_us = started_us
+    return p
 
 
-def check_stream(events, origin, expected_ids):
+def check_stream(events, origin, expected_ids, reader):
     """The sink's events of one origin: tweet ids in expected order, each once,
-    seqs 1..N without gap or repeat, no malformed. Returns the panic count."""
+    seqs consecutive from the reader's start time in microseconds (as it logs it,
+    after reader.started_us) without gap or repeat, no malformed. Returns the panic
+    count."""
     mine = [e for e in events if e.origin == origin]
     seqs = [e.seq for e in mine]
-    check(seqs == list(range(1, len(mine) + 1)),
-          f"{origin}: seqs are 1..{len(mine)} in order, each once (first bad: "
-          f"{next((s for i, s in enumerate(seqs) if s != i + 1), None)})")
+    first = seqs[0] if seqs else 0
+    logged = int(reader.wait_log(r"INFO .*reading \S+ as .*; seqs from (\d+)", 5).group(1))
+    check(first == logged and reader.started_us <= first <= reader.started_us + 60_000_000,
+          f"{origin}: the first seq {first} is the reader's start time in us (logged {logged}, "
+          f"started after {reader.started_us})")
+    check(seqs == list(range(first, first + len(mine))),
+          f"{origin}: seqs are {first}..+{len(mine) - 1} in order, each once (first bad: "
+          f"{next((s for i, s in enumerate(seqs) if s != first + i), None)})")
     tweets = [e.detail for e in mine if e.kind == "tweet"]
     if tweets != expected_ids:
         missing = len(set(expected_ids) - set(tweets))
@@ -47,15 +62,16 @@ def check_stream(events, origin, expected_ids):
     return sum(1 for e in mine if e.kind == "panic")
 
 
-def test_exactly_once_with_drops_and_panics():
+def exactly_once_with_drops_and_panics(window):
     expected = {
         "tweets-1": rtptest.jsonl_record_ids(rtptest.data_path("tweets-a.jsonl")),
         "tweets-2": rtptest.jsonl_record_ids(rtptest.data_path("tweets-b.jsonl")),
     }
-    sink = rtptest.start_sink()
+    sink = rtptest.start_sink(acks="all" if window else "none")
     replay = rtptest.start_replay("--loops", "1", "--rate", "0", "--drop-every", DROP_EVERY,
                                   "--panic-rate", "0.05", "--seed", "11")
-    readers = {name: start_reader(f"{replay.url}/tweets/{name[-1]}", sink.endpoint) for name in expected}
+    readers = {name: start_reader(f"{replay.url}/tweets/{name[-1]}", sink.endpoint, window=window)
+               for name in expected}
 
     def all_in():
         events = rtptest.sink_events(sink)
@@ -68,7 +84,7 @@ def test_exactly_once_with_drops_and_panics():
     cuts = {o: len(re.findall(rf"cutting /tweets/{o[-1]} ", replay.stderr_text())) for o in expected}
     for origin, reader in readers.items():
         check(reader.alive(), f"{origin}: reader still running")
-        panics = check_stream(events, origin, expected[origin])
+        panics = check_stream(events, origin, expected[origin], reader)
         check(reader.stop() == 0, f"{origin}: reader exits 0 on SIGTERM")
         log = reader.stderr_text()
         stats = rtptest.reader_stats(log)
@@ -95,10 +111,29 @@ def test_exactly_once_with_drops_and_panics():
               f"{origin}: {len(connects)} connects logged = {stats['connects']} counted = disconnects + 1")
         check(stats["truncated"] == cuts[origin],
               f"{origin}: truncated={stats['truncated']} equals the server's cuts ({cuts[origin]})")
-        print(f"  {origin}: {len(expected[origin])} tweet records and {panics} panics exactly once, in order; "
-              f"{cuts[origin]} cuts, {stats['reconnects']} reconnects, {len(disconnects)} disconnect lines")
+        if window:
+            check(stats["acked"] == stats["records"] and stats["window"] == 0 and stats["resent"] == 0
+                  and stats["unknown_acks"] == 0,
+                  f"{origin}: every record acknowledged once, none resent: acked={stats['acked']} "
+                  f"window={stats['window']} resent={stats['resent']} unknown_acks={stats['unknown_acks']}")
+            check(stats["window_full_pauses"] > 0, f"{origin}: the window of {window} filled "
+                                                   f"({stats['window_full_pauses']} pauses)")
+        else:
+            check(stats["acked"] == 0 and stats["window"] == 0 and stats["ignored_in"] == 0,
+                  f"{origin}: no acknowledgement without a window")
+        print(f"  {origin}, window {window}: {len(expected[origin])} tweet records and {panics} panics exactly "
+              f"once, in order; {cuts[origin]} cuts, {stats['reconnects']} reconnects, {len(disconnects)} "
+              f"disconnect lines, {stats['window_full_pauses']} window-full pauses")
     replay.stop()
     sink.stop()
+
+
+def test_exactly_once_with_drops_and_panics():
+    exactly_once_with_drops_and_panics(window=0)
+
+
+def test_exactly_once_with_drops_and_panics_acknowledged():
+    exactly_once_with_drops_and_panics(window=16)
 
 
 def test_reader_before_server():
@@ -113,7 +148,7 @@ def test_reader_before_server():
     reader.wait_log(r"connected to http://127.0.0.1:%d/tweets/2: HTTP 200" % port, 10)
     expected = rtptest.jsonl_record_ids(rtptest.data_path("tweets-b.jsonl"))
     rtptest.wait_until(lambda: len(rtptest.sink_events(sink)) >= len(expected), 30, "all records at the sink")
-    check_stream(rtptest.sink_events(sink), "tweets-2", expected)
+    check_stream(rtptest.sink_events(sink), "tweets-2", expected, reader)
     check(reader.stop() == 0, "reader exits 0")
     stats = rtptest.reader_stats(reader.stderr_text())
     check(stats["errors"] >= 3 and stats["connects"] == 1,
@@ -139,7 +174,7 @@ def test_reader_before_sink():
     sink = rtptest.start_sink(endpoint)
     expected = rtptest.jsonl_record_ids(rtptest.data_path("tweets-a.jsonl"))
     rtptest.wait_until(lambda: len(rtptest.sink_events(sink)) >= len(expected), 30, "all records at the sink")
-    check_stream(rtptest.sink_events(sink), "tweets-1", expected)
+    check_stream(rtptest.sink_events(sink), "tweets-1", expected, reader)
     check(reader.stop() == 0, "reader exits 0")
     print(f"  paused with sent={before['sent']} pending={before['pending']} before the sink bound; "
           f"then {len(expected)} records once, in order")
@@ -152,7 +187,8 @@ def test_help_names_every_setting():
     out = subprocess.run([rtptest.bin_path("rtp-reader"), "--help"], capture_output=True, text=True, timeout=10)
     check(out.returncode == 0, "--help exits 0")
     names = ["url", "broker", "name", "max-event-bytes", "read-timeout-ms", "connect-timeout-ms",
-             "backoff-min-ms", "backoff-max-ms", "stats-interval-ms", "send-hwm", "linger-ms"]
+             "backoff-min-ms", "backoff-max-ms", "stats-interval-ms", "send-hwm", "linger-ms", "window",
+             "ack-timeout-ms", "ack-backoff-max-ms", "drain-ms"]
     for n in names:
         env = "RTP_READER_" + n.upper().replace("-", "_")
         check(f"--{n} " in out.stdout and env in out.stdout, f"--help lists --{n} and {env}")

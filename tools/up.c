@@ -130,7 +130,8 @@ static int s_start_all(up_t *u)
 static void s_stop_all(up_t *u)
 {
     rtp_info("stopping: readers, broker, workers, aggregator, batcher, then services");
-    sup_stop_matching(u->sup, "rtp-reader", 5000);
+    /* a reader waits up to its --drain-ms (10 s) for the ACKs of what it sent */
+    sup_stop_matching(u->sup, "rtp-reader", 15000);
     sup_stop_matching(u->sup, "rtp-broker", 15000);
     sup_stop_matching(u->sup, "rtp-censor", 5000);
     sup_stop_matching(u->sup, "rtp-sentiment", 5000);

@@ -1,5 +1,6 @@
 #include "forward.h"
 
+#include "curve.h"
 #include "log.h"
 #include "proto.h"
 #include "sse.h"
@@ -402,6 +403,10 @@ reader_forward_t *reader_forward_new(const reader_forward_config_t *config, read
     }
     zsock_set_sndhwm(self->sock, config->send_hwm);
     zsock_set_linger(self->sock, config->linger_ms);
+    if (rtp_curve_client(self->sock, err) != 0) {
+        reader_forward_destroy(&self);
+        return NULL;
+    }
     if (zsock_connect(self->sock, "%s", config->broker) != 0) {
         rtp_err_set(err, "cannot connect to the broker at %s: %s", config->broker, zmq_strerror(errno));
         reader_forward_destroy(&self);

@@ -13,6 +13,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -35,6 +36,11 @@ int supervise_main(int argc, char **argv)
         return code;
     rtp_log_init("rtp-supervise");
     rtp_signals_install();
+    /* The workers take their settings from the environment: a --curve-dir given as a
+     * flag must reach them too, or they could never join a CURVE broker. */
+    const char *curve_dir = rtp_settings_str(s, "curve-dir");
+    if (curve_dir && *curve_dir)
+        setenv("RTP_CURVE_DIR", curve_dir, 1);
     char name[64];
     if (rtp_settings_str(s, "name"))
         snprintf(name, sizeof name, "%s", rtp_settings_str(s, "name"));

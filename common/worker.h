@@ -32,8 +32,11 @@ typedef int(rtp_work_fn)(void *ctx, const rtp_msg_t *task, rtp_msg_t *result);
  * task): the censor pool prints the tweet here. */
 typedef void(rtp_sent_fn)(void *ctx, const rtp_msg_t *task, const rtp_msg_t *result);
 
-/* The settings every worker has, to put at the start of a worker's table. */
-#define RTP_WORKER_SETTINGS                                                                            \
+/* The settings every worker has, to put at the start of a worker's table. work_env
+ * names the environment variable of --work-mean-ms: RTP_WORK_MEAN_MS (SPEC section
+ * 4) is the censor pool's; the other pools have their own, so that a supervisor's
+ * environment, which every worker inherits, puts the lab's work on the censor pool only. */
+#define RTP_WORKER_SETTINGS(work_env)                                                                  \
     {"broker", RTP_SET_STR, "tcp://127.0.0.1:5556", "the broker's workers endpoint to connect to", NULL},   \
         {"name", RTP_SET_STR, NULL, "this worker's name in logs (default: pool-pid)", NULL},                \
         {"capacity", RTP_SET_INT, "4", "tasks the broker may have outstanding on this worker", NULL},      \
@@ -41,7 +44,7 @@ typedef void(rtp_sent_fn)(void *ctx, const rtp_msg_t *task, const rtp_msg_t *res
         {"liveness", RTP_SET_INT, "4", "heartbeats missed before the broker counts as lost", NULL},         \
         {"reconnect-min-ms", RTP_SET_INT, "100", "first reconnect delay", NULL},                            \
         {"reconnect-max-ms", RTP_SET_INT, "5000", "reconnect delay cap", NULL},                             \
-        {"work-mean-ms", RTP_SET_DOUBLE, "0", "mean of the simulated Poisson work per task, 0 = off", "RTP_WORK_MEAN_MS"}, \
+        {"work-mean-ms", RTP_SET_DOUBLE, "0", "mean of the simulated Poisson work per task, 0 = off", work_env}, \
         {"crash-on", RTP_SET_STR, NULL, "test hook: crash on every tweet whose text contains this (a poison message)", NULL}
 
 typedef struct {

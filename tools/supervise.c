@@ -21,7 +21,8 @@ static const rtp_setting_def_t s_settings[] = {
     {"control", RTP_SET_STR, "tcp://127.0.0.1:5559", "the broker's control endpoint", NULL},
     {"workers", RTP_SET_STR, "tcp://127.0.0.1:5556", "the broker's workers endpoint, given to every worker", NULL},
     {"name", RTP_SET_STR, NULL, "this supervisor's name (default: the host name)", "RTP_SUPERVISOR_NAME"},
-    {"capacity", RTP_SET_INT, "16", "the most worker processes this host runs", NULL},
+    /* not RTP_CAPACITY: the workers inherit our environment, and to them that is their task capacity */
+    {"capacity", RTP_SET_INT, "16", "the most worker processes this host runs", "RTP_HOST_CAPACITY"},
     {"max-restarts", RTP_SET_INT, "50", "restarts of one worker within --restart-period-ms before giving up on it", NULL},
     {"restart-period-ms", RTP_SET_INT, "10000", "the period of the restart intensity limit", NULL},
     RTP_SETTINGS_END,

@@ -26,7 +26,7 @@ static const rtp_setting_def_t s_settings[] = {
     {"censor-workers", RTP_SET_STR, "2:10", "censor (printer) workers: N, or MIN:MAX for the pool manager to choose", NULL},
     {"sentiment-workers", RTP_SET_STR, "2:4", "sentiment workers: N or MIN:MAX", NULL},
     {"engagement-workers", RTP_SET_STR, "2:4", "engagement workers: N or MIN:MAX", NULL},
-    {"capacity", RTP_SET_INT, "64", "the most worker processes this host runs", NULL},
+    {"capacity", RTP_SET_INT, "64", "the most worker processes this host runs", "RTP_HOST_CAPACITY"},
     {"batch-size", RTP_SET_INT, "100", "records per Redis batch", NULL},
     {"batch-ms", RTP_SET_INT, "200", "longest wait before a partial batch is written", NULL},
     {"runtime-dir", RTP_SET_STR, NULL, "folder for sockets, logs and the private Redis files (default: /tmp/rtp-PID)", NULL},

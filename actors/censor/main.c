@@ -12,7 +12,7 @@
 #include <string.h>
 
 static const rtp_setting_def_t s_settings[] = {
-    RTP_WORKER_SETTINGS,
+    RTP_WORKER_SETTINGS("RTP_WORK_MEAN_MS"),
     {"swear-words", RTP_SET_STR, NULL, "JSON list of swear words (default: the bundled swearwords.json)", NULL},
     {"print", RTP_SET_BOOL, "true", "print the censored tweets on stdout", NULL},
     {"print-per-second", RTP_SET_INT, "20", "print at most this many tweets a second, then a count of the rest (0 = all)", NULL},

@@ -7,7 +7,7 @@
 #include "worker.h"
 
 static const rtp_setting_def_t s_settings[] = {
-    RTP_WORKER_SETTINGS,
+    RTP_WORKER_SETTINGS("RTP_ENGAGEMENT_WORK_MEAN_MS"),
     RTP_SETTINGS_END,
 };
 

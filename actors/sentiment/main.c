@@ -15,7 +15,7 @@
 #define MAX_LIST_ENTRIES 100000
 
 static const rtp_setting_def_t s_settings[] = {
-    RTP_WORKER_SETTINGS,
+    RTP_WORKER_SETTINGS("RTP_SENTIMENT_WORK_MEAN_MS"),
     {"emotion-url", RTP_SET_STR, NULL, "URL of the word list (e.g. http://host:4000/emotion_values); unset: the bundled copy", NULL},
     {"emotion-file", RTP_SET_STR, NULL, "the fallback word list (default: the bundled emotion_values.txt)", NULL},
     RTP_SETTINGS_END,

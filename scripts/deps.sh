@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libcurl4-openssl-dev
           libcjson-dev libhiredis-dev redis-server redis-tools python3 curl clang
-          libclang-rt-14-dev gnuplot-nox docker-compose python3-yaml)
+          libclang-rt-14-dev gnuplot-nox docker-compose python3-yaml tmux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

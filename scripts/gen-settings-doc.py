@@ -10,6 +10,7 @@ import sys
 EXECUTABLES = [
     ("rtp up", ["rtp", "up", "--help"]),
     ("rtp supervise", ["rtp", "supervise", "--help"]),
+    ("rtp top", ["rtp", "top", "--help"]),
     ("rtp-reader", ["rtp-reader", "--help"]),
     ("rtp-broker", ["rtp-broker", "--help"]),
     ("rtp-censor", ["rtp-censor", "--help"]),

@@ -1,0 +1,185 @@
+"""`rtp top` on a running system (`rtp up` with a redis-server of the test and the
+stand-in server streaming without end, fixed pools of 3/2/2 workers).
+
+1. In a terminal (tmux on a private socket, 160x40): with no arguments it finds the
+   system through the run info rtp up wrote, and draws the pools with their worker
+   counts and live rates; q quits with status 0 and the screen is given back.
+2. With stdout a pipe: one plain status line per interval, no escape codes, the
+   numbers of the running system, then it stops after --count.
+3. Without a system: a clear error and status 1, at once; a dead URL: an error
+   line and status 1.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import rtpredis
+import rtptest
+from rtptest import check
+
+POOLS = {"censor": 3, "sentiment": 2, "engagement": 2}
+
+
+class System:
+    """rtp up running until closed, its run info in a private XDG_RUNTIME_DIR."""
+
+    def __init__(self, redis):
+        self.runtime_dir = tempfile.mkdtemp(prefix="rtptop-")
+        self.xdg = tempfile.mkdtemp(prefix="rtptop-xdg-")
+        sizes = [a for pool, n in POOLS.items() for a in (f"--{pool}-workers", n)]
+        self.up = rtptest.Proc("rtp", ["up", "--redis-url", redis.url, "--runtime-dir", self.runtime_dir,
+                                       "--print", "false", "--replay-rate", 100, "--replay-burst", "false",
+                                       "--replay-loops", 0, *sizes],
+                               env={"XDG_RUNTIME_DIR": self.xdg, "RTP_WORK_MEAN_MS": "5"})
+        with redis.client() as c:
+            def flowing():
+                if not self.up.alive():
+                    raise AssertionError(f"rtp up exited:\n{self.up.stderr_text()[-3000:]}")
+                return c.command("ZCARD", "tweets") >= 50
+            rtptest.wait_until(flowing, 60, "tweets flowing", interval=0.1)
+        self.env = dict(os.environ, XDG_RUNTIME_DIR=self.xdg)
+
+    def close(self):
+        if self.up.alive():
+            code = self.up.stop(timeout=60)
+            check(code == 0, f"rtp up exits 0, got {code}")
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+        shutil.rmtree(self.xdg, ignore_errors=True)
+
+
+class Tmux:
+    """A tmux server of our own (its own socket), so nothing else is touched."""
+
+    def __init__(self):
+        if not shutil.which("tmux"):
+            raise AssertionError("tmux is not installed (scripts/deps.sh installs it)")
+        self.socket = f"rtptest-top-{os.getpid()}"
+
+    def run(self, *args, check_rc=True):
+        p = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10)
+        if check_rc and p.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)}: {p.stderr}")
+        return p
+
+    def capture(self):
+        return self.run("capture-pane", "-p", "-t", "top").stdout
+
+    def alive(self):
+        return self.run("has-session", "-t", "top", check_rc=False).returncode == 0
+
+    def close(self):
+        self.run("kill-server", check_rc=False)
+
+
+def run_top(*args, env=None, timeout=30):
+    """rtp top with stdout and stderr captured (not a terminal)."""
+    return subprocess.run([rtptest.bin_path("rtp"), "top", *[str(a) for a in args]], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def _pool_rows(screen):
+    """{pool: [columns]} of the pool table on a full screen."""
+    rows = {}
+    for line in screen.splitlines():
+        words = line.split()
+        if words and words[0] in POOLS:
+            rows[words[0]] = words[1:]
+    return rows
+
+
+def test_full_screen_in_tmux_then_plain_lines():
+    with rtpredis.RedisServer() as redis:
+        system = System(redis)
+        tmux = Tmux()
+        tmp = tempfile.mkdtemp(prefix="rtptop-tmux-")
+        try:
+            status_file = os.path.join(tmp, "status")
+            command = (f"env XDG_RUNTIME_DIR={system.xdg} {rtptest.bin_path('rtp')} top --interval-ms 500; "
+                       f"echo $? > {status_file}")
+            tmux.run("new-session", "-d", "-s", "top", "-x", "160", "-y", "40", "sh", "-c", command)
+
+            def drawn():
+                screen = tmux.capture()
+                rows = _pool_rows(screen)
+                tweets = re.search(r"^tweets\s+(\d+)\s+([\d.]+)\s*$", screen, re.M)
+                if len(rows) == 3 and tweets and all(r[4] != "-" for r in rows.values()):
+                    return screen
+                return None
+            try:
+                screen = rtptest.wait_until(drawn, 20, "rtp top drawing the pools with rates", interval=0.2)
+            except TimeoutError:
+                print(tmux.capture())
+                raise
+            print("  the screen:\n" + "\n".join("    " + ln for ln in screen.rstrip().splitlines()))
+            check("rtp top  http://127.0.0.1:" in screen, "the header names the metrics URL rtp up wrote")
+            rows = _pool_rows(screen)
+            for pool, n in POOLS.items():
+                check(rows[pool][0] == str(n), f"{pool}: {n} workers shown, got {rows[pool][0]}")
+                check(float(rows[pool][4]) > 0, f"{pool}: a live result rate, got {rows[pool][4]}")
+            tweets = re.search(r"^tweets\s+(\d+)\s+([\d.]+)\s*$", screen, re.M)
+            check(int(tweets.group(1)) > 0 and float(tweets.group(2)) > 0, f"tweets and their rate: {tweets.group(0)}")
+            check(re.search(r"^workers lost \d+ \(\d+ in the last minute\)", screen, re.M) is not None,
+                  "the faults line")
+            check(re.search(r"^dead letters\s+\d+", screen, re.M) is not None, "the dead letters")
+            # a second frame shows newer totals
+            first = int(tweets.group(1))
+            rtptest.wait_until(lambda: int(re.search(r"^tweets\s+(\d+)", tmux.capture(), re.M).group(1)) > first,
+                               10, "the screen refreshed with more tweets")
+            tmux.run("send-keys", "-t", "top", "q")
+            rtptest.wait_until(lambda: os.path.exists(status_file) and not tmux.alive(), 10, "rtp top quitting on q")
+            with open(status_file, encoding="utf-8") as f:
+                status = f.read().strip()
+            check(status == "0", f"rtp top exits 0 on q, got {status}")
+
+            # not a terminal: plain lines
+            p = run_top("--interval-ms", 300, "--count", 3, env=system.env)
+            check(p.returncode == 0, f"rtp top --count 3 exits 0, got {p.returncode}: {p.stderr}")
+            lines = p.stdout.splitlines()
+            check(len(lines) == 3, f"3 status lines, got {len(lines)}: {p.stdout!r}")
+            check("\033" not in p.stdout, "no escape codes when stdout is not a terminal")
+            line = re.compile(r"^\d\d:\d\d:\d\d tweets=(\d+) tweets_rate=([\d.]+|-)/s events_in_flight=\d+"
+                              r"( \| (\w+) workers=(\d+) in_flight=\d+ backlog=\d+ results=([\d.]+|-)/s "
+                              r"p50=([\d.]+|-)ms p99=([\d.]+|-)ms){3} \| lost=\d+ poison=\d+ dead_letters=\d+$")
+            for ln in lines:
+                check(line.match(ln) is not None, f"a status line: {ln!r}")
+            check(lines[0].split(" ")[1] != "tweets=0", "tweets counted")
+            last = lines[-1]
+            check(re.search(r"tweets_rate=[\d.]+/s", last) is not None, f"a tweet rate from the 2nd line on: {last}")
+            for pool, n in POOLS.items():
+                check(f"| {pool} workers={n} " in last, f"{pool} with {n} workers in {last!r}")
+            print(f"  plain: {last}")
+        finally:
+            tmux.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+            system.close()
+
+
+def test_no_system_and_dead_url():
+    empty = tempfile.mkdtemp(prefix="rtptop-none-")
+    try:
+        start = time.monotonic()
+        p = run_top("--count", 1, env=dict(os.environ, XDG_RUNTIME_DIR=empty))
+        check(p.returncode == 1, f"no system: status 1, got {p.returncode}")
+        check("no running rtp up found" in p.stderr, f"says why: {p.stderr!r}")
+        check(time.monotonic() - start < 5, "at once")
+        # a pointer naming a process that is gone
+        with open(os.path.join(empty, "rtp-current.json"), "w", encoding="utf-8") as f:
+            f.write('{"pid": 999999999, "broker_metrics": "http://127.0.0.1:9/metrics"}')
+        p = run_top("--count", 1, env=dict(os.environ, XDG_RUNTIME_DIR=empty))
+        check(p.returncode == 1 and "no longer running" in p.stderr, f"a stale pointer: {p.returncode} {p.stderr!r}")
+        port = rtptest.free_port()
+        p = run_top("--broker-metrics", f"http://127.0.0.1:{port}/metrics", "--count", 2, "--interval-ms", 200)
+        lines = p.stdout.splitlines()
+        check(p.returncode == 1, f"a dead URL: status 1, got {p.returncode}")
+        check(len(lines) == 2 and all(" error=" in ln for ln in lines), f"an error line per interval: {lines}")
+        print(f"  errors: {p.stderr.strip()!r}; {lines[0]!r}")
+    finally:
+        shutil.rmtree(empty, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    rtptest.main(globals())

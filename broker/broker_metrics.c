@@ -79,7 +79,8 @@ static void s_register(broker_metrics_t *self)
 {
     rtp_metrics_t *m = self->m;
     const broker_counters_t *n = self->view.n;
-    s_counter(self, "rtp_broker_events_total", "Events received from the readers, of every kind.", &n->events_in);
+    s_counter(self, "rtp_broker_events_total", "Events received from the readers, of every kind.",
+              &n->events_in);
     s_counter(self, "rtp_broker_tweets_total", "Tweet events received (each fans out to the three pools).",
               &n->tweets_in);
     s_counter(self, "rtp_broker_panics_total", "Panic events received (each sent to one censor worker).",
@@ -89,52 +90,55 @@ static void s_register(broker_metrics_t *self)
     for (int p = 0; p < RTP_POOL_COUNT; p++) {
         const char *const labels[] = {"pool", rtp_pool_name(p), NULL};
         pool_ref_t *ref = &self->refs[p];
-        rtp_metrics_add_fn(m, RTP_METRIC_GAUGE, "rtp_broker_workers", "Live workers in the pool.", labels, s_workers,
-                           ref);
+        rtp_metrics_add_fn(m, RTP_METRIC_GAUGE, "rtp_broker_workers", "Live workers in the pool.", labels,
+                           s_workers, ref);
         rtp_metrics_add_fn(m, RTP_METRIC_GAUGE, "rtp_broker_workers_target",
-                           "Workers the pool manager wants in the pool (-1: not managed).", labels, s_target, ref);
+                           "Workers the pool manager wants in the pool (-1: not managed).", labels, s_target,
+                           ref);
         rtp_metrics_add_fn(m, RTP_METRIC_GAUGE, "rtp_broker_tasks_in_flight",
                            "Task copies the pool's workers hold now.", labels, s_in_flight, ref);
-        rtp_metrics_add_fn(m, RTP_METRIC_GAUGE, "rtp_broker_backlog", "Tasks waiting for a worker of the pool.",
-                           labels, s_backlog, ref);
+        rtp_metrics_add_fn(m, RTP_METRIC_GAUGE, "rtp_broker_backlog",
+                           "Tasks waiting for a worker of the pool.", labels, s_backlog, ref);
         rtp_metrics_add_u64(m, RTP_METRIC_COUNTER, "rtp_broker_results_total",
                             "Results accepted from the pool (one per task).", labels, &n->results[p]);
         rtp_metrics_add_u64(m, RTP_METRIC_COUNTER, "rtp_broker_late_results_total",
                             "Results dropped: a copy that lost the race, or a task already done.", labels,
                             &n->late[p]);
-        rtp_metrics_add_u64(m, RTP_METRIC_COUNTER, "rtp_broker_dispatched_total",
-                            "Task copies sent to the pool's workers (speculative copies and re-dispatches included).",
-                            labels, &n->dispatched[p]);
+        rtp_metrics_add_u64(
+            m, RTP_METRIC_COUNTER, "rtp_broker_dispatched_total",
+            "Task copies sent to the pool's workers (speculative copies and re-dispatches included).", labels,
+            &n->dispatched[p]);
         self->task_seconds[p] = rtp_metrics_add_histogram(
             m, "rtp_broker_task_seconds", "Time from a task's dispatch to its accepted result.", labels,
             s_task_bounds, (int) (sizeof s_task_bounds / sizeof s_task_bounds[0]));
     }
     rtp_metrics_add_fn(m, RTP_METRIC_GAUGE, "rtp_broker_events_in_flight",
-                       "Events received and not finished (waiting for a pool's result).", NULL, s_events_in_flight,
-                       self);
+                       "Events received and not finished (waiting for a pool's result).", NULL,
+                       s_events_in_flight, self);
     rtp_metrics_add_fn(m, RTP_METRIC_GAUGE, "rtp_broker_aggregator_queue",
-                       "Messages for the aggregator that its socket has not taken yet.", NULL, s_aggregator_queue,
-                       self);
-    rtp_metrics_add_fn(m, RTP_METRIC_GAUGE, "rtp_broker_supervisors", "Live supervisors on the control endpoint.",
-                       NULL, s_supervisors, self);
-    s_counter(self, "rtp_broker_speculative_copies_total", "Extra copies of a task sent to idle censor workers.",
-              &n->speculative_copies);
-    s_counter(self, "rtp_broker_speculative_wins_total", "Speculative tasks whose first result won (WON sent).",
-              &n->speculative_wins);
+                       "Messages for the aggregator that its socket has not taken yet.", NULL,
+                       s_aggregator_queue, self);
+    rtp_metrics_add_fn(m, RTP_METRIC_GAUGE, "rtp_broker_supervisors",
+                       "Live supervisors on the control endpoint.", NULL, s_supervisors, self);
+    s_counter(self, "rtp_broker_speculative_copies_total",
+              "Extra copies of a task sent to idle censor workers.", &n->speculative_copies);
+    s_counter(self, "rtp_broker_speculative_wins_total",
+              "Speculative tasks whose first result won (WON sent).", &n->speculative_wins);
     s_counter(self, "rtp_broker_cancels_total", "Copies cancelled because another copy answered first.",
               &n->cancels);
-    s_counter(self, "rtp_broker_workers_lost_total", "Workers declared lost (crashed, silent, or disconnected).",
-              &n->workers_lost);
-    s_counter(self, "rtp_broker_poison_total", "Tasks that crashed --max-crashes workers (sent as dead letters).",
-              &n->poison);
+    s_counter(self, "rtp_broker_workers_lost_total",
+              "Workers declared lost (crashed, silent, or disconnected).", &n->workers_lost);
+    s_counter(self, "rtp_broker_poison_total",
+              "Tasks that crashed --max-crashes workers (sent as dead letters).", &n->poison);
     s_counter(self, "rtp_broker_dead_letters_total",
-              "Dead letters sent to the aggregator (malformed events, blamed panics, poison).", &n->dead_letters);
+              "Dead letters sent to the aggregator (malformed events, blamed panics, poison).",
+              &n->dead_letters);
     s_counter(self, "rtp_broker_dropped_frames_total", "Malformed, foreign or unexpected messages dropped.",
               &n->dropped_frames);
     s_counter(self, "rtp_broker_acks_forwarded_total", "Batcher acknowledgements passed on to their reader.",
               self->view.acks_forwarded);
-    s_counter(self, "rtp_broker_acks_unknown_total", "Acknowledgements for a reader the broker does not know.",
-              self->view.acks_unknown);
+    s_counter(self, "rtp_broker_acks_unknown_total",
+              "Acknowledgements for a reader the broker does not know.", self->view.acks_unknown);
     rtp_metrics_add_fn(m, RTP_METRIC_GAUGE, "process_start_time_seconds",
                        "Start time of the process since the epoch, in seconds.", NULL, s_start_time, self);
 }
@@ -168,7 +172,10 @@ void broker_metrics_destroy(broker_metrics_t **self_p)
     }
 }
 
-rtp_metrics_t *broker_metrics_registry(broker_metrics_t *self) { return self ? self->m : NULL; }
+rtp_metrics_t *broker_metrics_registry(broker_metrics_t *self)
+{
+    return self ? self->m : NULL;
+}
 
 void broker_metrics_task_done(broker_metrics_t *self, int pool, int64_t us)
 {

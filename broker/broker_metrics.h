@@ -27,8 +27,8 @@ typedef struct {
     const broker_counters_t *n;
     pool_t *pools[RTP_POOL_COUNT];
     manager_t *manager;
-    rtp_u64map_t *events;                 /* events in flight */
-    const size_t *aggregator_queue;       /* messages waiting for the aggregator's socket */
+    rtp_u64map_t *events;           /* events in flight */
+    const size_t *aggregator_queue; /* messages waiting for the aggregator's socket */
     const uint64_t *acks_forwarded, *acks_unknown;
 } broker_view_t;
 

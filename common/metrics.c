@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #define DEFAULT_TIMEOUT_MS 5000
-#define CLOSE_GRACE_MS 1000   /* after the answer: how long to wait for the client to close */
+#define CLOSE_GRACE_MS 1000 /* after the answer: how long to wait for the client to close */
 #define MAX_ACCEPTS_PER_CALL 64
 
 typedef enum { SRC_OWN = 0, SRC_U64, SRC_FN } source_t;
@@ -30,14 +30,14 @@ typedef struct {
 
 struct rtp_metric_t {
     int family;
-    char *labels;          /* escaped, inside the braces: a="x",b="y"; "" for none */
+    char *labels; /* escaped, inside the braces: a="x",b="y"; "" for none */
     source_t source;
     double value;
     const uint64_t *u64;
     rtp_metric_fn fn;
     void *arg;
-    double *bounds;        /* histogram: n_bounds finite upper bounds */
-    uint64_t *counts;      /* histogram: per bucket (not cumulative), n_bounds + 1 with +Inf */
+    double *bounds;   /* histogram: n_bounds finite upper bounds */
+    uint64_t *counts; /* histogram: per bucket (not cumulative), n_bounds + 1 with +Inf */
     int n_bounds;
     double sum;
     uint64_t count;
@@ -46,7 +46,7 @@ struct rtp_metric_t {
 typedef enum { CLIENT_READING = 0, CLIENT_WRITING, CLIENT_CLOSING } client_state_t;
 
 typedef struct {
-    int fd;                /* -1: free slot */
+    int fd; /* -1: free slot */
     client_state_t state;
     int64_t accepted_ms;
     int64_t deadline_ms;
@@ -98,7 +98,10 @@ static void s_put(text_t *t, const char *s, size_t n)
     t->data[t->len] = 0;
 }
 
-static void s_puts(text_t *t, const char *s) { s_put(t, s, strlen(s)); }
+static void s_puts(text_t *t, const char *s)
+{
+    s_put(t, s, strlen(s));
+}
 
 static void s_printf(text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void s_printf(text_t *t, const char *fmt, ...)
@@ -222,8 +225,8 @@ static char *s_strdup(const char *s)
     return copy;
 }
 
-static rtp_metric_t *s_register(rtp_metrics_t *self, rtp_metric_kind_t kind, const char *name, const char *help,
-                                const char *const *labels)
+static rtp_metric_t *s_register(rtp_metrics_t *self, rtp_metric_kind_t kind, const char *name,
+                                const char *help, const char *const *labels)
 {
     if (!self)
         return NULL;
@@ -249,7 +252,9 @@ static rtp_metric_t *s_register(rtp_metrics_t *self, rtp_metric_kind_t kind, con
             family = i;
     if (family >= 0) {
         const family_t *f = &self->families[family];
-        const char *why = f->kind != kind ? "another kind" : strcmp(f->help, help ? help : "") ? "another help" : NULL;
+        const char *why = f->kind != kind                     ? "another kind"
+                          : strcmp(f->help, help ? help : "") ? "another help"
+                                                              : NULL;
         for (int i = 0; !why && i < self->n_series; i++)
             if (self->series[i]->family == family && !strcmp(self->series[i]->labels, lt.data))
                 why = "the same labels";
@@ -293,8 +298,8 @@ rtp_metric_t *rtp_metrics_add(rtp_metrics_t *self, rtp_metric_kind_t kind, const
     return s_register(self, kind, name, help, labels);
 }
 
-rtp_metric_t *rtp_metrics_add_u64(rtp_metrics_t *self, rtp_metric_kind_t kind, const char *name, const char *help,
-                                  const char *const *labels, const uint64_t *value)
+rtp_metric_t *rtp_metrics_add_u64(rtp_metrics_t *self, rtp_metric_kind_t kind, const char *name,
+                                  const char *help, const char *const *labels, const uint64_t *value)
 {
     rtp_metric_t *m = value ? rtp_metrics_add(self, kind, name, help, labels) : NULL;
     if (m) {
@@ -304,8 +309,8 @@ rtp_metric_t *rtp_metrics_add_u64(rtp_metrics_t *self, rtp_metric_kind_t kind, c
     return m;
 }
 
-rtp_metric_t *rtp_metrics_add_fn(rtp_metrics_t *self, rtp_metric_kind_t kind, const char *name, const char *help,
-                                 const char *const *labels, rtp_metric_fn fn, void *arg)
+rtp_metric_t *rtp_metrics_add_fn(rtp_metrics_t *self, rtp_metric_kind_t kind, const char *name,
+                                 const char *help, const char *const *labels, rtp_metric_fn fn, void *arg)
 {
     rtp_metric_t *m = fn ? rtp_metrics_add(self, kind, name, help, labels) : NULL;
     if (m) {
@@ -358,7 +363,7 @@ void rtp_metric_observe(rtp_metric_t *metric, double value)
     int b = 0;
     while (b < metric->n_bounds && value > metric->bounds[b])
         b++;
-    metric->counts[b]++;   /* NaN lands in +Inf: counted, as Prometheus clients do */
+    metric->counts[b]++; /* NaN lands in +Inf: counted, as Prometheus clients do */
     metric->sum += value;
     metric->count++;
 }
@@ -369,8 +374,8 @@ static double s_read(const rtp_metric_t *m)
 }
 
 /* name{labels[,extra]} value\n */
-static void s_put_sample(text_t *t, const char *name, const char *suffix, const char *labels, const char *extra,
-                         double value)
+static void s_put_sample(text_t *t, const char *name, const char *suffix, const char *labels,
+                         const char *extra, double value)
 {
     s_puts(t, name);
     s_puts(t, suffix);
@@ -447,7 +452,8 @@ int rtp_metrics_listen(rtp_metrics_t *self, const char *host, int port, rtp_err_
     if (bind(fd, (struct sockaddr *) &addr, sizeof addr) != 0 || listen(fd, 64) != 0) {
         int e = errno;
         close(fd);
-        return rtp_err_set(err, "cannot listen on %s:%d: %s", host && *host ? host : "0.0.0.0", port, strerror(e));
+        return rtp_err_set(err, "cannot listen on %s:%d: %s", host && *host ? host : "0.0.0.0", port,
+                           strerror(e));
     }
     socklen_t alen = sizeof addr;
     getsockname(fd, (struct sockaddr *) &addr, &alen);
@@ -456,8 +462,14 @@ int rtp_metrics_listen(rtp_metrics_t *self, const char *host, int port, rtp_err_
     return 0;
 }
 
-int rtp_metrics_port(const rtp_metrics_t *self) { return self && self->listen_fd >= 0 ? self->port : -1; }
-int rtp_metrics_fd(const rtp_metrics_t *self) { return self ? self->listen_fd : -1; }
+int rtp_metrics_port(const rtp_metrics_t *self)
+{
+    return self && self->listen_fd >= 0 ? self->port : -1;
+}
+int rtp_metrics_fd(const rtp_metrics_t *self)
+{
+    return self ? self->listen_fd : -1;
+}
 
 void rtp_metrics_set_timeout_ms(rtp_metrics_t *self, int timeout_ms)
 {
@@ -473,7 +485,10 @@ int rtp_metrics_clients(const rtp_metrics_t *self)
     return n;
 }
 
-uint64_t rtp_metrics_dropped(const rtp_metrics_t *self) { return self ? self->dropped : 0; }
+uint64_t rtp_metrics_dropped(const rtp_metrics_t *self)
+{
+    return self ? self->dropped : 0;
+}
 
 int rtp_metrics_poll_items(const rtp_metrics_t *self, zmq_pollitem_t *items, int cap)
 {
@@ -484,7 +499,8 @@ int rtp_metrics_poll_items(const rtp_metrics_t *self, zmq_pollitem_t *items, int
     for (int i = 0; i < RTP_METRICS_MAX_CLIENTS && n < cap; i++) {
         const client_t *c = &self->clients[i];
         if (c->fd >= 0)
-            items[n++] = (zmq_pollitem_t){NULL, c->fd, c->state == CLIENT_WRITING ? ZMQ_POLLOUT : ZMQ_POLLIN, 0};
+            items[n++] =
+                (zmq_pollitem_t){NULL, c->fd, c->state == CLIENT_WRITING ? ZMQ_POLLOUT : ZMQ_POLLIN, 0};
     }
     return n;
 }
@@ -531,7 +547,8 @@ static void s_on_request(rtp_metrics_t *self, client_t *c)
     memcpy(line, c->in, line_len);
     line[line_len] = 0;
     char method[16], target[400], version[16];
-    if (sscanf(line, "%15s %399s %15s", method, target, version) != 3 || strncmp(version, "HTTP/1.", 7) != 0) {
+    if (sscanf(line, "%15s %399s %15s", method, target, version) != 3 ||
+        strncmp(version, "HTTP/1.", 7) != 0) {
         s_respond(self, c, 400, "Bad Request", 0);
         return;
     }
@@ -583,7 +600,7 @@ static int s_progress(rtp_metrics_t *self, client_t *c, int64_t now)
                 continue;
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
                 break;
-            s_client_close(c);   /* closed (or reset) before asking: nothing to answer */
+            s_client_close(c); /* closed (or reset) before asking: nothing to answer */
             return 0;
         }
         if (s_head_complete(c))
@@ -680,9 +697,10 @@ int rtp_metrics_service(rtp_metrics_t *self)
         answered += s_progress(self, c, now);
         if (c->fd >= 0 && now >= c->deadline_ms) {
             if (c->state == CLIENT_CLOSING)
-                s_client_close(c);   /* answered; it just did not close its side */
+                s_client_close(c); /* answered; it just did not close its side */
             else
-                s_drop(self, c, c->state == CLIENT_READING ? "no complete request in time" : "not reading its answer");
+                s_drop(self, c,
+                       c->state == CLIENT_READING ? "no complete request in time" : "not reading its answer");
         }
     }
     return answered;

@@ -55,11 +55,11 @@ rtp_metric_t *rtp_metrics_add(rtp_metrics_t *self, rtp_metric_kind_t kind, const
                               const char *const *labels);
 /* The same, its value read from *value at each scrape (value must outlive the
  * registry). */
-rtp_metric_t *rtp_metrics_add_u64(rtp_metrics_t *self, rtp_metric_kind_t kind, const char *name, const char *help,
-                                  const char *const *labels, const uint64_t *value);
+rtp_metric_t *rtp_metrics_add_u64(rtp_metrics_t *self, rtp_metric_kind_t kind, const char *name,
+                                  const char *help, const char *const *labels, const uint64_t *value);
 /* The same, its value fn(arg) at each scrape. */
-rtp_metric_t *rtp_metrics_add_fn(rtp_metrics_t *self, rtp_metric_kind_t kind, const char *name, const char *help,
-                                 const char *const *labels, rtp_metric_fn fn, void *arg);
+rtp_metric_t *rtp_metrics_add_fn(rtp_metrics_t *self, rtp_metric_kind_t kind, const char *name,
+                                 const char *help, const char *const *labels, rtp_metric_fn fn, void *arg);
 /* A histogram series with n upper bounds (finite, strictly increasing; +Inf is
  * implied). NULL as rtp_metrics_add, or for bad bounds. */
 rtp_metric_t *rtp_metrics_add_histogram(rtp_metrics_t *self, const char *name, const char *help,

@@ -125,7 +125,7 @@ static const char *s_line(const char *p, const char *end, rtp_sample_t *s)
     if (stop == num || *stop)
         return "bad value";
     v = s_skip_blanks(v, end);
-    if (v < end) {   /* an optional timestamp (integer ms), nothing after it */
+    if (v < end) { /* an optional timestamp (integer ms), nothing after it */
         if (*v == '-')
             v++;
         const char *digits = v;
@@ -184,7 +184,10 @@ void rtp_scrape_destroy(rtp_scrape_t **self_p)
     }
 }
 
-size_t rtp_scrape_count(const rtp_scrape_t *self) { return self ? self->count : 0; }
+size_t rtp_scrape_count(const rtp_scrape_t *self)
+{
+    return self ? self->count : 0;
+}
 
 const rtp_sample_t *rtp_scrape_sample(const rtp_scrape_t *self, size_t index)
 {
@@ -227,7 +230,7 @@ double rtp_scrape_value(const rtp_scrape_t *self, const char *name, const char *
 
 typedef struct {
     double le;
-    double count;   /* cumulative */
+    double count; /* cumulative */
 } bucket_t;
 
 static int s_by_le(const void *a, const void *b)
@@ -267,8 +270,8 @@ double rtp_scrape_quantile(const rtp_scrape_t *now, const rtp_scrape_t *prev, co
     if (n == 0 || !isinf(cur[n - 1].le))
         return NAN;
     if (n_old && old[n_old - 1].count > cur[n - 1].count)
-        n_old = 0;   /* fewer observations than before: the process restarted, count from its start */
-    for (size_t i = 0; i < n; i++)   /* the observations since prev: subtract its bucket of the same bound */
+        n_old = 0; /* fewer observations than before: the process restarted, count from its start */
+    for (size_t i = 0; i < n; i++) /* the observations since prev: subtract its bucket of the same bound */
         for (size_t j = 0; j < n_old; j++)
             if (old[j].le == cur[i].le)
                 cur[i].count = cur[i].count > old[j].count ? cur[i].count - old[j].count : 0;

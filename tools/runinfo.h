@@ -20,7 +20,7 @@ typedef struct {
     const char *runtime_dir;
     const char *redis_url;
     const char *rtp_url;
-    const char *broker_metrics;     /* http://127.0.0.1:PORT/metrics, or NULL */
+    const char *broker_metrics; /* http://127.0.0.1:PORT/metrics, or NULL */
     const char *endpoint_name[RUNINFO_MAX_ENDPOINTS];
     const char *endpoint[RUNINFO_MAX_ENDPOINTS];
     int n_endpoints;

@@ -25,9 +25,11 @@
 #include <unistd.h>
 
 static const rtp_setting_def_t s_settings[] = {
-    {"broker-metrics", RTP_SET_STR, NULL, "the broker's metrics URL (unset: the one the rtp up of this user on this host wrote)", NULL},
+    {"broker-metrics", RTP_SET_STR, NULL,
+     "the broker's metrics URL (unset: the one the rtp up of this user on this host wrote)", NULL},
     {"interval-ms", RTP_SET_INT, "1000", "how often to scrape and redraw", "RTP_TOP_INTERVAL_MS"},
-    {"count", RTP_SET_INT, "0", "stop after this many scrapes (0: until q, SIGINT or SIGTERM)", "RTP_TOP_COUNT"},
+    {"count", RTP_SET_INT, "0", "stop after this many scrapes (0: until q, SIGINT or SIGTERM)",
+     "RTP_TOP_COUNT"},
     {"plain", RTP_SET_BOOL, "false", "one status line per interval even on a terminal", "RTP_TOP_PLAIN"},
     RTP_SETTINGS_END,
 };
@@ -41,11 +43,11 @@ typedef struct {
     int interval_ms;
     rtp_scrape_t *cur, *prev;
     int64_t cur_ms, prev_ms;
-    char error[RTP_ERR_MAX + 64];   /* the last scrape's failure, "" after a good one */
+    char error[RTP_ERR_MAX + 64]; /* the last scrape's failure, "" after a good one */
     struct {
         int64_t at_ms;
         double lost;
-    } lost[LOST_HISTORY];           /* workers lost, sampled each scrape, for "in the last minute" */
+    } lost[LOST_HISTORY]; /* workers lost, sampled each scrape, for "in the last minute" */
     int lost_head, lost_len;
 } top_t;
 
@@ -181,7 +183,8 @@ static void s_full_screen(const top_t *t, screen_t *s)
         return;
     }
     s_uptime(a, sizeof a, s_now(t, "process_start_time_seconds", NULL));
-    s_line(s, "broker up %s, %s supervisor(s)", a, s_num(b, sizeof b, s_now(t, "rtp_broker_supervisors", NULL), 0));
+    s_line(s, "broker up %s, %s supervisor(s)", a,
+           s_num(b, sizeof b, s_now(t, "rtp_broker_supervisors", NULL), 0));
     s_line(s, "%s", "");
     s_line(s, "%-14s %12s %10s", "", "total", "per second");
     static const struct {
@@ -195,8 +198,8 @@ static void s_full_screen(const top_t *t, screen_t *s)
         s_line(s, "%-14s %12s %10s", totals[k].label, s_num(a, sizeof a, s_now(t, totals[k].name, NULL), 0),
                s_num(b, sizeof b, s_rate(t, totals[k].name, NULL), 1));
     s_line(s, "%s", "");
-    s_line(s, "%-11s %8s %7s %10s %8s %10s %8s %8s %8s %8s", "pool", "workers", "target", "in flight", "backlog",
-           "results/s", "p50 ms", "p99 ms", "late/s", "sent/s");
+    s_line(s, "%-11s %8s %7s %10s %8s %10s %8s %8s %8s %8s", "pool", "workers", "target", "in flight",
+           "backlog", "results/s", "p50 ms", "p99 ms", "late/s", "sent/s");
     for (int p = 0; p < N_POOLS; p++) {
         const char *pool = s_pools[p];
         double target = s_now(t, "rtp_broker_workers_target", pool);
@@ -206,7 +209,8 @@ static void s_full_screen(const top_t *t, screen_t *s)
                s_num(c, sizeof c, s_now(t, "rtp_broker_tasks_in_flight", pool), 0),
                s_num(d, sizeof d, s_now(t, "rtp_broker_backlog", pool), 0),
                s_num(e, sizeof e, s_rate(t, "rtp_broker_results_total", pool), 1),
-               s_num(f, sizeof f, s_quantile_ms(t, pool, 0.5), 1), s_num(g, sizeof g, s_quantile_ms(t, pool, 0.99), 1),
+               s_num(f, sizeof f, s_quantile_ms(t, pool, 0.5), 1),
+               s_num(g, sizeof g, s_quantile_ms(t, pool, 0.99), 1),
                s_num(h, sizeof h, s_rate(t, "rtp_broker_late_results_total", pool), 1),
                s_num(i, sizeof i, s_rate(t, "rtp_broker_dispatched_total", pool), 1));
     }
@@ -240,8 +244,8 @@ static void s_plain_line(const top_t *t, screen_t *s)
     for (int p = 0; p < N_POOLS; p++) {
         const char *pool = s_pools[p];
         n += (size_t) snprintf(pools + n, sizeof pools - n,
-                               " | %s workers=%s in_flight=%s backlog=%s results=%s/s p50=%sms p99=%sms", pool,
-                               s_num(a, sizeof a, s_now(t, "rtp_broker_workers", pool), 0),
+                               " | %s workers=%s in_flight=%s backlog=%s results=%s/s p50=%sms p99=%sms",
+                               pool, s_num(a, sizeof a, s_now(t, "rtp_broker_workers", pool), 0),
                                s_num(b, sizeof b, s_now(t, "rtp_broker_tasks_in_flight", pool), 0),
                                s_num(c, sizeof c, s_now(t, "rtp_broker_backlog", pool), 0),
                                s_num(d, sizeof d, s_rate(t, "rtp_broker_results_total", pool), 1),
@@ -250,8 +254,8 @@ static void s_plain_line(const top_t *t, screen_t *s)
         if (n >= sizeof pools)
             n = sizeof pools - 1;
     }
-    s_line(s, "%s tweets=%s tweets_rate=%s/s events_in_flight=%s%s | lost=%s poison=%s dead_letters=%s%s%s", clock,
-           s_num(a, sizeof a, s_now(t, "rtp_broker_tweets_total", NULL), 0),
+    s_line(s, "%s tweets=%s tweets_rate=%s/s events_in_flight=%s%s | lost=%s poison=%s dead_letters=%s%s%s",
+           clock, s_num(a, sizeof a, s_now(t, "rtp_broker_tweets_total", NULL), 0),
            s_num(b, sizeof b, s_rate(t, "rtp_broker_tweets_total", NULL), 1),
            s_num(c, sizeof c, s_now(t, "rtp_broker_events_in_flight", NULL), 0), pools,
            s_num(d, sizeof d, s_now(t, "rtp_broker_workers_lost_total", NULL), 0),
@@ -275,7 +279,7 @@ static void s_terminal_enter(void)
         if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0)
             s_termios_saved = 1;
     }
-    fputs("\033[?1049h\033[?25l", stdout);   /* the alternate screen, no cursor */
+    fputs("\033[?1049h\033[?25l", stdout); /* the alternate screen, no cursor */
     fflush(stdout);
 }
 
@@ -321,7 +325,7 @@ static int s_wait(int64_t until_ms, int read_keys)
                 if (key[i] == 'q' || key[i] == 'Q')
                     return 1;
             if (n == 0)
-                read_keys = 0;   /* stdin closed: stop reading it */
+                read_keys = 0; /* stdin closed: stop reading it */
         }
     }
     return 0;
@@ -352,7 +356,8 @@ int top_main(int argc, char **argv)
 {
     int code;
     rtp_settings_t *s = rtp_settings_new(
-        "rtp top", "A live view of a running rtp system from the broker's /metrics: rates, pools, task times, faults.",
+        "rtp top",
+        "A live view of a running rtp system from the broker's /metrics: rates, pools, task times, faults.",
         s_settings, argc, argv, &code);
     if (!s)
         return code;
@@ -393,13 +398,13 @@ int top_main(int argc, char **argv)
             break;
         next += t.interval_ms;
         if (next < rtp_mono_ms())
-            next = rtp_mono_ms();   /* a slow scrape: do not try to catch up */
+            next = rtp_mono_ms(); /* a slow scrape: do not try to catch up */
         if (s_wait(next, full && s_termios_saved))
             break;
     }
     if (full)
         s_terminal_leave();
-    int failed = *t.error != 0;   /* the last scrape failed */
+    int failed = *t.error != 0; /* the last scrape failed */
     rtp_scrape_destroy(&t.cur);
     rtp_scrape_destroy(&t.prev);
     rtp_settings_destroy(&s);

@@ -30,60 +30,63 @@ static const char *const s_censor[] = {"pool", "censor", NULL};
 static rtp_metrics_t *s_sample_registry(uint64_t *events, int *calls, rtp_metric_t **hist_p)
 {
     rtp_metrics_t *m = rtp_metrics_new();
-    CHECK(rtp_metrics_add_u64(m, RTP_METRIC_COUNTER, "rtp_test_events_total", "Events received.", NULL, events));
+    CHECK(rtp_metrics_add_u64(m, RTP_METRIC_COUNTER, "rtp_test_events_total", "Events received.", NULL,
+                              events));
     rtp_metric_t *w1 = rtp_metrics_add(m, RTP_METRIC_GAUGE, "rtp_test_workers", "Workers now.", s_censor);
     rtp_metric_t *w2 = rtp_metrics_add(m, RTP_METRIC_GAUGE, "rtp_test_workers", "Workers now.",
                                        (const char *const[]){"pool", "say \"hi\"\\\n", "zone", "b", NULL});
     rtp_metric_set(w1, 3);
     rtp_metric_set(w2, 1.5);
-    CHECK(rtp_metrics_add_fn(m, RTP_METRIC_GAUGE, "rtp_test_ratio", "A \\ help \"quoted\"\non two lines", NULL,
-                             s_quarter, calls));
+    CHECK(rtp_metrics_add_fn(m, RTP_METRIC_GAUGE, "rtp_test_ratio", "A \\ help \"quoted\"\non two lines",
+                             NULL, s_quarter, calls));
     static const double bounds[] = {0.125, 0.5, 2};
-    rtp_metric_t *h = rtp_metrics_add_histogram(m, "rtp_test_task_seconds", "Task time.", s_censor, bounds, 3);
+    rtp_metric_t *h =
+        rtp_metrics_add_histogram(m, "rtp_test_task_seconds", "Task time.", s_censor, bounds, 3);
     const double obs[] = {0.0625, 0.125, 0.25, 1, 4, 8};
     for (int i = 0; i < 6; i++)
         rtp_metric_observe(h, obs[i]);
-    rtp_metric_t *plain = rtp_metrics_add_histogram(m, "rtp_test_plain_seconds", "No labels.", NULL, bounds, 1);
+    rtp_metric_t *plain =
+        rtp_metrics_add_histogram(m, "rtp_test_plain_seconds", "No labels.", NULL, bounds, 1);
     rtp_metric_observe(plain, 0.1);
     rtp_metric_t *own = rtp_metrics_add(m, RTP_METRIC_COUNTER, "rtp_test_own_total", "Own value.", NULL);
     rtp_metric_add(own, 2);
     rtp_metric_add(own, 5);
     /* a second series of the first name, registered later, is rendered with it */
     uint64_t *zero = events + 1;
-    CHECK(rtp_metrics_add_u64(m, RTP_METRIC_COUNTER, "rtp_test_events_total", "Events received.", s_censor, zero));
+    CHECK(rtp_metrics_add_u64(m, RTP_METRIC_COUNTER, "rtp_test_events_total", "Events received.", s_censor,
+                              zero));
     *hist_p = h;
     return m;
 }
 
-static const char *s_expected =
-    "# HELP rtp_test_events_total Events received.\n"
-    "# TYPE rtp_test_events_total counter\n"
-    "rtp_test_events_total 42\n"
-    "rtp_test_events_total{pool=\"censor\"} 0\n"
-    "# HELP rtp_test_workers Workers now.\n"
-    "# TYPE rtp_test_workers gauge\n"
-    "rtp_test_workers{pool=\"censor\"} 3\n"
-    "rtp_test_workers{pool=\"say \\\"hi\\\"\\\\\\n\",zone=\"b\"} 1.5\n"
-    "# HELP rtp_test_ratio A \\\\ help \"quoted\"\\non two lines\n"
-    "# TYPE rtp_test_ratio gauge\n"
-    "rtp_test_ratio 0.25\n"
-    "# HELP rtp_test_task_seconds Task time.\n"
-    "# TYPE rtp_test_task_seconds histogram\n"
-    "rtp_test_task_seconds_bucket{pool=\"censor\",le=\"0.125\"} 2\n"
-    "rtp_test_task_seconds_bucket{pool=\"censor\",le=\"0.5\"} 3\n"
-    "rtp_test_task_seconds_bucket{pool=\"censor\",le=\"2\"} 4\n"
-    "rtp_test_task_seconds_bucket{pool=\"censor\",le=\"+Inf\"} 6\n"
-    "rtp_test_task_seconds_sum{pool=\"censor\"} 13.4375\n"
-    "rtp_test_task_seconds_count{pool=\"censor\"} 6\n"
-    "# HELP rtp_test_plain_seconds No labels.\n"
-    "# TYPE rtp_test_plain_seconds histogram\n"
-    "rtp_test_plain_seconds_bucket{le=\"0.125\"} 1\n"
-    "rtp_test_plain_seconds_bucket{le=\"+Inf\"} 1\n"
-    "rtp_test_plain_seconds_sum 0.1\n"
-    "rtp_test_plain_seconds_count 1\n"
-    "# HELP rtp_test_own_total Own value.\n"
-    "# TYPE rtp_test_own_total counter\n"
-    "rtp_test_own_total 7\n";
+static const char *s_expected = "# HELP rtp_test_events_total Events received.\n"
+                                "# TYPE rtp_test_events_total counter\n"
+                                "rtp_test_events_total 42\n"
+                                "rtp_test_events_total{pool=\"censor\"} 0\n"
+                                "# HELP rtp_test_workers Workers now.\n"
+                                "# TYPE rtp_test_workers gauge\n"
+                                "rtp_test_workers{pool=\"censor\"} 3\n"
+                                "rtp_test_workers{pool=\"say \\\"hi\\\"\\\\\\n\",zone=\"b\"} 1.5\n"
+                                "# HELP rtp_test_ratio A \\\\ help \"quoted\"\\non two lines\n"
+                                "# TYPE rtp_test_ratio gauge\n"
+                                "rtp_test_ratio 0.25\n"
+                                "# HELP rtp_test_task_seconds Task time.\n"
+                                "# TYPE rtp_test_task_seconds histogram\n"
+                                "rtp_test_task_seconds_bucket{pool=\"censor\",le=\"0.125\"} 2\n"
+                                "rtp_test_task_seconds_bucket{pool=\"censor\",le=\"0.5\"} 3\n"
+                                "rtp_test_task_seconds_bucket{pool=\"censor\",le=\"2\"} 4\n"
+                                "rtp_test_task_seconds_bucket{pool=\"censor\",le=\"+Inf\"} 6\n"
+                                "rtp_test_task_seconds_sum{pool=\"censor\"} 13.4375\n"
+                                "rtp_test_task_seconds_count{pool=\"censor\"} 6\n"
+                                "# HELP rtp_test_plain_seconds No labels.\n"
+                                "# TYPE rtp_test_plain_seconds histogram\n"
+                                "rtp_test_plain_seconds_bucket{le=\"0.125\"} 1\n"
+                                "rtp_test_plain_seconds_bucket{le=\"+Inf\"} 1\n"
+                                "rtp_test_plain_seconds_sum 0.1\n"
+                                "rtp_test_plain_seconds_count 1\n"
+                                "# HELP rtp_test_own_total Own value.\n"
+                                "# TYPE rtp_test_own_total counter\n"
+                                "rtp_test_own_total 7\n";
 
 static void test_exposition_text(void)
 {
@@ -140,16 +143,17 @@ static void test_registration_errors(void)
     CHECK(rtp_metrics_add(m, RTP_METRIC_GAUGE, "1bad", "h", NULL) == NULL);
     CHECK(rtp_metrics_add(m, RTP_METRIC_GAUGE, "bad-name", "h", NULL) == NULL);
     CHECK(rtp_metrics_add(m, RTP_METRIC_GAUGE, "", "h", NULL) == NULL);
-    CHECK(rtp_metrics_add(m, RTP_METRIC_GAUGE, "x", "h", (const char *const[]){"bad-label", "v", NULL}) == NULL);
+    CHECK(rtp_metrics_add(m, RTP_METRIC_GAUGE, "x", "h", (const char *const[]){"bad-label", "v", NULL}) ==
+          NULL);
     CHECK(rtp_metrics_add(m, RTP_METRIC_GAUGE, "x", "h", (const char *const[]){"a:b", "v", NULL}) == NULL);
     CHECK(rtp_metrics_add(m, RTP_METRIC_GAUGE, "x", "h", (const char *const[]){"__x", "v", NULL}) == NULL);
     CHECK(rtp_metrics_add(m, RTP_METRIC_GAUGE, "x", "h", (const char *const[]){"le", "v", NULL}) == NULL);
     CHECK(rtp_metrics_add(m, RTP_METRIC_GAUGE, "x", "h", s_censor) != NULL);
-    CHECK(rtp_metrics_add(m, RTP_METRIC_GAUGE, "x", "h", s_censor) == NULL);          /* duplicate */
-    CHECK(rtp_metrics_add(m, RTP_METRIC_COUNTER, "x", "h", NULL) == NULL);            /* another kind */
-    CHECK(rtp_metrics_add(m, RTP_METRIC_GAUGE, "x", "other help", NULL) == NULL);     /* another help */
-    CHECK(rtp_metrics_add(m, RTP_METRIC_GAUGE, "x", "h", NULL) != NULL);              /* other labels */
-    CHECK(rtp_metrics_add(m, RTP_METRIC_HISTOGRAM, "h1", "h", NULL) == NULL);         /* needs buckets */
+    CHECK(rtp_metrics_add(m, RTP_METRIC_GAUGE, "x", "h", s_censor) == NULL);      /* duplicate */
+    CHECK(rtp_metrics_add(m, RTP_METRIC_COUNTER, "x", "h", NULL) == NULL);        /* another kind */
+    CHECK(rtp_metrics_add(m, RTP_METRIC_GAUGE, "x", "other help", NULL) == NULL); /* another help */
+    CHECK(rtp_metrics_add(m, RTP_METRIC_GAUGE, "x", "h", NULL) != NULL);          /* other labels */
+    CHECK(rtp_metrics_add(m, RTP_METRIC_HISTOGRAM, "h1", "h", NULL) == NULL);     /* needs buckets */
     CHECK(rtp_metrics_add_histogram(m, "h2", "h", NULL, unordered, 2) == NULL);
     CHECK(rtp_metrics_add_histogram(m, "h3", "h", NULL, same, 2) == NULL);
     CHECK(rtp_metrics_add_histogram(m, "h4", "h", NULL, (const double[]){INFINITY}, 1) == NULL);
@@ -161,7 +165,8 @@ static void test_registration_errors(void)
     rtp_metric_add(NULL, 1);
     rtp_metric_observe(NULL, 1);
     char *text = rtp_metrics_render(m, NULL);
-    CHECK(strstr(text, "1bad") == NULL && strstr(text, "bad-name") == NULL && strstr(text, "# TYPE h2") == NULL);
+    CHECK(strstr(text, "1bad") == NULL && strstr(text, "bad-name") == NULL &&
+          strstr(text, "# TYPE h2") == NULL);
     CHECK(strstr(text, "x{pool=\"censor\"} 0\nx 0\n") != NULL);
     free(text);
     CHECK(rtp_metrics_add(NULL, RTP_METRIC_GAUGE, "x", "h", NULL) == NULL);
@@ -184,13 +189,16 @@ static void test_scrape_parse_and_quantiles(void)
     CHECK_INT(rtp_scrape_count(first), 16);
     CHECK(rtp_scrape_value(first, "rtp_test_events_total", NULL) == 42);
     CHECK(rtp_scrape_value(first, "rtp_test_events_total", s_censor) == 0);
-    CHECK(rtp_scrape_value(first, "rtp_test_workers", (const char *const[]){"pool", "say \"hi\"\\\n", NULL}) == 1.5);
-    const rtp_sample_t *s = rtp_scrape_find(first, "rtp_test_workers", (const char *const[]){"zone", "b", NULL});
+    CHECK(rtp_scrape_value(first, "rtp_test_workers",
+                           (const char *const[]){"pool", "say \"hi\"\\\n", NULL}) == 1.5);
+    const rtp_sample_t *s =
+        rtp_scrape_find(first, "rtp_test_workers", (const char *const[]){"zone", "b", NULL});
     CHECK(s && s->n_labels == 2);
     CHECK_STR(rtp_sample_label(s, "pool"), "say \"hi\"\\\n");
     CHECK(isnan(rtp_scrape_value(first, "rtp_test_workers", (const char *const[]){"pool", "none", NULL})));
     CHECK(isnan(rtp_scrape_value(first, "rtp_test_missing", NULL)));
-    CHECK(rtp_scrape_value(first, "rtp_test_task_seconds_bucket", (const char *const[]){"le", "+Inf", NULL}) == 6);
+    CHECK(rtp_scrape_value(first, "rtp_test_task_seconds_bucket",
+                           (const char *const[]){"le", "+Inf", NULL}) == 6);
     /* 6 observations 0.0625 0.125 | 0.25 | 1 | 4 8: the median (rank 3) is the top of
      * the (0.125, 0.5] bucket; the 0.9 quantile is past the last bound */
     CHECK(rtp_scrape_quantile(first, NULL, "rtp_test_task_seconds", s_censor, 0.5) == 0.5);
@@ -206,7 +214,7 @@ static void test_scrape_parse_and_quantiles(void)
     free(text);
     CHECK(second != NULL);
     CHECK(fabs(rtp_scrape_quantile(second, first, "rtp_test_task_seconds", s_censor, 0.5) - 1.25) < 1e-12);
-    CHECK(isnan(rtp_scrape_quantile(second, second, "rtp_test_task_seconds", s_censor, 0.5)));   /* none new */
+    CHECK(isnan(rtp_scrape_quantile(second, second, "rtp_test_task_seconds", s_censor, 0.5))); /* none new */
     /* a restarted process (fewer observations than before) counts from its start */
     CHECK(rtp_scrape_quantile(first, second, "rtp_test_task_seconds", s_censor, 0.5) == 0.5);
     rtp_scrape_destroy(&second);
@@ -309,7 +317,7 @@ static char *s_exchange(rtp_metrics_t *m, const char *request, size_t *len_p)
     size_t half = strlen(request) / 2;
     CHECK(send(fd, request, half, 0) == (ssize_t) half);
     for (int i = 0; i < 5; i++) {
-        CHECK_INT(s_service(m), 0);   /* half a request gets no answer */
+        CHECK_INT(s_service(m), 0); /* half a request gets no answer */
         usleep(2000);
     }
     CHECK(send(fd, request + half, strlen(request) - half, 0) == (ssize_t) (strlen(request) - half));
@@ -326,7 +334,7 @@ static void test_http_round_trip(void)
     rtp_metrics_t *m = s_sample_registry(events, &calls, &h);
     CHECK_INT(rtp_metrics_fd(m), -1);
     CHECK_INT(rtp_metrics_port(m), -1);
-    CHECK_INT(rtp_metrics_service(m), 0);   /* not listening: nothing to do */
+    CHECK_INT(rtp_metrics_service(m), 0); /* not listening: nothing to do */
     rtp_err_t err;
     CHECK(rtp_metrics_listen(m, "127.0.0.1", 0, &err) == 0);
     CHECK(rtp_metrics_listen(m, "127.0.0.1", 0, &err) == -1);
@@ -361,11 +369,12 @@ static void test_http_round_trip(void)
     CHECK(r && strncmp(r, "HTTP/1.1 404 Not Found\r\n", 24) == 0);
     free(r);
     r = s_exchange(m, "POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", &len);
-    CHECK(r && strncmp(r, "HTTP/1.1 405 Method Not Allowed\r\n", 33) == 0 && strstr(r, "\r\nAllow: GET, HEAD\r\n"));
+    CHECK(r && strncmp(r, "HTTP/1.1 405 Method Not Allowed\r\n", 33) == 0 &&
+          strstr(r, "\r\nAllow: GET, HEAD\r\n"));
     free(r);
     r = s_exchange(m, "HEAD /metrics HTTP/1.1\r\n\r\n", &len);
     CHECK(r && strncmp(r, "HTTP/1.1 200 OK\r\n", 17) == 0);
-    CHECK(r && strlen(strstr(r, "\r\n\r\n")) == 4);   /* the head only */
+    CHECK(r && strlen(strstr(r, "\r\n\r\n")) == 4); /* the head only */
     free(r);
     r = s_exchange(m, "garbage\r\n\r\n", &len);
     CHECK(r && strncmp(r, "HTTP/1.1 400 Bad Request\r\n", 26) == 0);
@@ -432,7 +441,7 @@ static void test_slow_clients_do_not_block(void)
     int waiting_to_write = 0;
     for (int i = 1; i < n; i++)
         waiting_to_write += items[i].events == ZMQ_POLLOUT;
-    CHECK_INT(waiting_to_write, 1);   /* the stuck one: its answer does not fit */
+    CHECK_INT(waiting_to_write, 1); /* the stuck one: its answer does not fit */
     CHECK_INT(rtp_metrics_poll_items(m, items, 2), 2);
 
     /* meanwhile a good scraper is served in full */
@@ -467,7 +476,7 @@ static void test_slow_clients_do_not_block(void)
             usleep(1000);
     }
     CHECK(rtp_mono_ms() < give_up);
-    CHECK(total < 2000000);   /* it got part of the answer, not all of it */
+    CHECK(total < 2000000); /* it got part of the answer, not all of it */
     for (int i = 0; i < 3; i++)
         close(silent[i]);
     close(partial);

@@ -263,9 +263,14 @@ static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why)
     for (size_t i = 0; i < scan.count; i++) {
         event_t *e = rtp_u64map_get(b->events, scan.keys[i]);
         s_unhold(e, pool, w->id);
-        if (e->done & (1u << pool) || s_holder_count(e, pool) > 0)
+        if (e->done & (1u << pool))
             continue;
         int blamed = e->key == suspect;
+        /* a crash counts even when another copy of the task is still running */
+        if (blamed && e->task->kind != RTP_EVENT_PANIC)
+            e->crashes[pool]++;
+        if (!blamed && s_holder_count(e, pool) > 0)
+            continue;
         if (blamed && e->task->kind == RTP_EVENT_PANIC) {
             char reason[160];
             snprintf(reason, sizeof reason, "panic: crashed %s worker %s (%s)", rtp_pool_name(pool), w->name, why);
@@ -273,7 +278,7 @@ static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why)
             s_event_finish(b, e);
             continue;
         }
-        if (blamed && ++e->crashes[pool] >= b->cfg->max_crashes) {
+        if (blamed && e->crashes[pool] >= b->cfg->max_crashes) {
             char reason[200];
             snprintf(reason, sizeof reason, "poison: tweet %s was being processed by %d lost %s workers",
                      e->task->tweet.id, e->crashes[pool], rtp_pool_name(pool));
@@ -284,7 +289,8 @@ static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why)
             s_event_finish(b, e);
             continue;
         }
-        pool_push_front(b->pools[pool], e->key);
+        if (s_holder_count(e, pool) == 0)
+            pool_push_front(b->pools[pool], e->key);
     }
     free(scan.keys);
     pool_remove(b->pools[pool], w);
@@ -550,7 +556,8 @@ static void s_dispatch(broker_t *b, int pool)
         event_t *e = rtp_u64map_get(b->events, key);
         if (!e || (e->done & (1u << pool)))
             continue;   /* finished while it waited (a dead letter) */
-        int want = e->task->kind == RTP_EVENT_PANIC ? 1 : copies;   /* a panic crashes one worker, not three */
+        /* a panic crashes one worker, not three; nor does a task that crashed one already */
+        int want = e->task->kind == RTP_EVENT_PANIC || e->crashes[pool] ? 1 : copies;
         /* choose the workers first: the task tells each how many copies there are */
         pool_worker_t *chosen[MAX_COPIES];
         uint32_t held[MAX_COPIES];

@@ -66,6 +66,7 @@ struct rtp_metrics_t {
     int timeout_ms;
     client_t clients[RTP_METRICS_MAX_CLIENTS];
     uint64_t dropped;
+    int64_t accept_paused_until_ms; /* out of descriptors: stop polling the listener a while */
 };
 
 /* ---------- a growing text buffer ---------- */
@@ -495,7 +496,8 @@ int rtp_metrics_poll_items(const rtp_metrics_t *self, zmq_pollitem_t *items, int
     if (!self || self->listen_fd < 0 || cap < 1)
         return 0;
     int n = 0;
-    items[n++] = (zmq_pollitem_t){NULL, self->listen_fd, ZMQ_POLLIN, 0};
+    if (rtp_mono_ms() >= self->accept_paused_until_ms)
+        items[n++] = (zmq_pollitem_t){NULL, self->listen_fd, ZMQ_POLLIN, 0};
     for (int i = 0; i < RTP_METRICS_MAX_CLIENTS && n < cap; i++) {
         const client_t *c = &self->clients[i];
         if (c->fd >= 0)
@@ -674,13 +676,17 @@ int rtp_metrics_service(rtp_metrics_t *self)
         return 0;
     int64_t now = rtp_mono_ms();
     int answered = 0;
-    for (int i = 0; i < MAX_ACCEPTS_PER_CALL; i++) {
+    for (int i = 0; i < MAX_ACCEPTS_PER_CALL && now >= self->accept_paused_until_ms; i++) {
         int fd = accept4(self->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                rtp_debug("metrics: accept: %s", strerror(errno));
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                /* EMFILE and the like: the connection stays pending and the listener
+                 * readable; polling it now would spin the actor's loop */
+                rtp_warn("metrics: accept: %s; not accepting for a second", strerror(errno));
+                self->accept_paused_until_ms = now + 1000;
+            }
             break;
         }
         client_t *c = s_free_slot(self);

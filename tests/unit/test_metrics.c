@@ -14,6 +14,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -500,6 +501,45 @@ static void test_slow_clients_do_not_block(void)
     rtp_metrics_destroy(&m);
 }
 
+/* Out of descriptors: the pending connection cannot be accepted, so the listener
+ * leaves the poll list for a second (else it would stay readable and spin the
+ * actor's loop), then the client is served. */
+static void test_out_of_descriptors(void)
+{
+    rtp_metrics_t *m = rtp_metrics_new();
+    rtp_err_t err;
+    CHECK(rtp_metrics_listen(m, "127.0.0.1", 0, &err) == 0);
+    struct rlimit saved, low;
+    CHECK(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+    low = saved;
+    low.rlim_cur = 64;
+    CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    int fd = s_connect(rtp_metrics_port(m), 0);
+    CHECK(fd >= 0);
+    const char *req = "GET /metrics HTTP/1.1\r\n\r\n";
+    CHECK(send(fd, req, strlen(req), 0) == (ssize_t) strlen(req));
+    int fillers[64], n_fillers = 0;
+    while (n_fillers < 64 && (fillers[n_fillers] = dup(0)) >= 0)
+        n_fillers++;
+    CHECK(n_fillers < 64); /* the limit was reached */
+    CHECK_INT(rtp_metrics_service(m), 0);
+    CHECK_INT(rtp_metrics_clients(m), 0);
+    zmq_pollitem_t items[RTP_METRICS_POLL_MAX];
+    CHECK_INT(rtp_metrics_poll_items(m, items, RTP_METRICS_POLL_MAX), 0);
+    for (int i = 0; i < n_fillers; i++)
+        close(fillers[i]);
+    CHECK(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+    CHECK_INT(rtp_metrics_service(m), 0); /* still paused */
+    usleep(1100 * 1000);
+    CHECK_INT(rtp_metrics_poll_items(m, items, RTP_METRICS_POLL_MAX), 1);
+    size_t len;
+    char *r = s_read_all(m, fd, &len);
+    CHECK(r && strncmp(r, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    free(r);
+    close(fd);
+    rtp_metrics_destroy(&m);
+}
+
 static void test_serve(void)
 {
     CHECK(rtp_metrics_serve(-1) == NULL);
@@ -518,6 +558,7 @@ int main(void)
     test_scrape_parse_and_quantiles();
     test_http_round_trip();
     test_slow_clients_do_not_block();
+    test_out_of_descriptors();
     test_serve();
     return CHECK_DONE();
 }

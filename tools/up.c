@@ -85,8 +85,11 @@ static int s_start_all(up_t *u)
                       "--scale-engagement", (char *) rtp_settings_str(u->s, "engagement-workers"),
                       "--metrics-port", u->metrics_port, NULL};
     char *aggregator[] = {"--results", u->endpoint[EP_RESULTS], "--bind", u->endpoint[EP_BATCHER], NULL};
+    char journal[PATH_MAX + 16];
+    snprintf(journal, sizeof journal, "%s/journal", u->dir);
     char *batcher[] = {"--aggregator", u->endpoint[EP_BATCHER], "--redis-url", u->redis_url, "--batch-size",
-                       batch_size, "--batch-ms", batch_ms, "--broker", u->endpoint[EP_READERS], NULL};
+                       batch_size, "--batch-ms", batch_ms, "--broker", u->endpoint[EP_READERS],
+                       "--journal-dir", journal, NULL};
     char *hashtags[] = {"--broker-pub", u->endpoint[EP_HASHTAGS], "--redis-url", u->redis_url, NULL};
     static char *censor[] = {"--work-mean-ms", NULL, "--print", NULL, NULL};
     static char *sentiment[] = {"--emotion-url", NULL, NULL};

@@ -1,5 +1,6 @@
 #include "batcher.h"
 
+#include "journal.h"
 #include "log.h"
 #include "proto.h"
 #include "redis_link.h"
@@ -8,6 +9,7 @@
 
 #include <czmq.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +42,18 @@ typedef struct {
     int warnings;
     uint64_t rng;
     uint64_t batches, records, stored, duplicates, deadletters, failed_writes, malformed, unexpected,
-        unsolicited, reconnects, acks_sent;
+        unsolicited, reconnects, acks_sent, received;
     int64_t next_stats_ms;
     FILE *latency; /* --latency-log, or NULL */
+    /* the journal (NULL when off); records go there while it holds any */
+    rtp_journal_t *journal;
+    char journal_dir[PATH_MAX];
+    rtp_msg_t **replay;      /* batch_size messages read back from the journal */
+    int journal_full;        /* the last append found no room; cleared when a replay frees some */
+    int journal_errors;      /* consecutive failed appends */
+    int64_t next_journal_ms; /* after a failed append, the next try */
+    int64_t journal_since_ms;
+    uint64_t consumed_at_switch;
 } batcher_t;
 
 static uint64_t s_random(uint64_t *state)
@@ -63,13 +74,22 @@ static void s_warn_input(batcher_t *b, const char *what, const char *detail)
 
 static void s_stats(batcher_t *b, const char *label)
 {
-    rtp_info("%s held=%zu max_held=%zu window=%zu outstanding=%" PRIu64 " batches=%" PRIu64
-             " records=%" PRIu64 " new=%" PRIu64 " duplicates=%" PRIu64 " deadletters=%" PRIu64
-             " failed_writes=%" PRIu64 " malformed=%" PRIu64 " unexpected=%" PRIu64 " unsolicited=%" PRIu64
-             " connected=%d healthy=%d",
-             label, b->count, b->max_held, b->window, b->outstanding, b->batches, b->records, b->stored,
-             b->duplicates, b->deadletters, b->failed_writes, b->malformed, b->unexpected, b->unsolicited,
-             b->connected, b->healthy);
+    rtp_journal_stats_t j = {0};
+    if (b->journal)
+        rtp_journal_stats(b->journal, &j);
+    rtp_info("%s held=%zu max_held=%zu window=%zu outstanding=%" PRIu64 " received=%" PRIu64
+             " batches=%" PRIu64 " records=%" PRIu64 " new=%" PRIu64 " duplicates=%" PRIu64
+             " deadletters=%" PRIu64 " failed_writes=%" PRIu64 " malformed=%" PRIu64 " unexpected=%" PRIu64
+             " unsolicited=%" PRIu64 " connected=%d healthy=%d journal_records=%" PRIu64
+             " journal_bytes=%" PRIu64 " journal_segments=%" PRIu64 " journaled=%" PRIu64 " replayed=%" PRIu64
+             " recovered=%" PRIu64 " torn=%" PRIu64 " torn_bytes=%" PRIu64 " corrupt=%" PRIu64
+             " undecodable=%" PRIu64 " journal_full=%d fsyncs=%" PRIu64 " fsync_avg_us=%" PRIu64
+             " fsync_max_us=%" PRIu64,
+             label, b->count, b->max_held, b->window, b->outstanding, b->received, b->batches, b->records,
+             b->stored, b->duplicates, b->deadletters, b->failed_writes, b->malformed, b->unexpected,
+             b->unsolicited, b->connected, b->healthy, j.records, j.bytes, j.segments, j.appended, j.consumed,
+             j.recovered, j.torn, j.torn_bytes, j.corrupt, j.undecodable, b->journal_full, j.syncs,
+             j.syncs ? j.sync_us_total / j.syncs : 0, j.sync_us_max);
 }
 
 /* --- holding records ---------------------------------------------------------- */
@@ -189,9 +209,8 @@ static void s_read_monitor(batcher_t *b)
 
 /* --- writing ------------------------------------------------------------------ */
 
-/* The one place a batch leaves the batcher. 0 when the batch is safe (written to
- * Redis), -1 with the reason otherwise; the caller keeps the batch and retries it.
- * A journal goes here: on failure, append the batch to it and return 0. */
+/* The one place a batch goes to Redis (from memory or from the journal). 0 when it
+ * is written, -1 with the reason otherwise. */
 static int s_write_batch(batcher_t *b, rtp_msg_t *const *msgs, size_t n, rtp_store_counts_t *counts,
                          rtp_err_t *err)
 {
@@ -212,7 +231,7 @@ static void s_send_acks(batcher_t *b, rtp_msg_t *const *msgs, size_t n)
     if (!seqs || !done) {
         free(seqs);
         free(done);
-        return;   /* the readers resend after their timeout: nothing is lost */
+        return; /* the readers resend after their timeout: nothing is lost */
     }
     for (size_t i = 0; i < n; i++) {
         if (done[i])
@@ -242,68 +261,218 @@ static void s_send_acks(batcher_t *b, rtp_msg_t *const *msgs, size_t n)
 /* Debug (--latency-log): one line per record of a batch just written, the wall clock
  * when its reader received the event and when the write returned, so a benchmark can
  * compute the reader-to-Redis latency of every tweet. */
-static void s_log_latency(batcher_t *b, size_t n)
+static void s_log_latency(batcher_t *b, rtp_msg_t *const *msgs, size_t n)
 {
     int64_t now = rtp_wall_us();
     for (size_t i = 0; i < n; i++) {
-        const rtp_msg_t *m = b->items[b->start + i];
+        const rtp_msg_t *m = msgs[i];
         if (m->type == RTP_MSG_JOINED && m->received_us > 0)
             fprintf(b->latency, "%" PRId64 " %" PRId64 "\n", m->received_us, now);
     }
     fflush(b->latency);
 }
 
-static void s_flush(batcher_t *b, size_t n)
+/* 1 while the journal holds records: every batch then goes there, behind them. */
+static int s_journaling(const batcher_t *b)
 {
-    rtp_store_counts_t counts;
-    rtp_err_t err = {{0}};
-    int64_t t0 = rtp_mono_us();
-    int rc = s_write_batch(b, b->items + b->start, n, &counts, &err);
-    int64_t now = rtp_mono_ms();
-    if (rc != 0) {
-        b->failed_writes++;
-        if (b->failures++ == 0)
-            b->failing_since_ms = now;
-        b->healthy = 0;
-        int64_t delay = b->cfg->retry_min_ms;
-        for (int i = 1; i < b->failures && delay < b->cfg->retry_max_ms; i++)
-            delay *= 2;
-        if (delay > b->cfg->retry_max_ms)
-            delay = b->cfg->retry_max_ms;
-        delay = delay / 2 + (int64_t) (s_random(&b->rng) % (uint64_t) (delay / 2 + 1)); /* jitter */
-        b->next_attempt_ms = now + delay;
-        rtp_warn("cannot write a batch of %zu to Redis (attempt %d): %s; holding %zu records, no new credit, "
-                 "retrying in %" PRId64 " ms",
-                 n, b->failures, err.msg, b->count, delay);
-        return;
-    }
-    double ms = (double) (rtp_mono_us() - t0) / 1000.0;
+    return b->journal && rtp_journal_records(b->journal) > 0;
+}
+
+/* Schedules the next Redis attempt with capped exponential backoff and jitter. */
+static int64_t s_backoff(batcher_t *b, int64_t now)
+{
+    b->failed_writes++;
+    if (b->failures++ == 0)
+        b->failing_since_ms = now;
+    int64_t delay = b->cfg->retry_min_ms;
+    for (int i = 1; i < b->failures && delay < b->cfg->retry_max_ms; i++)
+        delay *= 2;
+    if (delay > b->cfg->retry_max_ms)
+        delay = b->cfg->retry_max_ms;
+    delay = delay / 2 + (int64_t) (s_random(&b->rng) % (uint64_t) (delay / 2 + 1)); /* jitter */
+    b->next_attempt_ms = now + delay;
+    return delay;
+}
+
+/* A batch is in Redis: counts, the summary line, the ACKs. */
+static void s_written(batcher_t *b, rtp_msg_t *const *msgs, size_t n, const rtp_store_counts_t *counts,
+                      int64_t t0_us, int64_t now)
+{
+    double ms = (double) (rtp_mono_us() - t0_us) / 1000.0;
     if (b->latency)
-        s_log_latency(b, n);
+        s_log_latency(b, msgs, n);
     b->batches++;
     b->records += n;
-    b->stored += counts.stored;
-    b->duplicates += counts.duplicates;
-    b->deadletters += counts.deadletters;
+    b->stored += counts->stored;
+    b->duplicates += counts->duplicates;
+    b->deadletters += counts->deadletters;
     printf("batch %" PRIu64
            ": %zu records: %zu new tweets, %zu already stored, %zu dead letters; written in %.2f ms\n",
-           b->batches, n, counts.stored, counts.duplicates, counts.deadletters, ms);
+           b->batches, n, counts->stored, counts->duplicates, counts->deadletters, ms);
     if (b->failures)
         rtp_info("Redis is back: the batch went through after %d failed attempts over %" PRId64 " ms",
                  b->failures, now - b->failing_since_ms);
     b->failures = 0;
-    b->healthy = 1;
     b->next_attempt_ms = 0;
-    s_send_acks(b, b->items + b->start, n);
-    s_release(b, n);
+    b->journal_full = 0;
+    s_send_acks(b, msgs, n);
 }
 
-/* How many held records are due for a write now (0: none). */
+/* Appends the n oldest held records to the journal and lets go of those it took.
+ * Returns how many it took (0: full), or -1 when the append failed. */
+static int s_to_journal(batcher_t *b, size_t n, int64_t now)
+{
+    rtp_msg_t **msgs = b->items + b->start;
+    for (size_t i = 0; i < n; i++)
+        if (msgs[i]->type == RTP_MSG_DEADLETTER && msgs[i]->received_us == 0)
+            msgs[i]->received_us = rtp_wall_us(); /* as the store would stamp it: every replay
+                                                     then writes the same entry */
+    rtp_err_t err = {{0}};
+    int k = rtp_journal_append(b->journal, msgs, n, &err);
+    if (k < 0) {
+        int64_t delay = b->cfg->retry_min_ms << (b->journal_errors < 6 ? b->journal_errors : 6);
+        if (delay > b->cfg->retry_max_ms)
+            delay = b->cfg->retry_max_ms;
+        if (b->journal_errors++ < 3 || b->journal_errors % 20 == 0)
+            rtp_error(
+                "cannot append %zu records to the journal (attempt %d): %s; holding %zu records, no new "
+                "credit, retrying in %" PRId64 " ms",
+                n, b->journal_errors, err.msg, b->count, delay);
+        b->next_journal_ms = now + delay;
+        b->healthy = 0;
+        return -1;
+    }
+    if (b->journal_errors)
+        rtp_info("the journal takes records again after %d failed appends", b->journal_errors);
+    b->journal_errors = 0;
+    if ((size_t) k < n) {
+        if (!b->journal_full)
+            rtp_warn("journal full (%" PRIu64 " of %" PRIu64 " bytes, %" PRIu64
+                     " records): holding %zu records in memory, no new credit until the replay frees room",
+                     rtp_journal_bytes(b->journal), rtp_journal_max_bytes(b->journal),
+                     rtp_journal_records(b->journal), b->count - (size_t) k);
+        b->journal_full = 1;
+        b->healthy = 0;
+    } else
+        b->healthy = 1;
+    s_release(b, (size_t) k); /* safe on disk; acknowledged once it is in Redis */
+    return k;
+}
+
+/* Writes the n oldest held records: to the journal while it holds records (order),
+ * else to Redis; when Redis fails, to the journal (or, without one, they stay held
+ * and no credit is granted until a retry succeeds). */
+static void s_flush(batcher_t *b, size_t n)
+{
+    int64_t now = rtp_mono_ms();
+    if (s_journaling(b)) {
+        s_to_journal(b, n, now);
+        return;
+    }
+    rtp_store_counts_t counts;
+    rtp_err_t err = {{0}};
+    int64_t t0 = rtp_mono_us();
+    int rc = s_write_batch(b, b->items + b->start, n, &counts, &err);
+    now = rtp_mono_ms();
+    if (rc == 0) {
+        s_written(b, b->items + b->start, n, &counts, t0, now);
+        b->healthy = 1;
+        s_release(b, n);
+        return;
+    }
+    int64_t delay = s_backoff(b, now);
+    if (b->journal && s_to_journal(b, n, now) > 0) {
+        rtp_warn("Redis is away (%s): journaling records to %s (bound %" PRIu64
+                 " bytes); replaying them, in order, once it answers (first try in %" PRId64 " ms)",
+                 err.msg, b->journal_dir, rtp_journal_max_bytes(b->journal), delay);
+        b->journal_since_ms = now;
+        rtp_journal_stats_t st;
+        rtp_journal_stats(b->journal, &st);
+        b->consumed_at_switch = st.consumed;
+        return;
+    }
+    b->healthy = 0;
+    rtp_warn("cannot write a batch of %zu to Redis (attempt %d): %s; holding %zu records, no new credit, "
+             "retrying in %" PRId64 " ms",
+             n, b->failures, err.msg, b->count, delay);
+}
+
+/* Writes the oldest journaled records (up to a batch) to Redis, then acknowledges and
+ * consumes them; on failure, backs off. */
+static void s_replay(batcher_t *b)
+{
+    rtp_err_t err = {{0}};
+    int64_t now = rtp_mono_ms();
+    int n = rtp_journal_peek(b->journal, b->replay, (size_t) b->cfg->batch_size, &err);
+    if (n < 0) {
+        int64_t delay = s_backoff(b, now);
+        rtp_error("cannot read the journal: %s; retrying in %" PRId64 " ms", err.msg, delay);
+        return;
+    }
+    if (n > 0) {
+        rtp_store_counts_t counts;
+        int64_t t0 = rtp_mono_us();
+        int rc = s_write_batch(b, b->replay, (size_t) n, &counts, &err);
+        now = rtp_mono_ms();
+        if (rc == 0) {
+            s_written(b, b->replay, (size_t) n, &counts, t0, now);
+            if (rtp_journal_consume(b->journal, (size_t) n, &err) != 0)
+                rtp_error("cannot consume journal records: %s", err.msg);
+            b->journal_full = 0; /* a segment may have gone: the next append tries again */
+        } else {
+            int64_t delay = s_backoff(b, now);
+            rtp_warn("cannot replay the journal to Redis (attempt %d): %s; %" PRIu64 " records (%" PRIu64
+                     " bytes) journaled, %zu held; retrying in %" PRId64 " ms",
+                     b->failures, err.msg, rtp_journal_records(b->journal), rtp_journal_bytes(b->journal),
+                     b->count, delay);
+        }
+        for (int i = 0; i < n; i++)
+            rtp_msg_destroy(&b->replay[i]);
+    }
+    if (!s_journaling(b)) {
+        rtp_journal_stats_t st;
+        rtp_journal_stats(b->journal, &st);
+        rtp_info("journal drained: %" PRIu64 " records replayed to Redis in the %" PRId64
+                 " ms since records went to the journal; writing straight to Redis again",
+                 st.consumed - b->consumed_at_switch, now - b->journal_since_ms);
+        b->journal_full = 0;
+        b->healthy = 1;
+    }
+}
+
+/* 1 when the journal's front is due for a replay. */
+static int s_replay_due(const batcher_t *b, int64_t now)
+{
+    return s_journaling(b) && now >= b->next_attempt_ms;
+}
+
+/* Before when held records may not leave: the next Redis attempt after a failure, or,
+ * while the journal holds records, the next append (never while it is full). */
+static int64_t s_gate(const batcher_t *b)
+{
+    if (!s_journaling(b))
+        return b->next_attempt_ms;
+    return b->journal_full ? INT64_MAX : b->next_journal_ms;
+}
+
+/* When the oldest held records are due to leave by time (INT64_MAX: not by time). */
+static int64_t s_due_at(const batcher_t *b)
+{
+    if (b->count == 0)
+        return INT64_MAX;
+    int64_t at = b->arrived_ms[b->start] + b->cfg->batch_ms, gate = s_gate(b);
+    return gate > at ? gate : at;
+}
+
+/* How many held records are due to leave now (0: none): a batch for Redis, or all
+ * of them for the journal. */
 static size_t s_due(const batcher_t *b, int64_t now)
 {
-    if (b->count == 0 || now < b->next_attempt_ms)
+    if (b->count == 0 || now < s_gate(b))
         return 0;
     size_t n = b->count < (size_t) b->cfg->batch_size ? b->count : (size_t) b->cfg->batch_size;
+    if (s_journaling(b))
+        n = b->count; /* one append, one fdatasync, for all of them */
     if (b->count >= (size_t) b->cfg->batch_size || b->phase != RUNNING ||
         now >= b->arrived_ms[b->start] + b->cfg->batch_ms)
         return n;
@@ -335,6 +504,7 @@ static void s_read_dealer(batcher_t *b)
             continue;
         }
         b->last_msg_ms = now;
+        b->received++;
         if (b->outstanding)
             b->outstanding--;
         else
@@ -414,6 +584,58 @@ static void s_close(batcher_t *b)
     zsock_destroy(&b->dealer);
 }
 
+/* The default journal folder: one per Redis target, so a journal left behind is only
+ * ever replayed into the database it was meant for. */
+static void s_default_journal_dir(batcher_t *b)
+{
+    const rtp_redis_url_t *url = rtp_redis_link_url(b->link);
+    const char *tmp = getenv("TMPDIR");
+    char host[sizeof url->host];
+    size_t i = 0;
+    for (; url->host[i] && i + 1 < sizeof host; i++) {
+        char c = url->host[i];
+        int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '-';
+        host[i] = plain ? c : '_';
+    }
+    host[i] = 0;
+    snprintf(b->journal_dir, sizeof b->journal_dir, "%s/rtp-batcher-journal-%s-%d-%d",
+             tmp && *tmp ? tmp : "/tmp", host, url->port, url->db);
+}
+
+static int s_open_journal(batcher_t *b)
+{
+    if (b->cfg->journal_dir && *b->cfg->journal_dir)
+        snprintf(b->journal_dir, sizeof b->journal_dir, "%s", b->cfg->journal_dir);
+    else
+        s_default_journal_dir(b);
+    rtp_err_t err = {{0}};
+    b->journal = rtp_journal_new(b->journal_dir, (uint64_t) b->cfg->journal_max_bytes, 0, &err);
+    b->replay = calloc((size_t) b->cfg->batch_size, sizeof *b->replay);
+    if (!b->journal || !b->replay) {
+        rtp_error("cannot open the journal: %s (--journal-max-bytes 0 runs without one)",
+                  b->journal ? "out of memory" : err.msg);
+        return -1;
+    }
+    rtp_journal_stats_t st;
+    rtp_journal_stats(b->journal, &st);
+    if (st.torn)
+        rtp_warn("journal %s: discarded %" PRIu64 " torn bytes at its end (an append cut short by a crash; "
+                 "those records were never acknowledged)",
+                 b->journal_dir, st.torn_bytes);
+    if (st.corrupt)
+        rtp_error("journal %s: %" PRIu64 " damaged stretches (%" PRIu64 " bytes) discarded", b->journal_dir,
+                  st.corrupt, st.corrupt_bytes);
+    if (st.records) {
+        rtp_warn(
+            "journal %s holds %" PRIu64 " records (%" PRIu64 " bytes in %" PRIu64
+            " segments) from an earlier run: replaying them once Redis answers; new records go behind them",
+            b->journal_dir, st.records, st.bytes, st.segments);
+        b->journal_since_ms = rtp_mono_ms();
+    }
+    return 0;
+}
+
 static int s_setup(batcher_t *b)
 {
     rtp_err_t err = {{0}};
@@ -436,6 +658,8 @@ static int s_setup(batcher_t *b)
         rtp_error("cannot open --latency-log %s: %s", b->cfg->latency_log, strerror(errno));
         return 2;
     }
+    if (b->cfg->journal_max_bytes > 0 && s_open_journal(b) != 0)
+        return 1;
     if (s_open(b) != 0)
         return 1;
     if (b->cfg->broker && *b->cfg->broker) {
@@ -447,9 +671,10 @@ static int s_setup(batcher_t *b)
             return 1;
         }
     }
-    rtp_info("taking records from %s; writing to %s in batches of %d or every %d ms (window %zu)%s",
-             b->cfg->aggregator, rtp_redis_link_display(b->link), b->cfg->batch_size, b->cfg->batch_ms,
-             b->window, b->cfg->write_delay_ms ? " [test hook: slow writes]" : "");
+    rtp_info(
+        "taking records from %s; writing to %s in batches of %d or every %d ms (window %zu); journal %s%s",
+        b->cfg->aggregator, rtp_redis_link_display(b->link), b->cfg->batch_size, b->cfg->batch_ms, b->window,
+        b->journal ? b->journal_dir : "off", b->cfg->write_delay_ms ? " [test hook: slow writes]" : "");
     return 0;
 }
 
@@ -461,6 +686,8 @@ static void s_teardown(batcher_t *b)
     free(b->arrived_ms);
     s_close(b);
     zsock_destroy(&b->acks);
+    rtp_journal_destroy(&b->journal);
+    free(b->replay);
     rtp_store_destroy(&b->store);
     rtp_redis_link_destroy(&b->link);
     if (b->latency)
@@ -487,19 +714,35 @@ int batcher_run(const batcher_config_t *cfg)
         s_phases(&b, now);
         s_read_monitor(&b);
         s_grant(&b, now);
-        size_t due = s_due(&b, now);
+        if (s_replay_due(&b, now)) {
+            s_replay(&b);
+            s_grant(&b, rtp_mono_ms());
+        }
+        size_t due = s_due(&b, rtp_mono_ms());
         if (due) {
             s_flush(&b, due);
             s_grant(&b, rtp_mono_ms());
         }
         now = rtp_mono_ms();
         if (b.phase == FINISHING) {
-            if (b.count == 0 && now >= b.linger_until_ms)
+            int journaled = s_journaling(&b);
+            if (b.count == 0 && !journaled && now >= b.linger_until_ms)
                 break;
             if (now >= b.phase_until_ms) {
-                rtp_error("stopping: %zu records could not be written to Redis within %d ms: lost", b.count,
-                          cfg->finish_timeout_ms);
-                status = 1;
+                if (b.count) {
+                    rtp_error(
+                        "stopping: %zu records could be neither written to Redis nor journaled within %d "
+                        "ms: lost",
+                        b.count, cfg->finish_timeout_ms);
+                    status = 1;
+                }
+                if (journaled)
+                    rtp_warn(
+                        "stopping with %" PRIu64 " records (%" PRIu64
+                        " bytes) in the journal %s: Redis did not "
+                        "take them within %d ms; they are replayed when a batcher starts on this journal",
+                        rtp_journal_records(b.journal), rtp_journal_bytes(b.journal), b.journal_dir,
+                        cfg->finish_timeout_ms);
                 break;
             }
         }
@@ -514,13 +757,11 @@ int batcher_run(const batcher_config_t *cfg)
         int64_t wake = now + MAX_TICK_MS;
         if (b.next_stats_ms < wake)
             wake = b.next_stats_ms;
-        if (b.count) {
-            int64_t at = b.arrived_ms[b.start] + cfg->batch_ms;
-            if (b.next_attempt_ms > at)
-                at = b.next_attempt_ms;
-            if (at < wake)
-                wake = at;
-        }
+        int64_t at = s_due_at(&b);
+        if (at < wake)
+            wake = at;
+        if (s_journaling(&b) && b.next_attempt_ms < wake)
+            wake = b.next_attempt_ms; /* the replay: now, while Redis takes it */
         if (b.next_grant_ms > now && b.next_grant_ms < wake)
             wake = b.next_grant_ms;
         if (b.phase != RUNNING && b.phase_until_ms < wake)

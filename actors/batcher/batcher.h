@@ -12,21 +12,42 @@
  * holds more than its window. A (re)connection voids the old credit on both sides
  * (the aggregator sees a new peer), so the whole free window is granted again.
  *
- * When Redis is unreachable or answers an error, the batch is kept, no credit is
- * granted (so the aggregator holds records, and in turn pushes back on the broker),
- * and the write is retried with capped exponential backoff and jitter. Nothing is
- * dropped. s_write_batch() in batcher.c is the one place a batch leaves the batcher:
- * an on-disk journal slots in there (append when Redis fails, report the batch as
- * safe, replay the journal when Redis is back).
+ * When Redis is unreachable or answers an error, the batcher keeps taking records
+ * into an on-disk journal (common/journal: append-only segment files, each record the
+ * codec's bytes with a length and a CRC-32C, one fdatasync per appended batch), so the
+ * pipeline keeps flowing while Redis is away:
+ *   - the batch that failed is appended to the journal, and from then on every batch
+ *     goes to the journal behind it (never straight to Redis while the journal holds
+ *     records: the order is kept);
+ *   - the journal is replayed from its front in batches through the same idempotent
+ *     store write, first after retry_min_ms and then with capped exponential backoff
+ *     and jitter while Redis keeps failing; as fast as Redis takes them once it answers;
+ *   - a record is acknowledged (ACK to the broker) when it is written to Redis, from
+ *     memory or from the journal, never when it is only journaled;
+ *   - when the journal is drained its files are deleted and batches go straight to
+ *     Redis again. A log line marks the switch to the journal and its drain.
+ * The journal is bounded (journal_max_bytes): when it is full, the batch stays in
+ * memory and no credit is granted (the aggregator holds records and pushes back on the
+ * broker) until the replay frees a segment; memory and disk both stay bounded.
+ * A batcher that dies (even SIGKILL) finds its journal again at start: a torn tail of
+ * an append cut short is discarded (logged and counted; its records were never
+ * acknowledged, so the readers resend them), the rest is replayed once Redis answers.
+ * Records held in memory and not yet journaled are lost with the process, unacked;
+ * the readers resend those. journal_max_bytes 0 turns the journal off: a failed batch
+ * is then kept in memory, no credit is granted, and it is retried with backoff.
  *
  * Stopping (SIGINT/SIGTERM): the batcher keeps receiving and writing (still granting
  * credit) for up to drain_ms, or until the aggregator has been quiet for quiet_ms;
  * then it says DISCONNECT (the aggregator voids its credit), takes what was already
- * in flight, writes everything it holds (retrying for up to finish_timeout_ms) and
- * exits; records it could not write are reported as an error with their count.
+ * in flight, writes everything it holds and replays the journal (retrying for up to
+ * finish_timeout_ms), and exits. What Redis did not take by then stays in the journal
+ * for the next start (a warning says how much and where); records that could be
+ * neither written nor journaled are reported as an error with their count.
  */
 #ifndef RTP_BATCHER_H
 #define RTP_BATCHER_H
+
+#include <stdint.h>
 
 typedef struct {
     const char *aggregator; /* DEALER connects here */
@@ -38,12 +59,15 @@ typedef struct {
     int connect_timeout_ms, command_timeout_ms;
     int drain_ms, quiet_ms, finish_timeout_ms;
     int stats_ms;
-    int write_delay_ms; /* test hook: sleep this long before each write (a slow Redis) */
-    const char *latency_log; /* debug: append "received_us stored_us" per stored record here (NULL: off) */
+    int write_delay_ms;        /* test hook: sleep this long before each write (a slow Redis) */
+    const char *latency_log;   /* debug: append "received_us stored_us" per stored record here (NULL: off) */
+    const char *journal_dir;   /* NULL or "": $TMPDIR/rtp-batcher-journal-HOST-PORT-DB */
+    int64_t journal_max_bytes; /* 0: no journal */
 } batcher_config_t;
 
 /* Runs until SIGINT/SIGTERM (rtp_signals_install first), then stops as above.
- * Returns the exit status: 0, 1 when records were left unwritten, 2 on a bad URL. */
+ * Returns the exit status: 0, 1 when records were lost (or the journal cannot be
+ * opened), 2 on a bad URL. */
 int batcher_run(const batcher_config_t *cfg);
 
 #endif

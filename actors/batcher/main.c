@@ -5,7 +5,10 @@
 #include "util.h"
 
 static const rtp_setting_def_t s_settings[] = {
-    {"broker", RTP_SET_STR, NULL, "the broker's readers endpoint: after each batch is in Redis, ACKs go there for the readers (unset: none)", NULL},
+    {"broker", RTP_SET_STR, NULL,
+     "the broker's readers endpoint: after each batch is in Redis, ACKs go there for the readers (unset: "
+     "none)",
+     NULL},
     {"aggregator", RTP_SET_STR, "tcp://127.0.0.1:5558", "the aggregator's batchers endpoint to connect to",
      NULL},
     {"redis-url", RTP_SET_STR, "redis://127.0.0.1:6379", "where to store: redis://[:password@]host:port[/db]",
@@ -23,6 +26,12 @@ static const rtp_setting_def_t s_settings[] = {
     {"finish-timeout-ms", RTP_SET_INT, "5000", "on SIGTERM, how long to retry writing the last records",
      NULL},
     {"stats-ms", RTP_SET_INT, "5000", "interval of the stats log line", NULL},
+    {"journal-dir", RTP_SET_STR, NULL,
+     "folder of the on-disk journal that takes records while Redis is away (unset: "
+     "$TMPDIR/rtp-batcher-journal-HOST-PORT-DB, one per Redis target; rtp up passes RUNTIME-DIR/journal)",
+     NULL},
+    {"journal-max-bytes", RTP_SET_INT, "268435456",
+     "bound on the journal's files; when full, no credit is granted; 0 turns the journal off", NULL},
     {"write-delay-ms", RTP_SET_INT, "0",
      "TEST HOOK: sleep this long before each Redis write, to simulate a slow Redis; 0 in production", NULL},
     {"latency-log", RTP_SET_STR, NULL,
@@ -65,7 +74,11 @@ int main(int argc, char **argv)
         .stats_ms = s_int(s, "stats-ms", 10, 3600000),
         .write_delay_ms = s_int(s, "write-delay-ms", 0, 600000),
         .latency_log = rtp_settings_str(s, "latency-log"),
+        .journal_dir = rtp_settings_str(s, "journal-dir"),
+        .journal_max_bytes = rtp_settings_int(s, "journal-max-bytes"),
     };
+    if (cfg.journal_max_bytes < 0)
+        cfg.journal_max_bytes = 0;
     if (cfg.retry_max_ms < cfg.retry_min_ms)
         cfg.retry_max_ms = cfg.retry_min_ms;
     code = batcher_run(&cfg);

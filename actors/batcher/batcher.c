@@ -1,6 +1,7 @@
 #include "batcher.h"
 
 #include "journal.h"
+#include "curve.h"
 #include "log.h"
 #include "proto.h"
 #include "redis_link.h"
@@ -568,6 +569,11 @@ static int s_open(batcher_t *b)
         rtp_error("cannot monitor the aggregator connection: %s", zmq_strerror(zmq_errno()));
         return -1;
     }
+    rtp_err_t err;
+    if (rtp_curve_client(b->dealer, &err) != 0) {
+        rtp_error("%s", err.msg);
+        return -1;
+    }
     if (zsock_connect(b->dealer, "%s", b->cfg->aggregator) != 0) {
         rtp_error("cannot connect to the aggregator at %s: %s", b->cfg->aggregator,
                   zmq_strerror(zmq_errno()));
@@ -666,6 +672,11 @@ static int s_setup(batcher_t *b)
         b->acks = zsock_new(ZMQ_DEALER);
         zsock_set_linger(b->acks, 2000);
         zsock_set_sndhwm(b->acks, 100000);
+        rtp_err_t curve_err;
+        if (b->acks && rtp_curve_client(b->acks, &curve_err) != 0) {
+            rtp_error("%s", curve_err.msg);
+            return 1;
+        }
         if (!b->acks || zsock_connect(b->acks, "%s", b->cfg->broker) != 0) {
             rtp_error("cannot connect to the broker at %s for acknowledgements", b->cfg->broker);
             return 1;

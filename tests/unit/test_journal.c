@@ -76,7 +76,7 @@ static int s_same(const rtp_msg_t *msg, int i)
 /* Appends messages from..to-1 in one call; returns what append returned. */
 static int s_append(rtp_journal_t *j, int from, int to)
 {
-    rtp_msg_t *msgs[512];
+    rtp_msg_t *msgs[512] = {0};
     int n = to - from;
     for (int i = 0; i < n; i++)
         msgs[i] = s_msg(from + i);

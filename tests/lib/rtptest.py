@@ -492,3 +492,22 @@ def reader_stats(log_text, label="final stats"):
     if last is None:
         return None
     return {k: int(v) for k, v in _STATS.findall(last.split(f"] {label} ", 1)[1])}
+
+
+def children(ppid, exe):
+    """The live children of ppid running exe, as `pgrep -P ppid -x exe` lists them
+    (tests signal only processes they started, or children of those)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        state, parent = stat[stat.rindex(")") + 2:].split()[:2]
+        if int(parent) == ppid and comm == exe[:15] and state not in ("Z", "X"):
+            found.append(int(entry))
+    return sorted(found)

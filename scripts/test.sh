@@ -5,7 +5,7 @@
 # themselves, on free ports. Exit status 0 only if everything passed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/scripts/deps.sh"
+"$root/scripts/deps.sh" test
 jobs=$(nproc)
 echo "== build (RelWithDebInfo)"
 "$root/scripts/build.sh" "$root/build"

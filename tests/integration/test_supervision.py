@@ -1,0 +1,48 @@
+"""The root supervisor, as OTP's: an actor that dies is restarted (one for one, with
+backoff), each exit logged with its reason (exit status or signal); more than R
+restarts within P seconds and it gives up on that actor, loudly, while the rest of
+the system runs on."""
+
+import os
+import re
+import signal
+import time
+
+import rtpredis
+import rtptest
+from rtptest import check
+
+
+def test_restarts_with_reasons_then_gives_up_past_the_intensity_limit():
+    with rtpredis.RedisServer() as redis:
+        up = rtptest.Proc("rtp", ["up", "--redis-url", redis.url, "--censor-workers", 1, "--sentiment-workers", 1,
+                                  "--engagement-workers", 1, "--work-mean-ms", 0, "--replay-rate", 50,
+                                  "--replay-panic-rate", 0, "--print", "false",
+                                  "--max-restarts", 2, "--restart-period-ms", 60000])
+        up.wait_log(r"the broker asks for 1 engagement worker", 30)
+        kills = []
+        for i in range(3):
+            pids = rtptest.wait_until(lambda: rtptest.children(up.pid, "rtp-engagement"), 10,
+                                      "an engagement worker running")
+            os.kill(pids[0], signal.SIGKILL if i != 1 else signal.SIGTERM)
+            kills.append(pids[0])
+            if i < 2:
+                up.wait_log(r"restarted rtp-engagement#1 \(restart %d\)" % (i + 1), 10)
+        up.wait_log(r"GIVING UP on rtp-engagement#1", 10)
+        time.sleep(1.0)
+        check(not rtptest.children(up.pid, "rtp-engagement"), "no engagement worker after giving up")
+        check(up.alive(), "rtp up keeps running the rest of the system")
+        check(len(rtptest.children(up.pid, "rtp-censor")) == 1, "the other actors are untouched")
+        log = up.stderr_text()
+        died = re.findall(r"rtp-engagement#1 died \(([^)]*\)?)\)", log)
+        check(died == ["signal 9 (Killed)", "exit status 0"], f"each exit is logged with its reason: {died}")
+        check(re.search(r"GIVING UP on rtp-engagement#1: signal 9 \(Killed\), and it was restarted 2 times", log),
+              "giving up names the reason and the restarts")
+        delays = [int(x) for x in re.findall(r"rtp-engagement#1 died .*; restarting it in (\d+) ms", log)]
+        check(len(delays) == 2, f"two restarts scheduled: {delays}")
+        up.stop(timeout=60)
+        print(f"killed {kills}; exits logged as {died}; restart delays {delays} ms; then gave up, loudly")
+
+
+if __name__ == "__main__":
+    rtptest.main(globals())

@@ -6,10 +6,13 @@ the right values (checked row by row against an independent computation), and th
 test prints lost = 0, duplicated = 0. The readers' acknowledgement window and
 resends, the batcher's journal and the idempotent store make this hold."""
 
+import json
 import os
 import random
 import re
+import shutil
 import signal
+import tempfile
 import time
 
 import rtpcheck
@@ -137,6 +140,97 @@ def _stamp(line):
     import datetime
     when = datetime.datetime.strptime(line.split(" ", 1)[0], "%Y-%m-%dT%H:%M:%S.%fZ")
     return when.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def _unique_copies(src, dst, copies, tag):
+    """Writes `copies` copies of every tweet of src into dst, each copy with its own ids
+    (tweet, retweeted original, users), so that every record of the stream is a
+    different row and a lost one cannot hide behind a later copy of itself."""
+    with open(src, encoding="utf-8") as f:
+        tweets = [json.loads(line) for line in f if line.strip()]
+
+    def rename(obj, k):
+        if not isinstance(obj, dict):
+            return
+        for field in ("id_str",):
+            if isinstance(obj.get(field), str):
+                obj[field] = f"{obj[field]}{tag}{k:03d}"
+        if isinstance(obj.get("id"), int):
+            obj["id"] = obj["id"] * 1000 + k if obj["id"] < 2 ** 40 else obj["id"]
+        rename(obj.get("user"), k)
+        rename(obj.get("retweeted_status"), k)
+
+    n = 0
+    with open(dst, "w", encoding="utf-8") as out:
+        for k in range(copies):
+            for t in tweets:
+                copy = json.loads(json.dumps(t))
+                rename(copy, k)
+                out.write(json.dumps(copy, ensure_ascii=False) + "\n")
+                n += 1
+    return n
+
+
+def test_20000_tweets_at_2000_per_second_with_kills_and_redis_away():
+    """The acceptance scenario: 20,000 tweets at 2,000/s (two streams of 1,000/s) while
+    a worker of each pool, the aggregator, the batcher and the broker are each killed
+    with SIGKILL at random moments and Redis is stopped for 5 seconds."""
+    rng = random.Random(int(os.environ.get("RTP_TEST_SEED", "11")))
+    folder = tempfile.mkdtemp(prefix="rtp-20k-")
+    try:
+        a, b = os.path.join(folder, "a.jsonl"), os.path.join(folder, "b.jsonl")
+        n = _unique_copies(rtptest.data_path("tweets-a.jsonl"), a, 20, "1") + \
+            _unique_copies(rtptest.data_path("tweets-b.jsonl"), b, 26, "2")
+        expected = rtpcheck.expected_from_files([a, b])
+        replay = rtptest.start_replay("--tweets-1", a, "--tweets-2", b, "--loops", 1, "--rate", 1000,
+                                      "--burst", "false", "--panic-rate", 0)
+        with rtpredis.RedisServer(extra_args=["--appendonly", "yes", "--appendfsync", "everysec"]) as redis:
+            up = rtptest.Proc("rtp", ["up", "--redis-url", redis.url, "--rtp-url", replay.url,
+                                      "--censor-workers", 3, "--sentiment-workers", 2, "--engagement-workers", 2,
+                                      "--work-mean-ms", 0, "--print", "false"],
+                              env={"RTP_READER_ACK_TIMEOUT_MS": "5000", "RTP_READER_ACK_BACKOFF_MAX_MS": "10000"})
+            with redis.client() as c:
+                rtptest.wait_until(lambda: c.command("ZCARD", "tweets") > 500, 60, "the stream flowing")
+            start = time.monotonic()
+            order = VICTIMS[:]
+            rng.shuffle(order)
+            redis_at = rng.uniform(1.0, 6.0)
+            killed, redis_done = [], False
+            for name in order:
+                time.sleep(rng.uniform(0.3, 1.3))
+                if not redis_done and time.monotonic() - start > redis_at:
+                    redis.stop()
+                    time.sleep(5.0)
+                    redis.start()
+                    redis_done = True
+                pids = rtptest.children(up.pid, name)
+                if pids:
+                    os.kill(rng.choice(pids), signal.SIGKILL)
+                    killed.append(name)
+            if not redis_done:
+                redis.stop()
+                time.sleep(5.0)
+                redis.start()
+            with redis.client() as c:
+                rtptest.wait_until(lambda: c.command("ZCARD", "tweets") >= len(expected) or not up.alive(), 240,
+                                   "every tweet stored", interval=0.5)
+            code = up.stop(timeout=90)
+            with redis.client() as c:
+                report = rtpcheck.check_redis(c, expected)
+                stored = c.command("ZCARD", "tweets")
+                letters = c.command("LLEN", "deadletter")
+        replay.stop()
+        check(code == 0, f"rtp up exits 0, got {code}")
+        check(sorted(killed) == sorted(VICTIMS), f"every victim killed once: {killed}")
+        lost = len(expected) - stored
+        for p in report.problems[:10]:
+            print("  problem:", p)
+        print(f"{n} tweets ({len(expected)} records) at 2 x 1000/s; killed {killed}; Redis away 5 s; "
+              f"lost = {lost}, duplicated = {len(report.problems) - max(lost, 0)}; dead letters {letters}; "
+              f"{report.summary()}")
+        check(lost == 0 and not report.problems and letters == 0, "nothing lost, nothing doubled, every row right")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -218,7 +218,12 @@ def test_20000_tweets_at_2000_per_second_with_kills_and_redis_away():
             with redis.client() as c:
                 report = rtpcheck.check_redis(c, expected)
                 stored = c.command("ZCARD", "tweets")
-                letters = c.command("LLEN", "deadletter")
+                letters = rtpcheck.dead_letters(c)
+        # An event whose join the broker's death cut short is reported as an
+        # "incomplete join" dead letter (never dropped silently) and stored anyway,
+        # since its reader sent it again: those letters are expected, no others are.
+        abandoned = [d for d in letters if d["reason"].startswith("incomplete join")]
+        others = [d for d in letters if not d["reason"].startswith("incomplete join")]
         replay.stop()
         check(code == 0, f"rtp up exits 0, got {code}")
         check(sorted(killed) == sorted(VICTIMS), f"every victim killed once: {killed}")
@@ -226,9 +231,10 @@ def test_20000_tweets_at_2000_per_second_with_kills_and_redis_away():
         for p in report.problems[:10]:
             print("  problem:", p)
         print(f"{n} tweets ({len(expected)} records) at 2 x 1000/s; killed {killed}; Redis away 5 s; "
-              f"lost = {lost}, duplicated = {len(report.problems) - max(lost, 0)}; dead letters {letters}; "
-              f"{report.summary()}")
-        check(lost == 0 and not report.problems and letters == 0, "nothing lost, nothing doubled, every row right")
+              f"lost = {lost}, duplicated = {len(report.problems) - max(lost, 0)}; {len(abandoned)} interrupted "
+              f"joins reported as dead letters (stored after the resend); {report.summary()}")
+        check(lost == 0 and not report.problems, "nothing lost, nothing doubled, every row right")
+        check(not others, f"no other dead letters: {others[:3]}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -5,7 +5,8 @@
  *   bench_ceilings parse [--seconds S]
  *       one core decoding every event again and again: rtp_tweet_decode (the
  *       project's decoder: one cJSON parse plus the record), and plain cJSON_Parse +
- *       cJSON_Delete for comparison.
+ *       cJSON_Delete for comparison. Rates per second of wall time and per second of
+ *       this process's CPU time (the one core's rate even on a busy machine).
  *   bench_ceilings zmq [--seconds S] [--dir DIR]
  *       PUSH/PULL over ipc:// between two processes (fork), messages = the JOINED
  *       record of every tweet (record + censored text + scores, the largest message
@@ -36,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -166,13 +168,20 @@ static void s_load_records(const events_t *ev, records_t *out)
 
 /* --- parse ---------------------------------------------------------------------- */
 
+static int64_t s_cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int s_parse(double seconds)
 {
     events_t ev;
     s_load_events(&ev);
     size_t records = 0, rejected = 0;
     long passes = 0;
-    int64_t t0 = rtp_mono_us(), t1;
+    int64_t t0 = rtp_mono_us(), t1, c0 = s_cpu_us();
     do {
         for (size_t i = 0; i < ev.count; i++) {
             rtp_decoded_t d;
@@ -187,10 +196,12 @@ static int s_parse(double seconds)
         t1 = rtp_mono_us();
     } while ((double) (t1 - t0) < seconds * 1e6);
     double decode_s = (double) (t1 - t0) / 1e6;
+    double decode_cpu = (double) (s_cpu_us() - c0) / 1e6;
 
     long cjson_passes = 0;
     size_t failed = 0;
     t0 = rtp_mono_us();
+    c0 = s_cpu_us();
     do {
         for (size_t i = 0; i < ev.count; i++) {
             cJSON *j = cJSON_ParseWithLength(ev.data[i], ev.len[i]);
@@ -202,15 +213,23 @@ static int s_parse(double seconds)
         t1 = rtp_mono_us();
     } while ((double) (t1 - t0) < seconds * 1e6);
     double cjson_s = (double) (t1 - t0) / 1e6;
+    double cjson_cpu = (double) (s_cpu_us() - c0) / 1e6;
 
     double events = (double) ev.count;
-    printf("{\"ceiling\": \"parse\", \"events_per_pass\": %zu, \"records_per_pass\": %zu, \"bytes_per_pass\": %zu, "
-           "\"rejected\": %zu, \"decode_passes\": %ld, \"decode_seconds\": %.6f, \"decode_events_per_s\": %.1f, "
-           "\"decode_records_per_s\": %.1f, \"decode_mb_per_s\": %.2f, \"cjson_passes\": %ld, "
-           "\"cjson_seconds\": %.6f, \"cjson_events_per_s\": %.1f, \"cjson_failed\": %zu}\n",
-           ev.count, records / (size_t) passes, ev.bytes, rejected, passes, decode_s, events * (double) passes / decode_s,
-           (double) records / decode_s, (double) ev.bytes * (double) passes / decode_s / 1e6, cjson_passes, cjson_s,
-           events * (double) cjson_passes / cjson_s, failed);
+    printf(
+        "{\"ceiling\": \"parse\", \"events_per_pass\": %zu, \"records_per_pass\": %zu, \"bytes_per_pass\": "
+        "%zu, "
+        "\"rejected\": %zu, \"decode_passes\": %ld, \"decode_seconds\": %.6f, \"decode_events_per_s\": %.1f, "
+        "\"decode_records_per_s\": %.1f, \"decode_mb_per_s\": %.2f, \"decode_cpu_seconds\": %.6f, "
+        "\"decode_events_per_cpu_s\": %.1f, \"cjson_passes\": %ld, \"cjson_seconds\": %.6f, "
+        "\"cjson_events_per_s\": %.1f, \"cjson_cpu_seconds\": %.6f, \"cjson_events_per_cpu_s\": %.1f, "
+        "\"cjson_failed\": %zu}\n",
+        ev.count, records / (size_t) passes, ev.bytes, rejected, passes, decode_s,
+        events * (double) passes / decode_s, (double) records / decode_s,
+        (double) ev.bytes * (double) passes / decode_s / 1e6, decode_cpu,
+        events * (double) passes / decode_cpu, cjson_passes, cjson_s,
+        events * (double) cjson_passes / cjson_s, cjson_cpu, events * (double) cjson_passes / cjson_cpu,
+        failed);
     s_free_events(&ev);
     return rejected || failed ? 1 : 0;
 }
@@ -267,7 +286,7 @@ static int s_zmq(double seconds, const char *dir)
     s_load_events(&ev);
     s_load_records(&ev, &rec);
     /* pre-encoded frames for the raw round, and the mean message size */
-    uint8_t (*hdr)[4] = calloc(rec.count, sizeof *hdr);
+    uint8_t(*hdr)[4] = calloc(rec.count, sizeof *hdr);
     uint8_t **body = calloc(rec.count, sizeof *body);
     size_t *body_len = calloc(rec.count, sizeof *body_len);
     size_t total = 0;

@@ -156,7 +156,9 @@ def _children(pid):
 
 
 def _proc_sample(pid):
-    """(name, cpu ticks, VmHWM kB, VmRSS kB, RssAnon kB) of a live process, or None."""
+    """(name, cpu ticks, VmHWM kB, VmRSS kB, RssAnon kB, Pss kB) of a live process, or
+    None. RSS counts every shared library page the process touched; PSS divides each
+    shared page among the processes that map it; RssAnon is the private heap and stacks."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
             stat = f.read()
@@ -164,6 +166,9 @@ def _proc_sample(pid):
             status = f.read()
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             argv0 = f.read().split(b"\0")[0].decode("utf-8", "replace")
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii", errors="replace") as f:
+            m = re.search(r"^Pss:\s+(\d+) kB", f.read(), re.M)
+            pss = int(m.group(1)) if m else 0
     except OSError:
         return None
     rest = stat[stat.rindex(")") + 2:].split()
@@ -172,7 +177,7 @@ def _proc_sample(pid):
     for key in ("VmHWM", "VmRSS", "RssAnon"):
         m = re.search(rf"^{key}:\s+(\d+) kB", status, re.M)
         kb[key] = int(m.group(1)) if m else 0
-    return os.path.basename(argv0) or "?", ticks, kb["VmHWM"], kb["VmRSS"], kb["RssAnon"]
+    return os.path.basename(argv0) or "?", ticks, kb["VmHWM"], kb["VmRSS"], kb["RssAnon"], pss
 
 
 class Sampler:
@@ -203,16 +208,18 @@ class Sampler:
             s = _proc_sample(pid)
             if s is None:
                 continue
-            name, cpu, hwm, rss, anon = s
+            name, cpu, hwm, rss, anon, pss = s
             name = self.extra.get(pid, name)
             if name == "?":
                 continue   # exiting (a zombie has no command line)
             with self.lock:
-                p = self.procs.setdefault(pid, {"pid": pid, "ticks": 0, "hwm_kb": 0, "anon_kb": 0, "first_seen": now})
+                p = self.procs.setdefault(pid, {"pid": pid, "ticks": 0, "hwm_kb": 0, "anon_kb": 0, "pss_kb": 0,
+                                                "first_seen": now})
                 p["name"] = name   # the latest: a child is rtp's copy until it executes its program
                 p["ticks"] = cpu
                 p["hwm_kb"] = max(p["hwm_kb"], hwm)
                 p["anon_kb"] = max(p["anon_kb"], anon)
+                p["pss_kb"] = max(p["pss_kb"], pss)
                 p["last_seen"] = now
             ticks[pid] = cpu
         with self.lock:
@@ -245,17 +252,19 @@ class Sampler:
             procs = [dict(p) for p in self.procs.values()]
         for p in procs:
             r = roles.setdefault(p["name"], {"processes": 0, "cpu_s": 0.0, "peak_rss_mib": 0.0,
-                                             "peak_anon_mib": 0.0, "pids": []})
+                                             "peak_anon_mib": 0.0, "peak_pss_mib": 0.0, "pids": []})
             base = since.get(p["pid"], 0) if since is not None else 0
             r["processes"] += 1
             r["cpu_s"] += max(0, p["ticks"] - base) / CLK_TCK
             r["peak_rss_mib"] = max(r["peak_rss_mib"], p["hwm_kb"] / 1024)
             r["peak_anon_mib"] = max(r["peak_anon_mib"], p["anon_kb"] / 1024)
+            r["peak_pss_mib"] = max(r["peak_pss_mib"], p["pss_kb"] / 1024)
             r["pids"].append(p["pid"])
         for r in roles.values():
             r["cpu_s"] = round(r["cpu_s"], 3)
             r["peak_rss_mib"] = round(r["peak_rss_mib"], 2)
             r["peak_anon_mib"] = round(r["peak_anon_mib"], 2)
+            r["peak_pss_mib"] = round(r["peak_pss_mib"], 2)
             if events:
                 r["cpu_s_per_1000_events"] = round(r["cpu_s"] * 1000 / events, 4)
         return dict(sorted(roles.items()))
@@ -580,6 +589,7 @@ def run_elasticity(paths, data, quick, plot_path):
             series = [dict(s, t=round(s["t"] - t0, 3)) for s in up.broker]
         finally:
             up.stop(timeout=60)
+    resent = sum(f.get("resent", 0) for f in up.reader_finals().values())
     if len(series) < total / 2:
         raise BenchError(f"elasticity: only {len(series)} broker stats lines in {total} s")
     steps, at = [], 0
@@ -590,7 +600,7 @@ def run_elasticity(paths, data, quick, plot_path):
     low_start = phases[0][1] + phases[1][1]
     back_to_min = next((s["t"] - low_start for s in series if s["t"] >= low_start and s["censor_workers"] <= 1), None)
     result = {"schedule_per_stream": schedule, "work_mean_ms": 20, "censor_workers": "1:16",
-              "series": series, "phases": analysis,
+              "series": series, "phases": analysis, "resent_by_readers": resent,
               "pool_back_to_min_after_s": None if back_to_min is None else round(back_to_min, 1),
               "peak_rss_mib": {k: v["peak_rss_mib"] for k, v in roles.items()}}
     if plot_path:
@@ -826,10 +836,11 @@ def print_table(results):
               f"({t['distinct_in_redis']} distinct in Redis) in {t['seconds_first_to_last_batch']:.2f} s")
         print(f"  {t['events_per_s']:.0f} tweets/s = {t['records_per_s']:.0f} records/s end to end; all processes "
               f"together {t['cpu_s_per_1000_events']:.3f} CPU s per 1000 tweets")
-        print(f"  {'process':<16}{'n':>3}{'CPU s':>9}{'CPU s/1000 tw':>15}{'peak RSS MiB':>14}{'peak anon MiB':>15}")
+        print(f"  {'process':<16}{'n':>3}{'CPU s':>9}{'CPU s/1000 tw':>15}{'peak RSS MiB':>14}{'PSS MiB':>9}"
+              f"{'anon MiB':>10}")
         for name, r in t["processes"].items():
             print(f"  {name:<16}{r['processes']:>3}{r['cpu_s']:>9.2f}{r.get('cpu_s_per_1000_events', 0):>15.3f}"
-                  f"{r['peak_rss_mib']:>14.1f}{r['peak_anon_mib']:>15.1f}")
+                  f"{r['peak_rss_mib']:>14.1f}{r['peak_pss_mib']:>9.1f}{r['peak_anon_mib']:>10.1f}")
     for lat in results.get("latency", []):
         print(f"\nlatency, 2 x 1000 tweets/s, batch {lat['batch_size']} / {lat['batch_ms']} ms: "
               f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms "
@@ -842,8 +853,9 @@ def print_table(results):
                 print(f"  from {ph['start_s']:>5.0f} s, {ph['phase']:>7} offered: peak {ph['peak_queued']:>6} queued, "
                       f"peak {ph['peak_workers']:>2} workers, stopped growing after "
                       f"{ph['stopped_growing_after_s']} s, drained after {ph['drained_after_s']} s")
-        print(f"  censor pool back to 1 worker {e['pool_back_to_min_after_s']} s into the low phase; "
-              f"plot: {e.get('plot', 'not written')}")
+        print(f"  censor pool back to 1 worker {e['pool_back_to_min_after_s']} s into the low phase; records resent "
+              f"by the readers (not acknowledged in time): {e['resent_by_readers']}")
+        print(f"  plot: {e.get('plot', 'not written')}")
     s = results.get("scaling")
     if s:
         runs = ", ".join(f"{r['censor_workers']}: {r['records_per_s']:.0f}/s" for r in s["runs"])
@@ -857,7 +869,9 @@ def print_table(results):
               f"{o['records']}, {lost}; "
               f"drained {o['drained_after_feed_end_s']} s after the feed ended; broker peak in flight "
               f"{o['broker_peak_in_flight']} (bound {o['max_events']})")
-        print("  peak RSS MiB: " + ", ".join(f"{k} {v['peak_rss_mib']:.1f}" for k, v in o["processes"].items()))
+        print("  peak RSS (PSS, anon) MiB: " + ", ".join(
+            f"{k} {v['peak_rss_mib']:.1f} ({v['peak_pss_mib']:.1f}, {v['peak_anon_mib']:.1f})"
+            for k, v in o["processes"].items()))
     if results["targets"]:
         print("\ntargets")
         for tg in results["targets"]:

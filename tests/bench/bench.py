@@ -246,7 +246,8 @@ class Sampler:
 
     def by_role(self, since=None, events=None):
         """Per executable name: processes, CPU seconds (since a snapshot when given),
-        CPU seconds per 1,000 events, peak VmHWM and private RSS of any one process."""
+        CPU seconds per 1,000 events, peak VmHWM, PSS and private RSS of any one process,
+        and the same figures per process (pids)."""
         roles = {}
         with self.lock:
             procs = [dict(p) for p in self.procs.values()]
@@ -259,7 +260,9 @@ class Sampler:
             r["peak_rss_mib"] = max(r["peak_rss_mib"], p["hwm_kb"] / 1024)
             r["peak_anon_mib"] = max(r["peak_anon_mib"], p["anon_kb"] / 1024)
             r["peak_pss_mib"] = max(r["peak_pss_mib"], p["pss_kb"] / 1024)
-            r["pids"].append(p["pid"])
+            r["pids"].append({"pid": p["pid"], "cpu_s": round(max(0, p["ticks"] - base) / CLK_TCK, 3),
+                              "peak_rss_mib": round(p["hwm_kb"] / 1024, 2),
+                              "peak_anon_mib": round(p["anon_kb"] / 1024, 2)})
         for r in roles.values():
             r["cpu_s"] = round(r["cpu_s"], 3)
             r["peak_rss_mib"] = round(r["peak_rss_mib"], 2)

@@ -307,6 +307,7 @@ class Up:
         self.records = self.new = self.dead = 0
         self.broker = []           # dicts from the broker's stats lines
         self.log_lines = []
+        self.gave_up = None
         self.started = time.time()
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=full_env)
@@ -333,6 +334,8 @@ class Up:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             with self.lock:
                 self.log_lines.append(line)
+            if "GIVING UP" in line:
+                self.gave_up = line
             m = BROKER_STATS.search(line)
             if m:
                 v = [int(x) for x in m.groups()]
@@ -348,7 +351,7 @@ class Up:
     def check_alive(self):
         if self.proc.poll() is not None:
             raise BenchError(f"{self.label}: rtp up exited early ({self.proc.returncode}):\n{self.log()[-3000:]}")
-        if "GIVING UP" in self.log():
+        if self.gave_up:
             raise BenchError(f"{self.label}: rtp up gave up on an actor:\n{self.log()[-3000:]}")
 
     def wait_first_batch(self, timeout=30):

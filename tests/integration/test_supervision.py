@@ -35,7 +35,10 @@ def test_restarts_with_reasons_then_gives_up_past_the_intensity_limit():
         check(len(rtptest.children(up.pid, "rtp-censor")) == 1, "the other actors are untouched")
         log = up.stderr_text()
         died = re.findall(r"rtp-engagement#1 died \(([^)]*\)?)\)", log)
-        check(died == ["signal 9 (Killed)", "exit status 0"], f"each exit is logged with its reason: {died}")
+        # SIGTERM to a worker that installed its handler ends it with status 0; one
+        # still starting up (slow under the sanitizers) dies of the signal itself
+        check(died[0] == "signal 9 (Killed)" and died[1] in ("exit status 0", "signal 15 (Terminated)"),
+              f"each exit is logged with its reason: {died}")
         check(re.search(r"GIVING UP on rtp-engagement#1: signal 9 \(Killed\), and it was restarted 2 times", log),
               "giving up names the reason and the restarts")
         delays = [int(x) for x in re.findall(r"rtp-engagement#1 died .*; restarting it in (\d+) ms", log)]

@@ -81,22 +81,7 @@ def log_entries(text, actor=None, pid=None, pattern=None):
     return out
 
 
-def children(ppid, exe):
-    """The live children of ppid running exe: what `pgrep -P ppid -x exe` lists."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        state, parent = stat[stat.rindex(")") + 2:].split()[:2]
-        if int(parent) == ppid and comm == exe[:15] and state not in ("Z", "X"):
-            found.append(int(entry))
-    return sorted(found)
+children = rtptest.children   # what `pgrep -P ppid -x exe` lists
 
 
 def zcard(client):

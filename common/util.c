@@ -1,6 +1,9 @@
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <czmq.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -84,6 +87,23 @@ char *rtp_exe_dir(char *buf, size_t cap)
         *slash = 0;
     snprintf(buf, cap, "%s", n > 0 && slash ? exe : ".");
     return buf;
+}
+
+int rtp_free_tcp_port(int any_interface)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(any_interface ? INADDR_ANY : INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *) &addr, sizeof addr) == 0 && getsockname(fd, (struct sockaddr *) &addr, &len) == 0)
+        port = ntohs(addr.sin_port);
+    close(fd);
+    return port;
 }
 
 char *rtp_read_file(const char *path, size_t *len_p)

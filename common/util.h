@@ -29,6 +29,11 @@ char *rtp_data_path(char *buf, size_t cap, const char *file);
  * unknown: the launcher finds its sibling executables there. Returns buf. */
 char *rtp_exe_dir(char *buf, size_t cap);
 
+/* A TCP port that was free a moment ago, on 127.0.0.1 or (any_interface) on every
+ * interface; -1 when none could be had. The launcher picks ports for the services it
+ * starts this way, so it knows them before they start. */
+int rtp_free_tcp_port(int any_interface);
+
 /* Reads a whole file into a NUL-terminated malloc'd buffer (caller frees);
  * NULL on error with errno set. *len_p (if not NULL) gets the length. */
 char *rtp_read_file(const char *path, size_t *len_p);

@@ -38,9 +38,5 @@ void runinfo_remove(const char *runtime_dir);
  * it names no metrics URL. */
 int runinfo_find_metrics(char *url, size_t cap, rtp_err_t *err);
 
-/* A TCP port free on every interface a moment ago (-1 if none), for the broker's
- * metrics: chosen here rather than by the broker so the URL is known before the
- * broker starts and stays the same across its restarts. */
-int runinfo_free_port(void);
 
 #endif

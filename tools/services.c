@@ -12,21 +12,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int services_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    int port = 0;
-    if (bind(fd, (struct sockaddr *) &addr, sizeof addr) == 0 && getsockname(fd, (struct sockaddr *) &addr, &len) == 0)
-        port = ntohs(addr.sin_port);
-    close(fd);
-    return port;
-}
-
 static int s_redis_pings(int port)
 {
     struct timeval tv = {0, 300000};
@@ -46,7 +31,7 @@ static int s_redis_pings(int port)
 int services_start_redis(sup_t *sup, const char *dir, char *url, size_t url_cap)
 {
     for (int attempt = 0; attempt < 3; attempt++) {
-        int port = services_free_port();
+        int port = rtp_free_tcp_port(0);
         char port_s[16];
         snprintf(port_s, sizeof port_s, "%d", port);
         /* Snapshots on shutdown and every minute under load, so the results can be

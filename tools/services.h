@@ -7,9 +7,6 @@
 
 #include <stddef.h>
 
-/* Asks the kernel for a free TCP port on 127.0.0.1 (0 on failure). */
-int services_free_port(void);
-
 /* Starts a private redis-server under the supervisor, with its files in dir, and
  * waits (up to 10 s) until it answers PING. Writes its URL into url. 0 or -1. */
 int services_start_redis(sup_t *sup, const char *dir, char *url, size_t url_cap);

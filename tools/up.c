@@ -193,7 +193,9 @@ int up_main(int argc, char **argv)
      * is not passed on: every actor taking the same port would collide. */
     int metrics_port = rtp_settings_metrics_port(u.s);
     if (metrics_port <= 0)
-        metrics_port = runinfo_free_port();
+        /* chosen here, not by the broker, so the URL is known before the broker starts
+         * and stays the same across its restarts */
+        metrics_port = rtp_free_tcp_port(1);
     unsetenv("RTP_METRICS_PORT");
     snprintf(u.metrics_port, sizeof u.metrics_port, "%d", metrics_port > 0 ? metrics_port : 0);
     if (metrics_port > 0)

@@ -112,6 +112,7 @@ static int s_configure(rtp_settings_t *settings, reader_config_t *config, char *
     config->ack_timeout_ms = rtp_settings_int(settings, "ack-timeout-ms");
     config->ack_backoff_max_ms = rtp_settings_int(settings, "ack-backoff-max-ms");
     config->drain_ms = rtp_settings_int(settings, "drain-ms");
+    config->metrics_port = rtp_settings_metrics_port(settings);
     if (max_event < 16 || max_event > (1 << 30))
         return s_usage("--max-event-bytes must be between 16 and 1073741824");
     if (config->read_timeout_ms < 1 || config->connect_timeout_ms < 1)

@@ -23,6 +23,7 @@ typedef struct {
     int64_t ack_timeout_ms;     /* resend an unacknowledged record after this long ... */
     int64_t ack_backoff_max_ms; /* ... doubling per resend up to this */
     int64_t drain_ms;           /* at stop, how long to wait for the window's acknowledgements */
+    int metrics_port;           /* serve /metrics here (0: a free port); -1: off */
 } reader_config_t;
 
 /* Reads until SIGINT or SIGTERM (rtp_signals_install must have run), then stops

@@ -2,6 +2,7 @@
 
 #include "forward.h"
 #include "log.h"
+#include "reader_metrics.h"
 #include "stats.h"
 #include "stream.h"
 #include "util.h"
@@ -53,24 +54,39 @@ int reader_run(const reader_config_t *config)
         rtp_info("reading %s as \"%s\" into %s; seqs from %llu; no acknowledgement", config->url,
                  config->name, config->broker, (unsigned long long) reader_forward_next_seq(forward));
 
+    /* after the stream and the forwarder: the metrics read the stats they keep */
+    rtp_metrics_t *metrics = reader_metrics_new(config->metrics_port, config->name, &stats);
+    int64_t next_metrics = 0;
+
     int rc = 0;
     int64_t next_stats = rtp_mono_ms() + config->stats_interval_ms;
     while (!rtp_stop_requested()) {
-        struct curl_waitfd zmq_fd = {reader_forward_fd(forward), CURL_WAIT_POLLIN, 0};
+        struct curl_waitfd fds[1 + RTP_METRICS_POLL_MAX] = {{reader_forward_fd(forward), CURL_WAIT_POLLIN, 0}};
+        unsigned n_fds = 1 + reader_metrics_waitfds(metrics, fds + 1, RTP_METRICS_POLL_MAX);
         int64_t wait = TICK_MS;
         int64_t due = reader_forward_wait_ms(forward);
         if (due >= 0 && due < wait)
             wait = due;
         if (config->stats_interval_ms > 0 && next_stats - rtp_mono_ms() < wait)
             wait = next_stats - rtp_mono_ms();
-        if (reader_stream_wait(stream, &zmq_fd, 1, wait > 0 ? (int) wait : 0) != 0) {
+        if (reader_stream_wait(stream, fds, n_fds, wait > 0 ? (int) wait : 0) != 0) {
             rc = 1;
             break;
+        }
+        /* a scrape is answered when its socket is ready; once a tick, clients past
+         * their deadline are dropped */
+        int scraped = 0;
+        for (unsigned i = 1; i < n_fds; i++)
+            scraped |= fds[i].revents != 0;
+        if (metrics && (scraped || rtp_mono_ms() >= next_metrics)) {
+            rtp_metrics_service(metrics);
+            next_metrics = rtp_mono_ms() + TICK_MS;
         }
         reader_forward_service(forward);
         if (reader_stream_paused(stream) && reader_forward_ready(forward))
             reader_stream_resume(stream);
         reader_stream_work(stream);
+        stats.paused = (uint64_t) reader_stream_paused(stream);
         if (config->stats_interval_ms > 0 && rtp_mono_ms() >= next_stats) {
             reader_stats_log(&stats, "stats", config->name);
             next_stats = rtp_mono_ms() + config->stats_interval_ms;
@@ -80,6 +96,7 @@ int reader_run(const reader_config_t *config)
     reader_stream_destroy(&stream);
     reader_forward_drain(forward, config->drain_ms);
     reader_forward_destroy(&forward);
+    rtp_metrics_destroy(&metrics);
     reader_stats_log(&stats, "final stats", config->name);
     return rc;
 }

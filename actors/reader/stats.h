@@ -43,6 +43,8 @@ typedef struct {
     uint64_t errors;      /* transfers that failed (refused, reset, timeout, ...) */
     uint64_t stalls;      /* streams silent for longer than --read-timeout-ms */
     uint64_t http_errors; /* responses with a status other than 200 */
+    uint64_t bytes;       /* body bytes of 200 responses taken by the forwarder */
+    uint64_t paused;      /* 1 while the transfer is paused (push-back), now */
 } reader_stats_t;
 
 /* Counts one malformed event under the class of its reason. */

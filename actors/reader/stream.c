@@ -95,6 +95,7 @@ static size_t s_on_body(char *buf, size_t size, size_t count, void *arg)
         self->stats->pauses++;
         return CURL_WRITEFUNC_PAUSE;
     }
+    self->stats->bytes += len;
     return len;
 }
 

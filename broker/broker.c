@@ -28,7 +28,14 @@ typedef struct {
     uint64_t sent_at[RTP_POOL_COUNT][MAX_COPIES];     /* the broker's dispatch number of each copy */
     uint8_t copies[RTP_POOL_COUNT];                   /* copies sent in the last dispatch */
     int64_t dispatched_us[RTP_POOL_COUNT];            /* when (for the task-time histogram) */
+    rtp_msg_t *parts[RTP_POOL_COUNT];                 /* each pool's answer, kept until all are in */
 } event_t;
+
+/* What the aggregator gets, in order: an event's parts as one bundle, or a dead letter. */
+typedef struct {
+    rtp_msg_t *msgs[RTP_POOL_COUNT + 1];
+    size_t n;
+} outgoing_t;
 
 typedef broker_counters_t counters_t;   /* shared with broker_metrics.c, which exposes them */
 
@@ -41,8 +48,9 @@ typedef struct {
     uint64_t next_key;
     uint64_t next_dispatch;
     uint32_t next_worker_id;
-    /* messages for the aggregator that its socket did not take yet, in order */
-    rtp_msg_t **outbox;
+    /* what the aggregator's socket did not take yet, in order; bounded because no
+     * event is read while it is not empty */
+    outgoing_t *outbox;
     size_t out_head, out_len, out_cap;
     counters_t n;
     int64_t last_cancel_log_ms;
@@ -58,29 +66,37 @@ typedef struct {
 
 /* ---------- aggregator output, in order, never dropped ---------- */
 
+static void s_outgoing_free(outgoing_t *o)
+{
+    for (size_t i = 0; i < o->n; i++)
+        rtp_msg_destroy(&o->msgs[i]);
+    o->n = 0;
+}
+
 static void s_flush_outbox(broker_t *b)
 {
     while (b->out_len) {
-        rtp_msg_t *m = b->outbox[b->out_head];
-        if (rtp_msg_send(m, b->results, NULL, ZMQ_DONTWAIT) != 0)
+        outgoing_t *o = &b->outbox[b->out_head];
+        if (rtp_msg_send_bundle(o->msgs, o->n, b->results, NULL, ZMQ_DONTWAIT) != 0)
             return;
-        rtp_msg_destroy(&m);
-        b->outbox[b->out_head] = NULL;
+        s_outgoing_free(o);
         b->out_head = (b->out_head + 1) % b->out_cap;
         b->out_len--;
     }
 }
 
-/* Takes ownership of msg. */
-static void s_to_aggregator(broker_t *b, rtp_msg_t *msg)
+/* Takes ownership of the n messages: they reach the aggregator as one bundle. */
+static void s_to_aggregator(broker_t *b, rtp_msg_t **msgs, size_t n)
 {
-    if (b->out_len == 0 && rtp_msg_send(msg, b->results, NULL, ZMQ_DONTWAIT) == 0) {
-        rtp_msg_destroy(&msg);
+    outgoing_t o = {{NULL}, n};
+    memcpy(o.msgs, msgs, n * sizeof *msgs);
+    if (b->out_len == 0 && rtp_msg_send_bundle(o.msgs, n, b->results, NULL, ZMQ_DONTWAIT) == 0) {
+        s_outgoing_free(&o);
         return;
     }
     if (b->out_len == b->out_cap) {
         size_t cap = b->out_cap ? b->out_cap * 2 : 1024;
-        rtp_msg_t **grown = malloc(cap * sizeof *grown);
+        outgoing_t *grown = malloc(cap * sizeof *grown);
         if (!grown) {
             rtp_error("out of memory queueing for the aggregator");
             abort();
@@ -92,7 +108,7 @@ static void s_to_aggregator(broker_t *b, rtp_msg_t *msg)
         b->out_head = 0;
         b->out_cap = cap;
     }
-    b->outbox[(b->out_head + b->out_len) % b->out_cap] = msg;
+    b->outbox[(b->out_head + b->out_len) % b->out_cap] = o;
     b->out_len++;
 }
 
@@ -107,7 +123,7 @@ static void s_dead_letter(broker_t *b, event_t *e, const char *origin, uint64_t 
     rtp_msg_set_str(&m->origin, origin);
     rtp_msg_set_str(&m->text, reason);
     rtp_msg_set_raw(m, raw ? raw : "", raw ? raw_len : 0);
-    s_to_aggregator(b, m);
+    s_to_aggregator(b, &m, 1);
 }
 
 /* ---------- events ---------- */
@@ -116,6 +132,8 @@ static void s_event_free(event_t *e)
 {
     if (e) {
         rtp_msg_destroy(&e->task);
+        for (int p = 0; p < RTP_POOL_COUNT; p++)
+            rtp_msg_destroy(&e->parts[p]);
         free(e);
     }
 }
@@ -127,6 +145,41 @@ static void s_event_finish(broker_t *b, event_t *e)
     s_release_holders(b, e);
     rtp_u64map_remove(b->events, e->key);
     s_event_free(e);
+}
+
+static void s_dead_letter(broker_t *b, event_t *e, const char *origin, uint64_t seq, int64_t received_us,
+                          const char *reason, const char *raw, size_t raw_len);
+
+/* Every pool answered: the record and the results go to the aggregator together, as
+ * one bundle, so that it never holds a join whose other parts still wait here (under
+ * overload they would wait longer than its join timeout), and a crash of ours cannot
+ * leave it half a join. */
+static void s_event_complete(broker_t *b, event_t *e)
+{
+    if (e->task->kind == RTP_EVENT_PANIC) {
+        /* a worker printed it and lived (it was told not to crash) */
+        s_dead_letter(b, e, e->origin, e->seq, e->task->received_us, "panic: handled without a crash",
+                      "{\"message\": panic}", 18);
+        s_event_finish(b, e);
+        return;
+    }
+    rtp_msg_t *bundle[RTP_POOL_COUNT + 1];
+    rtp_msg_t *record = rtp_msg_new(RTP_MSG_PART);
+    record->key = e->key;
+    record->seq = e->seq;
+    record->kind = RTP_PART_RECORD;
+    record->received_us = e->task->received_us;
+    rtp_msg_set_str(&record->origin, e->origin);
+    /* the tweet moves from the task, which is done, into the record: no copy */
+    record->tweet = e->task->tweet;
+    memset(&e->task->tweet, 0, sizeof e->task->tweet);
+    bundle[0] = record;
+    for (int p = 0; p < RTP_POOL_COUNT; p++) {
+        bundle[1 + p] = e->parts[p];
+        e->parts[p] = NULL;
+    }
+    s_to_aggregator(b, bundle, RTP_POOL_COUNT + 1);
+    s_event_finish(b, e);
 }
 
 static void s_free_each(uint64_t key, void *value, void *arg)
@@ -374,10 +427,13 @@ static void s_on_result(broker_t *b, pool_worker_t *w, rtp_msg_t *msg)
     part->received_us = e->task->received_us;
     part->number = msg->number;
     rtp_msg_set_str(&part->origin, e->origin);
-    rtp_msg_set_str(&part->text, msg->text);
-    s_to_aggregator(b, part);
+    /* the censored text moves from the result into the part: no copy */
+    part->text = msg->text;
+    msg->text = NULL;
+    rtp_msg_destroy(&e->parts[pool]);
+    e->parts[pool] = part;
     if ((e->done & e->needed) == e->needed)
-        s_event_finish(b, e);
+        s_event_complete(b, e);
 }
 
 static void s_on_worker_message(broker_t *b)
@@ -469,14 +525,6 @@ static void s_on_event(broker_t *b, rtp_msg_t *msg)
     }
     b->n.tweets_in++;
     e->needed = (1u << RTP_POOL_COUNT) - 1;
-    rtp_msg_t *record = rtp_msg_new(RTP_MSG_PART);
-    record->key = e->key;
-    record->seq = e->seq;
-    record->kind = RTP_PART_RECORD;
-    record->received_us = msg->received_us;
-    rtp_msg_set_str(&record->origin, e->origin);
-    rtp_tweet_copy(&record->tweet, &e->task->tweet);
-    s_to_aggregator(b, record);
     s_publish_hashtags(b, &e->task->tweet);
     for (int p = 0; p < RTP_POOL_COUNT; p++) {
         pool_push_back(b->pools[p], e->key);
@@ -775,7 +823,7 @@ int broker_run(const broker_config_t *cfg)
         pool_destroy(&b.pools[p]);
     rtp_u64map_destroy(&b.events);
     for (size_t i = 0; i < b.out_len; i++)
-        rtp_msg_destroy(&b.outbox[(b.out_head + i) % b.out_cap]);
+        s_outgoing_free(&b.outbox[(b.out_head + i) % b.out_cap]);
     free(b.outbox);
     return status;
 }

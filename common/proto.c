@@ -465,21 +465,44 @@ static __thread size_t s_cap = 0;
 
 int rtp_msg_send(const rtp_msg_t *msg, void *sock, const rtp_peer_t *peer, int flags)
 {
+    return rtp_msg_send_bundle((rtp_msg_t *const *) &msg, 1, sock, peer, flags);
+}
+
+int rtp_msg_send_bundle(rtp_msg_t *const *msgs, size_t n, void *sock, const rtp_peer_t *peer, int flags)
+{
     void *handle = zsock_resolve(sock);
-    uint8_t hdr[4];
-    size_t len = 0;
-    if (rtp_msg_encode(msg, hdr, &s_buf, &s_cap, &len) != 0) {
+    if (n == 0 || n > RTP_BUNDLE_MAX) {
         errno = EINVAL;
         return -1;
     }
-    if (peer && zmq_send(handle, peer->data, peer->len, flags | ZMQ_SNDMORE) < 0)
-        return -1;
-    /* ZeroMQ sends the parts of a message atomically: once the first part is queued
-     * the rest will be too, so a later part cannot fail with EAGAIN. */
-    if (zmq_send(handle, hdr, 4, flags | ZMQ_SNDMORE) < 0)
-        return -1;
-    if (zmq_send(handle, s_buf ? (void *) s_buf : (void *) "", len, flags) < 0)
-        return -1;
+    /* ZeroMQ queues the parts of a message atomically: once the first part is taken
+     * the rest will be too, so a later part cannot fail with EAGAIN. Each pair is
+     * encoded just before it is sent, so one buffer serves them all (zmq_send copies). */
+    int first = 1;
+    if (peer) {
+        if (zmq_send(handle, peer->data, peer->len, flags | ZMQ_SNDMORE) < 0)
+            return -1;
+        first = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t hdr[4];
+        size_t len = 0;
+        if (rtp_msg_encode(msgs[i], hdr, &s_buf, &s_cap, &len) != 0) {
+            if (first) {
+                errno = EINVAL;
+                return -1;
+            }
+            /* a part already went: end the message with an empty body the receiver
+             * rejects, rather than leave the socket mid-message */
+            memset(hdr, 0, sizeof hdr);
+            len = 0;
+        }
+        if (zmq_send(handle, hdr, 4, (first ? flags : 0) | ZMQ_SNDMORE) < 0)
+            return -1;
+        first = 0;
+        if (zmq_send(handle, len ? (void *) s_buf : (void *) "", len, i + 1 < n ? ZMQ_SNDMORE : 0) < 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -497,9 +520,17 @@ static void s_drain_rest(void *handle)
 
 rtp_msg_t *rtp_msg_recv(void *sock, rtp_peer_t *peer, int flags, rtp_err_t *err)
 {
+    rtp_msg_t *msg = NULL;
+    return rtp_msg_recv_bundle(sock, peer, flags, &msg, 1, err) ? msg : NULL;
+}
+
+size_t rtp_msg_recv_bundle(void *sock, rtp_peer_t *peer, int flags, rtp_msg_t **out, size_t max, rtp_err_t *err)
+{
     void *handle = zsock_resolve(sock);
-    zmq_msg_t frames[3];
-    int count = 0, more = 1, want = peer ? 3 : 2;
+    if (max > RTP_BUNDLE_MAX)
+        max = RTP_BUNDLE_MAX;
+    zmq_msg_t frames[1 + 2 * RTP_BUNDLE_MAX];
+    int count = 0, more = 1, first = peer ? 1 : 0, want = first + 2 * (int) max;
     while (more && count < want) {
         zmq_msg_init(&frames[count]);
         if (zmq_msg_recv(&frames[count], handle, count == 0 ? flags : 0) < 0) {
@@ -509,31 +540,38 @@ rtp_msg_t *rtp_msg_recv(void *sock, rtp_peer_t *peer, int flags, rtp_err_t *err)
                 zmq_msg_close(&frames[i]);
             rtp_err_set(err, "receive: %s", zmq_strerror(e));
             errno = e;
-            return NULL;
+            return 0;
         }
         more = zmq_msg_more(&frames[count]);
         count++;
     }
-    rtp_msg_t *msg = NULL;
+    size_t n = 0;
     if (more) {
         s_drain_rest(handle);
         rtp_err_set(err, "malformed message: more than %d frames", want);
-    } else if (count < want)
-        rtp_err_set(err, "malformed message: %d frame(s), expected %d", count, want);
+    } else if (count < first + 2 || (count - first) % 2)
+        rtp_err_set(err, "malformed message: %d frame(s), expected %s%d", count, max > 1 ? "pairs after " : "",
+                    max > 1 ? first : want);
     else {
-        int first = 0;
         if (peer) {
-            size_t n = zmq_msg_size(&frames[0]);
-            peer->len = n < sizeof peer->data ? n : sizeof peer->data;
+            size_t len = zmq_msg_size(&frames[0]);
+            peer->len = len < sizeof peer->data ? len : sizeof peer->data;
             memcpy(peer->data, zmq_msg_data(&frames[0]), peer->len);
-            first = 1;
         }
-        msg = rtp_msg_decode(zmq_msg_data(&frames[first]), zmq_msg_size(&frames[first]),
-                             zmq_msg_data(&frames[first + 1]), zmq_msg_size(&frames[first + 1]), err);
+        for (int i = first; i < count; i += 2) {
+            out[n] = rtp_msg_decode(zmq_msg_data(&frames[i]), zmq_msg_size(&frames[i]),
+                                    zmq_msg_data(&frames[i + 1]), zmq_msg_size(&frames[i + 1]), err);
+            if (!out[n]) {
+                while (n > 0)
+                    rtp_msg_destroy(&out[--n]);
+                break;
+            }
+            n++;
+        }
     }
     for (int i = 0; i < count; i++)
         zmq_msg_close(&frames[i]);
-    if (!msg)
+    if (!n)
         errno = EPROTO;
-    return msg;
+    return n;
 }

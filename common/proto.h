@@ -27,7 +27,8 @@
  *   SCALE      broker -> supervisor   run `credit` workers of `pool` (a target, not a delta)
  *   WON        broker -> worker       your result for `key` is the one used (a task sent
  *                                     to several workers, `copies` > 1, prints only then)
- *   PART       broker -> aggregator   one part of event `key`: the record, or one pool's result
+ *   PART       broker -> aggregator   one part of event `key`: the record, or one pool's result;
+ *                                     the four go together as one bundle once every pool answered
  *   JOINED     aggregator -> batcher  a complete record: tweet, censored `text`, sentiment
  *                                     `number`, engagement `number2`
  *   CREDIT     batcher -> aggregator  send me `credit` more records (reactive pull)
@@ -119,6 +120,20 @@ int rtp_msg_send(const rtp_msg_t *msg, void *sock, const rtp_peer_t *peer, int f
  * message (all its frames consumed, reason in err) or when nothing was received
  * (errno EAGAIN/EINTR, err says so). */
 rtp_msg_t *rtp_msg_recv(void *sock, rtp_peer_t *peer, int flags, rtp_err_t *err);
+
+/* A bundle: n messages (1..RTP_BUNDLE_MAX) sent as ONE ZeroMQ message, the frame
+ * pairs one after another. ZeroMQ delivers a multipart message whole or not at all,
+ * so a bundle is atomic (the four parts of one event cannot be split by a crash),
+ * and it costs one wake-up of each side instead of n. Same contract as
+ * rtp_msg_send otherwise. */
+#define RTP_BUNDLE_MAX 64
+int rtp_msg_send_bundle(rtp_msg_t *const *msgs, size_t n, void *sock, const rtp_peer_t *peer, int flags);
+
+/* Receives one ZeroMQ message that may be a bundle of up to `max` (<= RTP_BUNDLE_MAX)
+ * messages into out[0..]; returns how many (>= 1), or 0 as rtp_msg_recv returns
+ * NULL. All or nothing: a bundle with any malformed pair, an odd frame count or more
+ * than max pairs is rejected whole. A plain message is a bundle of one. */
+size_t rtp_msg_recv_bundle(void *sock, rtp_peer_t *peer, int flags, rtp_msg_t **out, size_t max, rtp_err_t *err);
 
 /* Pure codec, for tests and fuzzing. encode writes into *buf (grown with realloc as
  * needed, caller frees) and returns the body length, header into hdr[4]. */

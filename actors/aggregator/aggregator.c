@@ -254,33 +254,41 @@ static void s_on_part(agg_t *a, rtp_msg_t *part, int64_t now)
     }
 }
 
-/* Reads up to `limit` messages from the broker. */
+/* One message from the broker: an event's parts arrive together as one bundle. */
+static void s_on_broker_message(agg_t *a, rtp_msg_t *msg, int64_t now)
+{
+    if (msg->type == RTP_MSG_PART)
+        s_on_part(a, msg, now);
+    else if (msg->type == RTP_MSG_DEADLETTER) {
+        /* a dead letter with a key ends that event: its join will never complete */
+        if (msg->key)
+            joins_abandon(a->joins, msg->key);
+        a->deadletters++;
+        s_enqueue(a, msg);
+    } else {
+        a->unexpected++;
+        s_warn(a, "dropped an unexpected %s message from the broker", rtp_msg_type_name(msg->type));
+        rtp_msg_destroy(&msg);
+    }
+}
+
+/* Reads up to `limit` ZeroMQ messages (bundles) from the broker. */
 static void s_read_pull(agg_t *a, size_t limit)
 {
     int64_t now = rtp_mono_ms();
     for (size_t i = 0; i < limit; i++) {
         rtp_err_t err = {{0}};
-        rtp_msg_t *msg = rtp_msg_recv(a->pull, NULL, ZMQ_DONTWAIT, &err);
-        if (!msg) {
+        rtp_msg_t *bundle[RTP_POOL_COUNT + 1];
+        size_t n = rtp_msg_recv_bundle(a->pull, NULL, ZMQ_DONTWAIT, bundle, RTP_POOL_COUNT + 1, &err);
+        if (!n) {
             if (errno == EAGAIN || errno == EINTR)
                 return;
             a->malformed++;
             s_warn(a, "dropped a malformed message from the broker: %s", err.msg);
             continue;
         }
-        if (msg->type == RTP_MSG_PART)
-            s_on_part(a, msg, now);
-        else if (msg->type == RTP_MSG_DEADLETTER) {
-            /* a dead letter with a key ends that event: its join will never complete */
-            if (msg->key)
-                joins_abandon(a->joins, msg->key);
-            a->deadletters++;
-            s_enqueue(a, msg);
-        } else {
-            a->unexpected++;
-            s_warn(a, "dropped an unexpected %s message from the broker", rtp_msg_type_name(msg->type));
-            rtp_msg_destroy(&msg);
-        }
+        for (size_t k = 0; k < n; k++)
+            s_on_broker_message(a, bundle[k], now);
         size_t load = s_load(a);
         if (load > a->max_held)
             a->max_held = load;

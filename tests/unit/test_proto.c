@@ -248,8 +248,78 @@ static void test_sockets(void)
     zsock_destroy(&router);
 }
 
+/* Bundles: several messages in one ZeroMQ message, received whole or rejected whole. */
+static void test_bundles(void)
+{
+    zsock_t *router = zsock_new(ZMQ_ROUTER);
+    int port = zsock_bind(router, "tcp://127.0.0.1:*");
+    CHECK(port > 0);
+    zsock_t *dealer = zsock_new(ZMQ_DEALER);
+    CHECK_INT(zsock_connect(dealer, "tcp://127.0.0.1:%d", port), 0);
+    zsock_set_rcvtimeo(router, 2000);
+    zsock_set_rcvtimeo(dealer, 2000);
+    rtp_err_t err = {{0}};
+    rtp_peer_t peer;
+
+    rtp_msg_t *four[4];
+    for (int i = 0; i < 4; i++) {
+        four[i] = s_full(RTP_MSG_PART);
+        four[i]->kind = (uint8_t) i;
+        four[i]->key = 1000 + (uint64_t) i;
+    }
+    CHECK_INT(rtp_msg_send_bundle(four, 4, dealer, NULL, 0), 0);
+    rtp_msg_t *got[RTP_BUNDLE_MAX];
+    size_t n = rtp_msg_recv_bundle(router, &peer, 0, got, 8, &err);
+    CHECK_INT(n, 4);
+    for (size_t i = 0; i < n; i++) {
+        CHECK_INT(got[i]->kind, (int) i);
+        CHECK(got[i]->key == 1000 + i);
+        CHECK_STR(got[i]->tweet.text, "hello world");
+        rtp_msg_destroy(&got[i]);
+    }
+    /* a plain message is a bundle of one; a bundle is refused by a plain receive */
+    CHECK_INT(rtp_msg_send(four[0], dealer, NULL, 0), 0);
+    n = rtp_msg_recv_bundle(router, &peer, 0, got, 8, &err);
+    CHECK_INT(n, 1);
+    rtp_msg_destroy(&got[0]);
+    CHECK_INT(rtp_msg_send_bundle(four, 2, dealer, NULL, 0), 0);
+    CHECK(rtp_msg_recv(router, &peer, 0, &err) == NULL);
+    CHECK(strstr(err.msg, "more than") != NULL);
+    /* more pairs than the receiver takes: rejected whole, the next message is intact */
+    CHECK_INT(rtp_msg_send_bundle(four, 4, dealer, NULL, 0), 0);
+    CHECK_INT(rtp_msg_send_bundle(four, 3, dealer, NULL, 0), 0);
+    CHECK_INT(rtp_msg_recv_bundle(router, &peer, 0, got, 3, &err), 0);
+    n = rtp_msg_recv_bundle(router, &peer, 0, got, 3, &err);
+    CHECK_INT(n, 3);
+    while (n)
+        rtp_msg_destroy(&got[--n]);
+    /* one bad pair spoils the bundle; an odd frame count too */
+    rtp_msg_t *good = four[0];
+    zstr_sendm(dealer, "JUNK");
+    zstr_sendm(dealer, "body");
+    CHECK_INT(rtp_msg_send(good, dealer, NULL, 0), 0);   /* 2 more frames: 4 in all */
+    CHECK_INT(rtp_msg_recv_bundle(router, &peer, 0, got, 8, &err), 0);
+    CHECK(err.msg[0] != 0);
+    zstr_sendm(dealer, "a");
+    zstr_sendm(dealer, "b");
+    zstr_send(dealer, "c");
+    CHECK_INT(rtp_msg_recv_bundle(router, &peer, 0, got, 8, &err), 0);
+    /* back through the routing id, as a bundle */
+    CHECK_INT(rtp_msg_send_bundle(four, 4, router, &peer, 0), 0);
+    n = rtp_msg_recv_bundle(dealer, NULL, 0, got, RTP_BUNDLE_MAX, &err);
+    CHECK_INT(n, 4);
+    while (n)
+        rtp_msg_destroy(&got[--n]);
+    CHECK_INT(rtp_msg_send_bundle(four, 0, dealer, NULL, 0), -1);
+    for (int i = 0; i < 4; i++)
+        rtp_msg_destroy(&four[i]);
+    zsock_destroy(&dealer);
+    zsock_destroy(&router);
+}
+
 int main(void)
 {
+    test_bundles();
     test_roundtrip_all_types();
     test_malformed_headers();
     test_sockets();

@@ -1,5 +1,7 @@
 #include "batcher.h"
 
+#include "batch_print.h"
+#include "batcher_metrics.h"
 #include "journal.h"
 #include "curve.h"
 #include "log.h"
@@ -55,6 +57,11 @@ typedef struct {
     int64_t next_journal_ms; /* after a failed append, the next try */
     int64_t journal_since_ms;
     uint64_t consumed_at_switch;
+    batch_print_t print;         /* the summary lines on stdout */
+    batcher_metrics_t *metrics;  /* NULL unless --metrics-port */
+    int64_t next_metrics_ms;     /* the next service of the metrics listener without a wake-up */
+    int redis_up;                /* 0 after a failed write until one succeeds */
+    uint64_t acked;              /* records named in the ACKs sent */
 } batcher_t;
 
 static uint64_t s_random(uint64_t *state)
@@ -215,9 +222,14 @@ static void s_read_monitor(batcher_t *b)
 static int s_write_batch(batcher_t *b, rtp_msg_t *const *msgs, size_t n, rtp_store_counts_t *counts,
                          rtp_err_t *err)
 {
+    int64_t t0 = rtp_mono_us();
     if (b->cfg->write_delay_ms > 0)
         usleep((useconds_t) b->cfg->write_delay_ms * 1000); /* test hook: a slow Redis */
-    return rtp_store_write(b->store, msgs, n, counts, err);
+    int rc = rtp_store_write(b->store, msgs, n, counts, err);
+    b->redis_up = rc == 0;
+    if (rc == 0)
+        batcher_metrics_write_time(b->metrics, (double) (rtp_mono_us() - t0) / 1e6);
+    return rc;
 }
 
 /* Tells the readers, through the broker, which of their records are now safe in
@@ -251,8 +263,10 @@ static void s_send_acks(batcher_t *b, rtp_msg_t *const *msgs, size_t n)
         rtp_msg_t *ack = rtp_msg_new(RTP_MSG_ACK);
         rtp_msg_set_str(&ack->origin, origin);
         rtp_msg_set_acks(ack, seqs, count);
-        if (rtp_msg_send(ack, b->acks, NULL, ZMQ_DONTWAIT) == 0)
+        if (rtp_msg_send(ack, b->acks, NULL, ZMQ_DONTWAIT) == 0) {
             b->acks_sent++;
+            b->acked += count;
+        }
         rtp_msg_destroy(&ack);
     }
     free(seqs);
@@ -307,9 +321,15 @@ static void s_written(batcher_t *b, rtp_msg_t *const *msgs, size_t n, const rtp_
     b->stored += counts->stored;
     b->duplicates += counts->duplicates;
     b->deadletters += counts->deadletters;
-    printf("batch %" PRIu64
-           ": %zu records: %zu new tweets, %zu already stored, %zu dead letters; written in %.2f ms\n",
-           b->batches, n, counts->stored, counts->duplicates, counts->deadletters, ms);
+    char line[BATCH_PRINT_LINE_MAX];
+    if (b->print.interval_ms > 0) {
+        batch_print_format_one(line, sizeof line, b->batches, n, counts->stored, counts->duplicates,
+                               counts->deadletters, ms);
+        rtp_debug("%s", line); /* every batch, at debug level, when stdout only gets samples */
+    }
+    if (batch_print_batch(&b->print, b->batches, n, counts->stored, counts->duplicates, counts->deadletters, ms,
+                          now, line, sizeof line))
+        printf("%s\n", line);
     if (b->failures)
         rtp_info("Redis is back: the batch went through after %d failed attempts over %" PRId64 " ms",
                  b->failures, now - b->failing_since_ms);
@@ -666,6 +686,11 @@ static int s_setup(batcher_t *b)
     }
     if (b->cfg->journal_max_bytes > 0 && s_open_journal(b) != 0)
         return 1;
+    batch_print_init(&b->print, b->cfg->print_per_second);
+    batcher_view_t view = {&b->received, &b->batches,       &b->records,   &b->stored,
+                           &b->duplicates, &b->deadletters, &b->failed_writes, &b->acks_sent,
+                           &b->acked,    &b->count,         &b->redis_up,  &b->journal};
+    b->metrics = batcher_metrics_new(b->cfg->metrics_port, &view);
     if (s_open(b) != 0)
         return 1;
     if (b->cfg->broker && *b->cfg->broker) {
@@ -697,6 +722,7 @@ static void s_teardown(batcher_t *b)
     free(b->arrived_ms);
     s_close(b);
     zsock_destroy(&b->acks);
+    batcher_metrics_destroy(&b->metrics); /* before the journal its gauges read */
     rtp_journal_destroy(&b->journal);
     free(b->replay);
     rtp_store_destroy(&b->store);
@@ -712,6 +738,7 @@ int batcher_run(const batcher_config_t *cfg)
     memset(&b, 0, sizeof b);
     b.cfg = cfg;
     b.healthy = 1;
+    b.redis_up = 1;
     b.rng = (uint64_t) rtp_wall_us() ^ ((uint64_t) getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
     setvbuf(stdout, NULL, _IOLBF, 0);
     int status = s_setup(&b);
@@ -757,6 +784,9 @@ int batcher_run(const batcher_config_t *cfg)
                 break;
             }
         }
+        char line[BATCH_PRINT_LINE_MAX];
+        if (batch_print_due(&b.print, now, line, sizeof line))
+            printf("%s\n", line);
         if (now >= b.next_stats_ms) {
             s_stats(&b, "stats");
             b.warnings = 0;
@@ -773,25 +803,43 @@ int batcher_run(const batcher_config_t *cfg)
             wake = at;
         if (s_journaling(&b) && b.next_attempt_ms < wake)
             wake = b.next_attempt_ms; /* the replay: now, while Redis takes it */
+        if (b.print.batches && b.print.next_ms < wake)
+            wake = b.print.next_ms; /* the line of the batches held back */
         if (b.next_grant_ms > now && b.next_grant_ms < wake)
             wake = b.next_grant_ms;
         if (b.phase != RUNNING && b.phase_until_ms < wake)
             wake = b.phase_until_ms;
         if (b.phase == FINISHING && b.linger_until_ms > now && b.linger_until_ms < wake)
             wake = b.linger_until_ms;
-        zmq_pollitem_t items[2] = {{b.dealer ? zsock_resolve(b.dealer) : NULL, 0, ZMQ_POLLIN, 0},
-                                   {b.monitor ? zsock_resolve(b.monitor) : NULL, 0, ZMQ_POLLIN, 0}};
-        int rc = zmq_poll(items, b.dealer ? 2 : 0, wake > now ? (long) (wake - now) : 0);
+        zmq_pollitem_t items[2 + RTP_METRICS_POLL_MAX] = {
+            {b.dealer ? zsock_resolve(b.dealer) : NULL, 0, ZMQ_POLLIN, 0},
+            {b.monitor ? zsock_resolve(b.monitor) : NULL, 0, ZMQ_POLLIN, 0}};
+        int first_metrics = b.dealer ? 2 : 0;
+        rtp_metrics_t *metrics = batcher_metrics_registry(b.metrics);
+        int n_items = first_metrics + rtp_metrics_poll_items(metrics, items + first_metrics, RTP_METRICS_POLL_MAX);
+        int rc = zmq_poll(items, n_items, wake > now ? (long) (wake - now) : 0);
         if (rc < 0 && errno != EINTR) {
             rtp_error("poll: %s", zmq_strerror(errno));
             status = 1;
             break;
+        }
+        int scraped = 0;
+        for (int i = first_metrics; rc > 0 && i < n_items; i++)
+            scraped |= items[i].revents != 0;
+        /* a scrape is answered when its socket is ready; once a tick, clients past
+         * their deadline are dropped */
+        if (metrics && (scraped || rtp_mono_ms() >= b.next_metrics_ms)) {
+            rtp_metrics_service(metrics);
+            b.next_metrics_ms = rtp_mono_ms() + MAX_TICK_MS;
         }
         if (rc > 0 && (items[1].revents & ZMQ_POLLIN))
             s_read_monitor(&b);
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
             s_read_dealer(&b);
     }
+    char line[BATCH_PRINT_LINE_MAX];
+    if (batch_print_flush(&b.print, line, sizeof line))
+        printf("%s\n", line);
     s_stats(&b, "final stats");
     s_teardown(&b);
     return status;

@@ -3,7 +3,8 @@
  * A DEALER connected to the aggregator receives JOINED and DEADLETTER messages; they
  * are written to Redis (common/store) in batches of batch_size, or batch_ms after
  * the first record of a batch arrived, whichever comes first, one round trip a batch,
- * with a one-line summary per batch on stdout.
+ * with summary lines on stdout: one per batch, or at most --print-per-second lines a
+ * second that sum up the batches since the last line (batch_print.h).
  *
  * Credit (reactive pull): the batcher holds at most `window` = 2 x batch_size
  * records. It grants the aggregator credit for exactly the room it has (window -
@@ -63,6 +64,8 @@ typedef struct {
     const char *latency_log;   /* debug: append "received_us stored_us" per stored record here (NULL: off) */
     const char *journal_dir;   /* NULL or "": $TMPDIR/rtp-batcher-journal-HOST-PORT-DB */
     int64_t journal_max_bytes; /* 0: no journal */
+    double print_per_second;   /* summary lines on stdout at most this often (0: one per batch) */
+    int metrics_port;          /* serve /metrics here (0: a free port); -1: off */
 } batcher_config_t;
 
 /* Runs until SIGINT/SIGTERM (rtp_signals_install first), then stops as above.

@@ -4,6 +4,8 @@
 #include "settings.h"
 #include "util.h"
 
+#include <stdio.h>
+
 static const rtp_setting_def_t s_settings[] = {
     {"broker", RTP_SET_STR, NULL,
      "the broker's readers endpoint: after each batch is in Redis, ACKs go there for the readers (unset: "
@@ -26,6 +28,10 @@ static const rtp_setting_def_t s_settings[] = {
     {"finish-timeout-ms", RTP_SET_INT, "5000", "on SIGTERM, how long to retry writing the last records",
      NULL},
     {"stats-ms", RTP_SET_INT, "5000", "interval of the stats log line", NULL},
+    {"print-per-second", RTP_SET_DOUBLE, "2",
+     "batch summary lines on stdout at most this many a second, each summing the batches since the last "
+     "(every batch still at --log-level debug); 0 = one line per batch",
+     "RTP_BATCHER_PRINT_PER_SECOND"},
     {"journal-dir", RTP_SET_STR, NULL,
      "folder of the on-disk journal that takes records while Redis is away (unset: "
      "$TMPDIR/rtp-batcher-journal-HOST-PORT-DB, one per Redis target; rtp up passes RUNTIME-DIR/journal)",
@@ -76,7 +82,14 @@ int main(int argc, char **argv)
         .latency_log = rtp_settings_str(s, "latency-log"),
         .journal_dir = rtp_settings_str(s, "journal-dir"),
         .journal_max_bytes = rtp_settings_int(s, "journal-max-bytes"),
+        .print_per_second = rtp_settings_double(s, "print-per-second"),
+        .metrics_port = rtp_settings_metrics_port(s),
     };
+    if (cfg.print_per_second < 0 || cfg.print_per_second > 1000000) {
+        fprintf(stderr, "rtp-batcher: --print-per-second must be 0..1000000 (see --help)\n");
+        rtp_settings_destroy(&s);
+        return 2;
+    }
     if (cfg.journal_max_bytes < 0)
         cfg.journal_max_bytes = 0;
     if (cfg.retry_max_ms < cfg.retry_min_ms)

@@ -294,7 +294,9 @@ class Pipeline:
         self.journal_dir = os.path.join(self.dir, "journal")
         self.bat = t.Proc("rtp-batcher", ["--aggregator", self.batchers_ep, "--redis-url",
                                           f"{self.redis.url}/{db}", "--stats-ms", 100,
-                                          "--journal-dir", self.journal_dir, *bat_args])
+                                          "--journal-dir", self.journal_dir,
+                                          # one line per batch: batch_lines reads every batch
+                                          "--print-per-second", 0, *bat_args])
 
     def client(self):
         return self.redis.client(db=self.db)

@@ -66,6 +66,14 @@ int runinfo_write(const runinfo_t *info, rtp_err_t *err)
     cJSON_AddStringToObject(o, "rtp_url", info->rtp_url ? info->rtp_url : "");
     if (info->broker_metrics)
         cJSON_AddStringToObject(o, "broker_metrics", info->broker_metrics);
+    if (info->batcher_metrics)
+        cJSON_AddStringToObject(o, "batcher_metrics", info->batcher_metrics);
+    if (info->n_readers > 0) {
+        cJSON *readers = cJSON_AddObjectToObject(o, "reader_metrics");
+        for (int i = 0; i < info->n_readers && i < RUNINFO_MAX_READERS; i++)
+            if (info->reader_name[i] && info->reader_metrics[i])
+                cJSON_AddStringToObject(readers, info->reader_name[i], info->reader_metrics[i]);
+    }
     cJSON *eps = cJSON_AddObjectToObject(o, "endpoints");
     for (int i = 0; i < info->n_endpoints && i < RUNINFO_MAX_ENDPOINTS; i++)
         cJSON_AddStringToObject(eps, info->endpoint_name[i], info->endpoint[i]);
@@ -119,18 +127,23 @@ void runinfo_remove(const char *runtime_dir)
 
 int runinfo_find_metrics(char *url, size_t cap, rtp_err_t *err)
 {
+    return runinfo_find_url("broker_metrics", url, cap, err);
+}
+
+int runinfo_find_url(const char *key, char *url, size_t cap, rtp_err_t *err)
+{
     cJSON *o = s_read_pointer(err);
     if (!o)
         return -1;
     char path[PATH_MAX];
     runinfo_pointer_path(path, sizeof path);
     const cJSON *pid = cJSON_GetObjectItemCaseSensitive(o, "pid");
-    const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(o, "broker_metrics");
+    const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(o, key);
     int rc = -1;
     if (!cJSON_IsNumber(pid) || (kill((pid_t) pid->valuedouble, 0) != 0 && errno == ESRCH))
         rtp_err_set(err, "%s names an rtp up that is no longer running", path);
     else if (!cJSON_IsString(metrics) || !*metrics->valuestring)
-        rtp_err_set(err, "%s names no broker metrics URL", path);
+        rtp_err_set(err, "%s names no %s URL", path, key);
     else {
         snprintf(url, cap, "%s", metrics->valuestring);
         rc = 0;

@@ -1,7 +1,8 @@
 /* runinfo: how other commands on this host (rtp top) find the system `rtp up` runs.
  *
  * rtp up writes a JSON object (its pid, runtime folder, Redis and rtp-server URLs,
- * endpoints, and the broker's metrics URL) to RUNTIME-DIR/rtp-up.json, and the same
+ * endpoints, and the metrics URLs: "broker_metrics", "batcher_metrics" and
+ * "reader_metrics", an object of stream name -> URL) to RUNTIME-DIR/rtp-up.json, and the same
  * to a well-known pointer file: $XDG_RUNTIME_DIR/rtp-current.json, or
  * /tmp/rtp-current-UID.json without it. The last rtp up started wins the pointer;
  * each removes it at exit only if it still names itself. Files are written to a
@@ -15,12 +16,17 @@
 #include <stddef.h>
 
 #define RUNINFO_MAX_ENDPOINTS 8
+#define RUNINFO_MAX_READERS 8
 
 typedef struct {
     const char *runtime_dir;
     const char *redis_url;
     const char *rtp_url;
-    const char *broker_metrics; /* http://127.0.0.1:PORT/metrics, or NULL */
+    const char *broker_metrics;  /* http://127.0.0.1:PORT/metrics, or NULL */
+    const char *batcher_metrics; /* the same for the batcher, or NULL */
+    const char *reader_name[RUNINFO_MAX_READERS];    /* stream names ... */
+    const char *reader_metrics[RUNINFO_MAX_READERS]; /* ... and their readers' metrics URLs */
+    int n_readers;
     const char *endpoint_name[RUNINFO_MAX_ENDPOINTS];
     const char *endpoint[RUNINFO_MAX_ENDPOINTS];
     int n_endpoints;
@@ -37,6 +43,8 @@ void runinfo_remove(const char *runtime_dir);
  * with a reason when there is no pointer, it is not ours, its rtp up is gone, or
  * it names no metrics URL. */
 int runinfo_find_metrics(char *url, size_t cap, rtp_err_t *err);
+/* The same for another top-level URL of the run info, such as "batcher_metrics". */
+int runinfo_find_url(const char *key, char *url, size_t cap, rtp_err_t *err);
 
 
 #endif

@@ -52,6 +52,10 @@ typedef struct {
     supervise_link_t *link;
     char metrics_port[16];   /* the broker's --metrics-port */
     char metrics_url[64];
+    /* the batcher's and the readers' (free ports fixed at start, so the URLs in the
+     * run info stay right across restarts); "" for the URL when none was free */
+    char batcher_port[16], batcher_url[64];
+    char reader_port[2][16], reader_url[2][64];
 } up_t;
 
 enum { EP_READERS, EP_WORKERS, EP_RESULTS, EP_HASHTAGS, EP_BATCHER, EP_CONTROL };
@@ -89,7 +93,7 @@ static int s_start_all(up_t *u)
     snprintf(journal, sizeof journal, "%s/journal", u->dir);
     char *batcher[] = {"--aggregator", u->endpoint[EP_BATCHER], "--redis-url", u->redis_url, "--batch-size",
                        batch_size, "--batch-ms", batch_ms, "--broker", u->endpoint[EP_READERS],
-                       "--journal-dir", journal, NULL};
+                       "--journal-dir", journal, "--metrics-port", u->batcher_port, NULL};
     char *hashtags[] = {"--broker-pub", u->endpoint[EP_HASHTAGS], "--redis-url", u->redis_url, NULL};
     static char *censor[] = {"--work-mean-ms", NULL, "--print", NULL, NULL};
     static char *sentiment[] = {"--emotion-url", NULL, NULL};
@@ -119,7 +123,8 @@ static int s_start_all(up_t *u)
         char url[600], name[32];
         snprintf(url, sizeof url, "%s/tweets/%d", u->rtp_url, stream);
         snprintf(name, sizeof name, "rtp-reader#%d", stream);
-        char *reader[] = {"--url", url, "--broker", u->endpoint[EP_READERS], NULL};
+        char *reader[] = {"--url", url, "--broker", u->endpoint[EP_READERS], "--metrics-port",
+                          u->reader_port[stream - 1], NULL};
         if (s_actor(u, name, "rtp-reader", reader))
             return -1;
     }
@@ -144,6 +149,35 @@ static void s_stop_all(up_t *u)
     sup_stop_matching(u->sup, "rtp-hashtags", 5000);
     sup_stop_matching(u->sup, "rtp-replay", 5000);
     sup_stop_all(u->sup, 10000);
+}
+
+/* A free TCP port not handed out before (a port probed free and closed may come
+ * back from the next probe), or -1. fixed > 0 is taken as given and remembered. */
+static int s_distinct_port(int fixed)
+{
+    static int given[8], n_given;
+    int p = fixed > 0 ? fixed : -1;
+    for (int attempt = 0; attempt < 20 && p < 0; attempt++) {
+        p = rtp_free_tcp_port(1);
+        for (int i = 0; i < n_given && p > 0; i++)
+            if (given[i] == p)
+                p = -1;
+    }
+    if (p > 0 && n_given < 8)
+        given[n_given++] = p;
+    return p;
+}
+
+/* An actor's --metrics-port and its URL: 0 (the actor picks one, logged) and no
+ * URL when no port is free now. */
+static void s_metrics_port(char port[16], char url[64])
+{
+    int p = s_distinct_port(0);
+    snprintf(port, 16, "%d", p > 0 ? p : 0);
+    if (p > 0)
+        snprintf(url, 64, "http://127.0.0.1:%d/metrics", p);
+    else
+        url[0] = 0;
 }
 
 int up_main(int argc, char **argv)
@@ -189,17 +223,17 @@ int up_main(int argc, char **argv)
     for (int i = 0; i < 6; i++)
         snprintf(u.endpoint[i], sizeof u.endpoint[i], "ipc://%s/%s.ipc", u.dir, names[i]);
     /* The broker's metrics port: --metrics-port if given, else a free one, fixed
-     * here so the URL is known up front and survives broker restarts. The variable
-     * is not passed on: every actor taking the same port would collide. */
-    int metrics_port = rtp_settings_metrics_port(u.s);
-    if (metrics_port <= 0)
-        /* chosen here, not by the broker, so the URL is known before the broker starts
-         * and stays the same across its restarts */
-        metrics_port = rtp_free_tcp_port(1);
+     * here so the URL is known up front and survives broker restarts; the batcher
+     * and each reader get a free one of their own. The variable is not passed on:
+     * every actor taking the same port would collide. */
+    int metrics_port = s_distinct_port(rtp_settings_metrics_port(u.s));
     unsetenv("RTP_METRICS_PORT");
     snprintf(u.metrics_port, sizeof u.metrics_port, "%d", metrics_port > 0 ? metrics_port : 0);
     if (metrics_port > 0)
         snprintf(u.metrics_url, sizeof u.metrics_url, "http://127.0.0.1:%d/metrics", metrics_port);
+    s_metrics_port(u.batcher_port, u.batcher_url);
+    for (int i = 0; i < 2; i++)
+        s_metrics_port(u.reader_port[i], u.reader_url[i]);
     u.sup = sup_new((int) rtp_settings_int(u.s, "max-restarts"), (int) rtp_settings_int(u.s, "restart-period-ms"),
                     100, 5000);
     int status = 0;
@@ -238,7 +272,16 @@ int up_main(int argc, char **argv)
         status = 1;
     if (status == 0) {
         rtp_info("up: reading %s, storing to %s; SIGINT/SIGTERM stops", u.rtp_url, u.redis_url);
-        runinfo_t info = {u.dir, u.redis_url, u.rtp_url, *u.metrics_url ? u.metrics_url : NULL, {0}, {0}, 6};
+        runinfo_t info = {.runtime_dir = u.dir,
+                          .redis_url = u.redis_url,
+                          .rtp_url = u.rtp_url,
+                          .broker_metrics = *u.metrics_url ? u.metrics_url : NULL,
+                          .batcher_metrics = *u.batcher_url ? u.batcher_url : NULL,
+                          .reader_name = {"tweets-1", "tweets-2"},
+                          .reader_metrics = {*u.reader_url[0] ? u.reader_url[0] : NULL,
+                                             *u.reader_url[1] ? u.reader_url[1] : NULL},
+                          .n_readers = 2,
+                          .n_endpoints = 6};
         for (int i = 0; i < 6; i++) {
             info.endpoint_name[i] = names[i];
             info.endpoint[i] = u.endpoint[i];
@@ -247,6 +290,9 @@ int up_main(int argc, char **argv)
         if (runinfo_write(&info, &err) != 0)
             rtp_warn("run info not written (rtp top will need --broker-metrics): %s", err.msg);
         rtp_info("broker metrics: %s (watch with: rtp top)", *u.metrics_url ? u.metrics_url : "none");
+        rtp_info("batcher metrics: %s; reader metrics: tweets-1 %s, tweets-2 %s",
+                 *u.batcher_url ? u.batcher_url : "none", *u.reader_url[0] ? u.reader_url[0] : "none",
+                 *u.reader_url[1] ? u.reader_url[1] : "none");
     }
     while (status == 0 && !rtp_stop_requested()) {
         sup_poll(u.sup);

@@ -588,9 +588,19 @@ static void s_on_reader_message(broker_t *b)
  * A pool with speculative copies > 1 also sends each task to up to that many
  * distinct workers that are idle right now (speculative execution spends idle
  * capacity only); the first result wins, the others are cancelled. */
+/* Sends the tasks a dispatch round chose for w, as one bundle. */
+static void s_flush_tasks(broker_t *b, pool_worker_t *w)
+{
+    if (w->n_outgoing && rtp_msg_send_bundle((rtp_msg_t *const *) w->outgoing, (size_t) w->n_outgoing, b->workers,
+                                             &w->peer, ZMQ_DONTWAIT) != 0)
+        rtp_debug("sending %d task(s) to %s failed: %s", w->n_outgoing, w->name, zmq_strerror(errno));
+    w->n_outgoing = 0;
+}
+
 static void s_dispatch(broker_t *b, int pool)
 {
     pool_t *p = b->pools[pool];
+    int round = 0;
     int copies = b->cfg->speculative[pool];
     if (copies < 1)
         copies = 1;
@@ -599,7 +609,7 @@ static void s_dispatch(broker_t *b, int pool)
     while (p->len) {
         pool_worker_t *w = pool_least_loaded(p, NULL, 0);
         if (!w)
-            return;
+            break;
         uint64_t key = pool_pop_front(p);
         event_t *e = rtp_u64map_get(b->events, key);
         if (!e || (e->done & (1u << pool)))
@@ -625,7 +635,10 @@ static void s_dispatch(broker_t *b, int pool)
                 continue;
             e->holders[pool][c] = chosen[i]->id;
             e->sent_at[pool][c] = ++b->next_dispatch;
-            s_send_to_worker(b, chosen[i], e->task);
+            chosen[i]->outgoing[chosen[i]->n_outgoing++] = e->task;
+            if (chosen[i]->n_outgoing == RTP_BUNDLE_MAX)
+                s_flush_tasks(b, chosen[i]);
+            round = 1;
             chosen[i]->in_flight++;
             chosen[i]->dispatched++;
             b->n.dispatched[pool]++;
@@ -634,6 +647,10 @@ static void s_dispatch(broker_t *b, int pool)
             i++;
         }
     }
+    /* Least connected chose task by task; each worker gets its share in one message.
+     * The tasks stay valid until here: nothing in this round finishes an event. */
+    for (int i = 0; round && i < p->count; i++)
+        s_flush_tasks(b, p->workers[i]);
 }
 
 /* ---------- the tick: heartbeats, expiry, stats ---------- */

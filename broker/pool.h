@@ -20,6 +20,9 @@ typedef struct {
     int64_t expires_ms;   /* declared dead when silent past this (monotonic) */
     uint64_t dispatched;
     uint64_t completed;
+    /* tasks chosen for it in this dispatch round, sent as one bundle at its end */
+    const rtp_msg_t *outgoing[RTP_BUNDLE_MAX];
+    int n_outgoing;
 } pool_worker_t;
 
 typedef struct {

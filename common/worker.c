@@ -38,6 +38,9 @@ typedef struct {
     uint64_t rng;
     undecided_t undecided[UNDECIDED_MAX];
     size_t n_undecided;
+    /* finished tasks whose results go to the broker as one bundle before we wait again */
+    rtp_msg_t *finished[RTP_BUNDLE_MAX], *finished_results[RTP_BUNDLE_MAX];
+    size_t n_finished;
     uint64_t done, cancelled, failed, reconnects, won, lost_races;
     int64_t next_stats_ms;
 } worker_t;
@@ -114,6 +117,11 @@ static void s_forget_undecided(worker_t *w, size_t i);
 
 static void s_clear_work(worker_t *w)
 {
+    while (w->n_finished) {
+        w->n_finished--;
+        rtp_msg_destroy(&w->finished[w->n_finished]);
+        rtp_msg_destroy(&w->finished_results[w->n_finished]);
+    }
     while (w->n_undecided)
         s_forget_undecided(w, 0);
     rtp_msg_destroy(&w->current);
@@ -167,7 +175,7 @@ static void s_forget_undecided(worker_t *w, size_t i)
 
 /* A result of a task that went to several workers is announced (printed) only
  * when the broker says it won, so the tweet is printed once whichever copy wins. */
-static void s_keep_undecided(worker_t *w)
+static void s_keep_undecided(worker_t *w, rtp_msg_t *task, rtp_msg_t *result)
 {
     if (w->n_undecided == UNDECIDED_MAX) {
         size_t oldest = 0;
@@ -178,11 +186,9 @@ static void s_keep_undecided(worker_t *w)
         s_forget_undecided(w, oldest);
     }
     undecided_t *u = &w->undecided[w->n_undecided++];
-    u->task = w->current;
-    u->result = w->current_result;
+    u->task = task;
+    u->result = result;
     u->since_ms = rtp_mono_ms();
-    w->current = NULL;
-    w->current_result = NULL;
 }
 
 /* The broker decided a speculative race: won (announce it) or lost (forget it). */
@@ -199,21 +205,43 @@ static int s_decide(worker_t *w, uint64_t key, int won)
     return 0;
 }
 
-static void s_send_result(worker_t *w)
+/* Sends the finished results as one bundle, then prints each (a speculative copy
+ * only once the broker says it won). */
+static void s_flush_results(worker_t *w)
+{
+    if (!w->n_finished)
+        return;
+    int sent = rtp_msg_send_bundle(w->finished_results, w->n_finished, w->sock, NULL, ZMQ_DONTWAIT) == 0;
+    if (!sent)
+        rtp_warn("could not send %zu result(s), the first of tweet %s: %s", w->n_finished, w->finished[0]->tweet.id,
+                 zmq_strerror(errno));
+    for (size_t i = 0; i < w->n_finished; i++) {
+        rtp_msg_t *task = w->finished[i], *result = w->finished_results[i];
+        if (sent && task->copies > 1)
+            s_keep_undecided(w, task, result);
+        else {
+            if (sent && w->cfg->sent)
+                w->cfg->sent(w->cfg->ctx, task, result);
+            rtp_msg_destroy(&task);
+            rtp_msg_destroy(&result);
+        }
+        w->finished[i] = w->finished_results[i] = NULL;
+    }
+    w->n_finished = 0;
+}
+
+/* The current task is done: its result joins the next bundle. */
+static void s_finish_current(worker_t *w)
 {
     /* the time spent, simulated work included: the broker's pool manager sizes pools by it */
     w->current_result->number2 = (double) (rtp_mono_us() - w->current_started_us) / 1000.0;
-    if (rtp_msg_send(w->current_result, w->sock, NULL, ZMQ_DONTWAIT) != 0)
-        rtp_warn("could not send the result of %s: %s", w->current->tweet.id, zmq_strerror(errno));
-    else if (w->current->copies > 1) {
-        w->done++;
-        s_keep_undecided(w);
-        return;
-    } else if (w->cfg->sent)
-        w->cfg->sent(w->cfg->ctx, w->current, w->current_result);
+    w->finished[w->n_finished] = w->current;
+    w->finished_results[w->n_finished++] = w->current_result;
+    w->current = NULL;
+    w->current_result = NULL;
     w->done++;
-    rtp_msg_destroy(&w->current);
-    rtp_msg_destroy(&w->current_result);
+    if (w->n_finished == RTP_BUNDLE_MAX)
+        s_flush_results(w);
 }
 
 /* Crashes on purpose. The results already sent are flushed first (closing the
@@ -222,6 +250,7 @@ static void s_send_result(worker_t *w)
 static void s_crash(worker_t *w, const char *why)
 {
     rtp_error("%s", why);
+    s_flush_results(w);
     zsock_set_linger(w->sock, 1000);
     zsock_destroy(&w->sock);
     zsys_shutdown();   /* terminates the context: waits (up to the linger) until sent */
@@ -340,9 +369,10 @@ int rtp_worker_run(const rtp_worker_config_t *cfg)
         s_start_next(&w);
         int64_t now = rtp_mono_ms();
         if (w.current && now >= w.current_done_ms) {
-            s_send_result(&w);
+            s_finish_current(&w);
             continue;
         }
+        s_flush_results(&w);
         int64_t wake = w.next_heartbeat_ms;
         if (w.current && w.current_done_ms < wake)
             wake = w.current_done_ms;
@@ -355,15 +385,16 @@ int rtp_worker_run(const rtp_worker_config_t *cfg)
             /* take everything waiting, so a CANCEL behind a TASK is seen promptly */
             for (int i = 0; i < 1000; i++) {
                 rtp_err_t err;
-                rtp_msg_t *msg = rtp_msg_recv(w.sock, NULL, ZMQ_DONTWAIT, &err);
-                if (!msg) {
-                    if (errno != EAGAIN && errno != EINTR)
-                        rtp_warn("dropped a message from the broker: %s", err.msg);
+                rtp_msg_t *bundle[RTP_BUNDLE_MAX];
+                size_t n = rtp_msg_recv_bundle(w.sock, NULL, ZMQ_DONTWAIT, bundle, RTP_BUNDLE_MAX, &err);
+                if (!n) {
                     if (errno == EAGAIN || errno == EINTR)
                         break;
+                    rtp_warn("dropped a message from the broker: %s", err.msg);
                     continue;
                 }
-                s_on_message(&w, msg);
+                for (size_t k = 0; k < n; k++)
+                    s_on_message(&w, bundle[k]);
             }
         }
         now = rtp_mono_ms();
@@ -387,6 +418,7 @@ int rtp_worker_run(const rtp_worker_config_t *cfg)
             w.next_stats_ms = now + 10000;
         }
     }
+    s_flush_results(&w);
     s_send_simple(&w, RTP_MSG_DISCONNECT);
     s_clear_work(&w);
     zsock_destroy(&w.sock);

@@ -2,7 +2,10 @@
 /* rtp top: a live view of a running system from the broker's /metrics. Each
  * interval it scrapes the page, turns counter deltas into rates and histogram
  * deltas into task-time quantiles, and draws one screen (a terminal: full screen,
- * q quits) or prints one status line (anything else). */
+ * q quits) or prints one status line (anything else). When it knows the batcher's
+ * /metrics too (--batcher-metrics, or the run info of rtp up), the full screen
+ * also shows the batcher: records stored per second, Redis write time p50/p99,
+ * the journal's size and whether Redis is up. */
 #include "top.h"
 
 #include "http_get.h"
@@ -27,6 +30,10 @@
 static const rtp_setting_def_t s_settings[] = {
     {"broker-metrics", RTP_SET_STR, NULL,
      "the broker's metrics URL (unset: the one the rtp up of this user on this host wrote)", NULL},
+    {"batcher-metrics", RTP_SET_STR, NULL,
+     "the batcher's metrics URL (unset: the one rtp up wrote, when the broker's came from there too; "
+     "\"none\": no batcher line)",
+     NULL},
     {"interval-ms", RTP_SET_INT, "1000", "how often to scrape and redraw", "RTP_TOP_INTERVAL_MS"},
     {"count", RTP_SET_INT, "0", "stop after this many scrapes (0: until q, SIGINT or SIGTERM)",
      "RTP_TOP_COUNT"},
@@ -38,12 +45,21 @@ static const char *s_pools[] = {"censor", "sentiment", "engagement"};
 #define N_POOLS 3
 #define LOST_HISTORY 1024
 
+/* The scrapes of one /metrics page: the last two good ones and the last error. */
+typedef struct {
+    const char *url;
+    rtp_scrape_t *cur, *prev;
+    int64_t cur_ms, prev_ms;
+    char error[RTP_ERR_MAX + 64]; /* the last scrape's failure, "" after a good one */
+} page_t;
+
 typedef struct {
     const char *url;
     int interval_ms;
     rtp_scrape_t *cur, *prev;
     int64_t cur_ms, prev_ms;
     char error[RTP_ERR_MAX + 64]; /* the last scrape's failure, "" after a good one */
+    page_t batcher;               /* url NULL: no batcher line */
     struct {
         int64_t at_ms;
         double lost;
@@ -104,6 +120,16 @@ static double s_lost_last_minute(const top_t *t)
             return last >= t->lost[i].lost ? last - t->lost[i].lost : last;
     }
     return 0;
+}
+
+/* The batcher's counter per second between its last two scrapes; NaN before. */
+static double s_batcher_rate(const page_t *b, const char *name)
+{
+    double now = rtp_scrape_value(b->cur, name, NULL), before = rtp_scrape_value(b->prev, name, NULL);
+    double dt = (double) (b->cur_ms - b->prev_ms) / 1000.0;
+    if (!b->prev || isnan(now) || isnan(before) || dt <= 0)
+        return NAN;
+    return (now >= before ? now - before : now) / dt;
 }
 
 /* ---------- formatting ---------- */
@@ -228,6 +254,23 @@ static void s_full_screen(const top_t *t, screen_t *s)
            s_num(c, sizeof c, s_now(t, "rtp_broker_poison_total", NULL), 0),
            s_num(d, sizeof d, s_now(t, "rtp_broker_dropped_frames_total", NULL), 0),
            s_num(e, sizeof e, s_rate(t, "rtp_broker_acks_forwarded_total", NULL), 1));
+    const page_t *bt = &t->batcher;
+    if (!bt->url)
+        return;
+    if (!bt->cur) {
+        s_line(s, "batcher: %s", *bt->error ? bt->error : "waiting for its /metrics...");
+        return;
+    }
+    double up = rtp_scrape_value(bt->cur, "rtp_batcher_redis_up", NULL);
+    s_line(s, "batcher: records %s/s   Redis write p50 %s ms p99 %s ms   journal %s records (%s bytes)   Redis %s%s",
+           s_num(a, sizeof a, s_batcher_rate(bt, "rtp_batcher_records_total"), 1),
+           s_num(b, sizeof b,
+                 rtp_scrape_quantile(bt->cur, bt->prev, "rtp_batcher_redis_write_seconds", NULL, 0.5) * 1000.0, 2),
+           s_num(c, sizeof c,
+                 rtp_scrape_quantile(bt->cur, bt->prev, "rtp_batcher_redis_write_seconds", NULL, 0.99) * 1000.0, 2),
+           s_num(d, sizeof d, rtp_scrape_value(bt->cur, "rtp_batcher_journal_records", NULL), 0),
+           s_num(e, sizeof e, rtp_scrape_value(bt->cur, "rtp_batcher_journal_bytes", NULL), 0),
+           isnan(up) ? "-" : up > 0 ? "up" : "DOWN", *bt->error ? " (last scrape failed)" : "");
 }
 
 /* One line of key=value words, for logs and pipes. */
@@ -331,9 +374,31 @@ static int s_wait(int64_t until_ms, int read_keys)
     return 0;
 }
 
+/* One page into p: the last scrape moves to prev; on failure, the error only. */
+static void s_scrape_page(page_t *p, int timeout)
+{
+    size_t len = 0;
+    rtp_err_t err;
+    char *body = rtp_http_get(p->url, 64u << 20, timeout, &len, &err);
+    rtp_scrape_t *page = body ? rtp_scrape_parse(body, len, &err) : NULL;
+    free(body);
+    if (!page) {
+        snprintf(p->error, sizeof p->error, "%s", err.msg);
+        return;
+    }
+    p->error[0] = 0;
+    rtp_scrape_destroy(&p->prev);
+    p->prev = p->cur;
+    p->prev_ms = p->cur_ms;
+    p->cur = page;
+    p->cur_ms = rtp_mono_ms();
+}
+
 static void s_scrape(top_t *t)
 {
     int timeout = t->interval_ms < 500 ? 500 : t->interval_ms > 5000 ? 5000 : t->interval_ms;
+    if (t->batcher.url)
+        s_scrape_page(&t->batcher, timeout);
     size_t len = 0;
     rtp_err_t err;
     char *body = rtp_http_get(t->url, 64u << 20, timeout, &len, &err);
@@ -363,9 +428,10 @@ int top_main(int argc, char **argv)
         return code;
     rtp_signals_install();
     static top_t t;
-    char found[512];
+    static char found[512], found_batcher[512];
     t.url = rtp_settings_str(s, "broker-metrics");
-    if (!t.url || !*t.url) {
+    int from_runinfo = !t.url || !*t.url;
+    if (from_runinfo) {
         rtp_err_t err;
         if (runinfo_find_metrics(found, sizeof found, &err) != 0) {
             fprintf(stderr, "rtp top: no --broker-metrics URL, and no running rtp up found: %s\n", err.msg);
@@ -373,6 +439,14 @@ int top_main(int argc, char **argv)
             return 1;
         }
         t.url = found;
+    }
+    t.batcher.url = rtp_settings_str(s, "batcher-metrics");
+    if (t.batcher.url && (!*t.batcher.url || !strcmp(t.batcher.url, "none")))
+        t.batcher.url = NULL;
+    else if (!t.batcher.url && from_runinfo) {
+        rtp_err_t err; /* an rtp up of before the batcher had metrics: no batcher line */
+        if (runinfo_find_url("batcher_metrics", found_batcher, sizeof found_batcher, &err) == 0)
+            t.batcher.url = found_batcher;
     }
     t.interval_ms = (int) rtp_settings_int(s, "interval-ms");
     if (t.interval_ms < 100)
@@ -407,6 +481,8 @@ int top_main(int argc, char **argv)
     int failed = *t.error != 0; /* the last scrape failed */
     rtp_scrape_destroy(&t.cur);
     rtp_scrape_destroy(&t.prev);
+    rtp_scrape_destroy(&t.batcher.cur);
+    rtp_scrape_destroy(&t.batcher.prev);
     rtp_settings_destroy(&s);
     return failed;
 }

@@ -25,7 +25,7 @@ int scale_parse_bounds(const char *text, scale_policy_t *policy)
 
 scale_policy_t scale_policy_default(int min, int max)
 {
-    scale_policy_t p = {min, max, 0.7, 5.0, 2, 10, 3000, 10000};
+    scale_policy_t p = {min, max, 0.7, 5.0, 2, 5, 1000, 5000};
     return p;
 }
 
@@ -42,16 +42,18 @@ int scale_decide(scale_state_t *st, const scale_policy_t *p, const scale_load_t 
         want = p->max;
     int now = load->workers;
     int target = now;
+    int backlog_gone = (double) load->backlog <= 10 + 0.1 * load->arrival_per_s;
     if (now < p->min || now > p->max)
         target = now < p->min ? p->min : p->max;   /* bounds first, no waiting */
     else if (want > now) {
         st->under = 0;
-        if (++st->over >= p->up_ticks && now_ms - st->last_change_ms >= p->up_cooldown_ms)
-            target = want > now * 2 && now > 0 ? now * 2 : want;
-    } else if (want < now && needed <= now - 1) {
+        st->over++;
+        /* a queue forming is evidence enough; a busier tick with no queue must last */
+        if ((st->over >= p->up_ticks || !backlog_gone) && now_ms - st->last_change_ms >= p->up_cooldown_ms)
+            target = want;
+    } else if (want < now && needed <= now - 1 && backlog_gone) {
         st->over = 0;
-        if (++st->under >= p->down_ticks && now_ms - st->last_change_ms >= p->down_cooldown_ms)
-        {
+        if (++st->under >= p->down_ticks && now_ms - st->last_change_ms >= p->down_cooldown_ms) {
             /* shrink with a quarter of headroom, so a load right at a whole number of
              * workers does not shrink and grow back at once */
             target = (int) ceil(needed * 1.25 - 1e-9);

@@ -3,15 +3,19 @@
  *
  * Needed workers = arrival rate x service time / target utilisation (the load,
  * Little's law) + backlog x service time / drain time (enough to drain the queue in
- * drain_s), rounded up, within [min, max]. Hysteresis and cool-down keep it from
- * flapping:
- *   - grow when more are needed for up_ticks ticks in a row and the last change is
- *     older than up_cooldown_ms; grow to what is needed, at most doubling;
- *   - shrink when at least one whole worker is spare (needed <= current - 1) for
- *     down_ticks ticks in a row and the last change is older than down_cooldown_ms;
- *     shrink to what is needed plus a quarter of headroom (down_ticks quiet ticks are
- *     evidence enough; the headroom keeps a load right at a whole number of workers
- *     from shrinking and growing back).
+ * drain_s), rounded up, within [min, max].
+ *   - Grow: when more are needed and the last change is older than
+ *     up_cooldown_ms, straight to what is needed (a step in the load is met in one
+ *     decision, not by doubling tick after tick): at once when a queue is forming
+ *     (the backlog is not gone, see below), else after up_ticks ticks in a row.
+ *   - Shrink: only once the backlog is gone (at most 10 tasks + 0.1 s of arrivals
+ *     queued) and at least one whole worker is spare (needed <= current - 1), for
+ *     down_ticks ticks in a row, and the last change is older than
+ *     down_cooldown_ms; to what is needed plus a quarter of headroom, so that a
+ *     load right at a whole number of workers does not shrink and grow back.
+ * The gap between the two thresholds (a whole worker plus the headroom), the
+ * consecutive ticks and the cool-downs are the hysteresis that keeps a steady or
+ * wobbling load from flapping.
  */
 #ifndef RTP_BROKER_AUTOSCALE_H
 #define RTP_BROKER_AUTOSCALE_H

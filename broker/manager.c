@@ -21,8 +21,10 @@ typedef struct {
     scale_policy_t policy;
     scale_state_t state;
     uint64_t arrivals;      /* since the last decision */
-    double service_ms;      /* moving average */
-    double arrival_rate;    /* moving average, per second */
+    double service_sum_ms;  /* since the last decision */
+    uint64_t services;
+    double service_ms;      /* moving average of the ticks' means */
+    double arrival_rate;    /* per second: rises at once, falls as a moving average */
     int have_service;
 } pool_plan_t;
 
@@ -144,8 +146,8 @@ void manager_count_service(manager_t *self, int pool, double ms)
     pool_plan_t *p = &self->plans[pool];
     if (ms < 0)
         return;
-    p->service_ms = p->have_service ? 0.9 * p->service_ms + 0.1 * ms : ms;
-    p->have_service = 1;
+    p->service_sum_ms += ms;
+    p->services++;
 }
 
 static int s_total(const manager_t *self, int pool)
@@ -255,12 +257,26 @@ static void s_expire(manager_t *self, int64_t now)
 static void s_decide(manager_t *self, int64_t now)
 {
     double seconds = (double) (now - self->last_decision_ms) / 1000.0;
+    if (seconds < 0.25)
+        return;   /* a decision brought forward (a supervisor joined): too short to measure a rate */
     self->last_decision_ms = now;
     for (int pool = 0; pool < RTP_POOL_COUNT; pool++) {
         pool_plan_t *p = &self->plans[pool];
         double rate = seconds > 0 ? (double) p->arrivals / seconds : 0;
-        p->arrival_rate = 0.5 * p->arrival_rate + 0.5 * rate;
+        /* A step up in the load counts in full at the first tick that sees it (the
+         * pool grows in one decision); a drop is averaged over a few ticks, so that
+         * one quiet second does not shrink the pool. */
+        p->arrival_rate = rate > p->arrival_rate ? rate : 0.5 * p->arrival_rate + 0.5 * rate;
         p->arrivals = 0;
+        if (p->services) {
+            /* the mean of this tick's tasks, smoothed over ticks: a tick's mean is
+             * already an average of many tasks, unlike a per-task moving average */
+            double mean = p->service_sum_ms / (double) p->services;
+            p->service_ms = p->have_service ? 0.5 * p->service_ms + 0.5 * mean : mean;
+            p->have_service = 1;
+            p->service_sum_ms = 0;
+            p->services = 0;
+        }
     }
 }
 

@@ -4,9 +4,11 @@ on one machine with the same data, printed as a table and written as JSON.
 
     python3 tests/bench/bench.py [--quick] [--out bench.json] [--scenarios LIST]
                                  [--build DIR] [--plot PNG]
+                                 [--elasticity-work-ms MS] [--elasticity-censor MIN:MAX]
 
 LIST is a comma-separated subset of: ceilings, throughput, latency, elasticity,
-scaling, overload (default: all). --quick runs each scenario for a few seconds (the
+scaling, overload (default: all); `--scenarios elasticity` runs that one alone
+(what to run while tuning the autoscaler). --quick runs each scenario for a few seconds (the
 ctest smoke test uses it); the figures of a quick run are not worth quoting.
 Executables are taken from --build DIR (bin/ and tests/ under it), else from
 RTP_BIN_DIR and RTP_TEST_BIN_DIR, else from build/ of this checkout; the data from
@@ -279,6 +281,7 @@ LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z ")
 BATCH = re.compile(r"^batch \d+: (\d+) records: (\d+) new tweets, (\d+) already stored, (\d+) dead letters")
 BROKER_STATS = re.compile(r"rtp-broker\[\d+\] events (\d+) \(tweets (\d+).*?in flight (\d+), .*?"
                           r"censor: (\d+) workers \(target (\d+)\), (\d+) in flight, (\d+) queued")
+POOL_STATS = re.compile(r"(censor|sentiment|engagement): (\d+) workers \(target -?\d+\), \d+ in flight, (\d+) queued")
 READER_FINAL = re.compile(r"rtp-reader\[\d+\] final stats (\S+): (.*)$")
 
 
@@ -342,7 +345,9 @@ class Up:
                 with self.lock:
                     self.broker.append({"t": log_time(line) or time.time(), "events": v[0], "tweets": v[1],
                                         "in_flight": v[2], "censor_workers": v[3], "censor_target": v[4],
-                                        "censor_in_flight": v[5], "censor_queued": v[6]})
+                                        "censor_in_flight": v[5], "censor_queued": v[6],
+                                        **{f"{pool}_{k}": int(x) for pool, n, q in POOL_STATS.findall(line)
+                                           for k, x in (("workers", n), ("queued", q)) if pool != "censor"}})
 
     def log(self):
         with self.lock:
@@ -568,20 +573,72 @@ def _phase_analysis(series, steps, end):
     return out
 
 
-def run_elasticity(paths, data, quick, plot_path):
-    """Simulated work on (20 ms mean), censor pool 1:16, the per-stream rate switching
-    100/s -> 1500/s -> 100/s (200/s and 3000/s in total) by --replay-rate-schedule; the
-    broker's stats line every second (RTP_STATS_MS=1000) gives the censor pool's size,
-    its target, tasks in flight and tasks queued. Time 0 is the stand-in server's
-    start, where its schedule starts. At the end nothing drains its backlog
-    (NO_DRAIN); in a quick run it holds at most 2,000 events in flight
-    (RTP_MAX_EVENTS) so that stopping is quick too."""
+# The elasticity scenario's pool. The high phase offers 3,000 tweets/s = about 3,770
+# censor tasks/s (1.26 records a tweet in the bundled data); at a 4 ms mean of
+# simulated work (about 4.5 ms of service with the timer's overshoot) that is 17 busy
+# workers, 24 at the autoscaler's 70 % target utilisation, so a maximum of 32 can
+# serve it with room to drain a backlog (32 / 4.5 ms = 7,100 tasks/s). The low phase
+# (about 250 tasks/s) needs 1.1 busy workers, 1.6 at 70 %: 2, the minimum. (At 20 ms
+# and 1:16, as before, the high phase needs 75 busy workers and the pool's maximum
+# serves a fifth of it: no autoscaler can meet the target there.)
+ELASTICITY_WORK_MS = 4
+ELASTICITY_CENSOR = "2:32"
+
+# rtp up's supervisor starts rtp-censor#N, which joins the broker as local/censor-N
+STARTED = re.compile(r"^(\S+) INFO  rtp\[\d+\] started rtp-censor#(\d+) \(pid \d+\)")
+JOINED = re.compile(r"^(\S+) INFO  rtp-broker\[\d+\] censor worker (?:\S+/)?censor-(\d+) joined .*pool has (\d+) worker")
+DECIDED = re.compile(r"^(\S+) INFO  rtp-broker\[\d+\] autoscale censor pool: (\d+) -> (\d+) workers")
+
+
+def _worker_starts(log_lines, t0):
+    """How long a new censor worker takes to be READY: from rtp up's "started" (fork)
+    to the broker's "joined" (its READY arrived), per worker; and from each growth
+    decision of the manager to the broker counting that many workers."""
+    joined, decisions = [], []
+    for line in log_lines:
+        m = JOINED.match(line)
+        if m:
+            joined.append((log_time(line), m.group(2), int(m.group(3))))
+            continue
+        m = DECIDED.match(line)
+        if m:
+            decisions.append((log_time(line), int(m.group(2)), int(m.group(3))))
+    started, ready_ms = {}, []
+    for line in log_lines:   # a worker's number is reused after a stop: pair each join with the latest start
+        m = STARTED.match(line) or JOINED.match(line)
+        if m and m.re is STARTED:
+            started[m.group(2)] = log_time(line)
+        elif m and m.group(2) in started:
+            ready_ms.append((log_time(line) - started.pop(m.group(2))) * 1000)
+    ready_ms.sort()
+    grow = []
+    for t, before, after in decisions:
+        if after > before:
+            done = next((tj for tj, _, n in joined if tj >= t and n >= after), None)
+            grow.append({"t": round(t - t0, 2), "from": before, "to": after,
+                         "all_ready_after_ms": None if done is None else round((done - t) * 1000)})
+    decided = [{"t": round(t - t0, 2), "from": a, "to": b} for t, a, b in decisions]
+    return {"started_to_ready_ms": {"n": len(ready_ms), "p50": round(pct(ready_ms, 0.5), 1) if ready_ms else None,
+                                    "max": round(ready_ms[-1], 1) if ready_ms else None},
+            "growth_decision_to_all_ready": grow, "decisions": decided}
+
+
+def run_elasticity(paths, data, quick, plot_path, work_ms=ELASTICITY_WORK_MS, censor=ELASTICITY_CENSOR):
+    """Simulated work on (work_ms mean, ELASTICITY_WORK_MS by default: see there why),
+    censor pool `censor` (MIN:MAX), the per-stream rate switching 100/s -> 1500/s ->
+    100/s (200/s and 3000/s in total) by --replay-rate-schedule; the broker's stats line
+    every second (RTP_STATS_MS=1000) gives the censor pool's size, its target, tasks
+    in flight and tasks queued. Time 0 is the stand-in server's start, where its
+    schedule starts. The log also gives how long new workers take to be READY. At the
+    end nothing drains its backlog (NO_DRAIN); in a quick run it holds at most 2,000
+    events in flight (RTP_MAX_EVENTS) so that stopping is quick too."""
     phases = [(100, 2), (1500, 2), (100, 3)] if quick else [(100, 20), (1500, 20), (100, 30)]
     schedule = ",".join(f"{r}:{s}" for r, s in phases)
     total = sum(s for _, s in phases)
+    pool_min = int(str(censor).split(":")[0])
     with rtpredis.RedisServer() as redis:
         up = Up(paths, redis, ["--replay-rate-schedule", schedule, "--replay-loops", 0,
-                               *common_args(work_ms=20, censor="1:16", others="2:4")],
+                               *common_args(work_ms=work_ms, censor=censor, others="2:4")],
                 env={"RTP_STATS_MS": 1000, **NO_DRAIN, **({"RTP_MAX_EVENTS": 2000} if quick else {})},
                 label="elasticity")
         try:
@@ -604,17 +661,25 @@ def run_elasticity(paths, data, quick, plot_path):
         at += secs
     analysis = _phase_analysis(series, steps, total)
     low_start = phases[0][1] + phases[1][1]
-    back_to_min = next((s["t"] - low_start for s in series if s["t"] >= low_start and s["censor_workers"] <= 1), None)
-    result = {"schedule_per_stream": schedule, "work_mean_ms": 20, "censor_workers": "1:16",
-              "series": series, "phases": analysis, "resent_by_readers": resent,
+    back_to_min = next((s["t"] - low_start for s in series
+                        if s["t"] >= low_start and s["censor_workers"] <= pool_min), None)
+    # the other pools (2:4, no simulated work) must be at their minimum then too
+    others_back = {pool: next((s["t"] - low_start for s in series if s["t"] >= low_start
+                               and s.get(f"{pool}_workers", 99) <= 2), None) for pool in ("sentiment", "engagement")}
+    with up.lock:
+        lines = list(up.log_lines)
+    result = {"schedule_per_stream": schedule, "work_mean_ms": work_ms, "censor_workers": censor,
+              "pool_min": pool_min, "series": series, "phases": analysis, "resent_by_readers": resent,
               "pool_back_to_min_after_s": None if back_to_min is None else round(back_to_min, 1),
+              "other_pools_back_to_min_after_s": {k: None if v is None else round(v, 1) for k, v in others_back.items()},
+              "worker_start": _worker_starts(lines, t0),
               "peak_rss_mib": {k: v["peak_rss_mib"] for k, v in roles.items()}}
     if plot_path:
-        result["plot"] = plot_elasticity(series, steps, total, plot_path)
+        result["plot"] = plot_elasticity(series, steps, total, plot_path, work_ms, censor)
     return result
 
 
-def plot_elasticity(series, steps, total, path):
+def plot_elasticity(series, steps, total, path, work_ms, censor):
     gnuplot = shutil.which("gnuplot")
     if not gnuplot:
         return "skipped: gnuplot not installed (Debian: gnuplot-nox)"
@@ -635,10 +700,10 @@ def plot_elasticity(series, steps, total, path):
         script = "\n".join([
             "set terminal pngcairo size 900,420 font ',10'",
             f"set output '{os.path.abspath(path)}'",
-            "set title 'rtp censor pool under a 200/s -> 3000/s -> 200/s schedule (simulated work 20 ms)'",
+            f"set title 'rtp censor pool {censor} under a 200/s -> 3000/s -> 200/s schedule (simulated work {work_ms} ms)'",
             "set xlabel 'seconds since the stand-in server started'",
             "set ylabel 'censor tasks'", "set y2label 'censor workers'",
-            "set ytics nomirror", "set y2tics", "set y2range [0:17]", "set yrange [0:*]",
+            "set ytics nomirror", "set y2tics", f"set y2range [0:{int(str(censor).split(':')[-1]) + 1}]", "set yrange [0:*]",
             "set offsets 0, 0, graph 0.1, 0",
             f"set xrange [0:{total}]", "set key outside bottom center horizontal font ',9'", "set grid xtics",
             *marks,
@@ -798,8 +863,11 @@ def evaluate(results):
                     f"not within the {ph['length_s']:.0f} s phase" if dr is None else f"{dr:.0f} s",
                     dr is not None and dr <= 15)
         back = ela["pool_back_to_min_after_s"]
-        add("elasticity: censor pool back to its minimum in the low phase", "<= 30 s",
+        add(f"elasticity: censor pool back to its minimum ({ela['pool_min']}) in the low phase", "<= 30 s",
             "not within the phase" if back is None else f"{back:.0f} s", back is not None and back <= 30)
+        for pool, back in ela.get("other_pools_back_to_min_after_s", {}).items():
+            add(f"elasticity: {pool} pool back to its minimum (2) in the low phase", "<= 30 s",
+                "not within the phase" if back is None else f"{back:.0f} s", back is not None and back <= 30)
     for key in ("throughput", "overload"):
         part = results.get(key)
         if not part:
@@ -853,14 +921,26 @@ def print_table(results):
               f"({lat['samples']} records, {lat['records_per_s']:.0f}/s)")
     e = results.get("elasticity")
     if e:
-        print(f"\nelasticity: per stream {e['schedule_per_stream']}, work 20 ms, censor 1:16")
+        print(f"\nelasticity: per stream {e['schedule_per_stream']}, work {e['work_mean_ms']} ms, "
+              f"censor {e['censor_workers']} (the maximum serves the high rate: see ELASTICITY_WORK_MS)")
         for ph in e["phases"]:
             if ph.get("samples"):
                 print(f"  from {ph['start_s']:>5.0f} s, {ph['phase']:>7} offered: peak {ph['peak_queued']:>6} queued, "
                       f"peak {ph['peak_workers']:>2} workers, stopped growing after "
                       f"{ph['stopped_growing_after_s']} s, drained after {ph['drained_after_s']} s")
-        print(f"  censor pool back to 1 worker {e['pool_back_to_min_after_s']} s into the low phase; records resent "
-              f"by the readers (not acknowledged in time): {e['resent_by_readers']}")
+        print(f"  censor pool back to {e['pool_min']} workers {e['pool_back_to_min_after_s']} s into the low phase; "
+              f"records resent by the readers (not acknowledged in time): {e['resent_by_readers']}")
+        if e.get("other_pools_back_to_min_after_s"):
+            peaks = {pool: max((x.get(f"{pool}_workers", 0) for x in e["series"]), default=0)
+                     for pool in e["other_pools_back_to_min_after_s"]}
+            print("  " + "; ".join(f"{pool} pool (2:4): peak {peaks[pool]} workers, back to 2 {v} s into the low phase"
+                                   for pool, v in e["other_pools_back_to_min_after_s"].items()))
+        ws = e["worker_start"]
+        grow = ", ".join(f"{g['from']}->{g['to']} at {g['t']:.0f} s: {g['all_ready_after_ms']} ms"
+                         for g in ws["growth_decision_to_all_ready"])
+        print(f"  a new worker is READY {ws['started_to_ready_ms']['p50']} ms after its start (median of "
+              f"{ws['started_to_ready_ms']['n']}, max {ws['started_to_ready_ms']['max']} ms); growth decisions "
+              f"to all workers READY: {grow or 'none'}")
         print(f"  plot: {e.get('plot', 'not written')}")
     s = results.get("scaling")
     if s:
@@ -893,6 +973,10 @@ def main(argv=None):
                     help="comma-separated subset of " + ", ".join(SCENARIOS))
     ap.add_argument("--build", help="build folder (default: $RTP_BIN_DIR / $RTP_TEST_BIN_DIR, else build/)")
     ap.add_argument("--plot", help="PNG of the elasticity scenario (default: next to --out)")
+    ap.add_argument("--elasticity-work-ms", type=float, default=ELASTICITY_WORK_MS,
+                    help=f"elasticity: mean simulated work per censor task (default {ELASTICITY_WORK_MS})")
+    ap.add_argument("--elasticity-censor", default=ELASTICITY_CENSOR,
+                    help=f"elasticity: censor pool MIN:MAX (default {ELASTICITY_CENSOR})")
     args = ap.parse_args(argv)
     chosen = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SCENARIOS]
@@ -917,7 +1001,8 @@ def main(argv=None):
             if name == "ceilings":
                 results[name] = run_ceilings(paths, args.quick)
             elif name == "elasticity":
-                results[name] = run_elasticity(paths, data, args.quick, plot)
+                results[name] = run_elasticity(paths, data, args.quick, plot, args.elasticity_work_ms,
+                                               args.elasticity_censor)
             else:
                 results[name] = globals()[f"run_{name}"](paths, data, args.quick)
             problems = results[name].get("problems") if isinstance(results[name], dict) else None

@@ -1,6 +1,7 @@
 """Autoscaling: with simulated work on and the stand-in server switching between a
 low and a high rate, the censor pool grows during the high phase so that the backlog
-stops growing, and shrinks back to its minimum during the low phase, within its
+stops growing (within 5 s of the step: the first decision goes straight to what the
+load needs), and shrinks back to its minimum during the low phase, within its
 bounds, with no more than a few resize decisions per phase. Every decision is logged
 with the numbers behind it."""
 
@@ -58,6 +59,11 @@ def test_censor_pool_follows_the_load():
     check(high and max(d[2] for d in high) >= 4,
           f"the pool grew during the high phase (200/s x 20 ms needs ~6 workers): {high}")
     check(all(n <= 4 for n in per_phase), f"a few decisions per phase, not flapping: {per_phase}")
+    # a step up is met straight with what the load needs (each decision goes to the
+    # measured need, not doubling 1 -> 2 -> 4 tick after tick): 5 or more workers
+    # within 3 s of the step (the first tick may see only part of the new rate)
+    early = [d[2] for d in high if d[0] <= LOW1_S + 3]
+    check(early and max(early) >= 5, f"5 or more workers decided within 3 s of the step up: {high}")
 
     # the backlog stops growing in the high phase: its last 5 s hold no new maximum
     high_stats = [s for s in stats if LOW1_S <= s[0] < LOW1_S + HIGH_S]
@@ -66,6 +72,9 @@ def test_censor_pool_follows_the_load():
     print(f"  backlog during the high phase (per second): {[s[3] for s in high_stats]}")
     check(tail and head and max(tail) <= max(max(head), 20),
           f"the backlog stopped growing: last 5 s {tail}, before {head}")
+    peak_at = max(high_stats, key=lambda s: s[3])[0] - LOW1_S if high_stats else None
+    print(f"  the backlog peaked {peak_at:.1f} s after the step up" if peak_at is not None else "  no high-phase stats")
+    check(peak_at is not None and peak_at <= 5, f"the backlog stopped growing within 5 s of the step ({peak_at})")
 
     # back to the minimum during the second low phase, within 30 s
     low2 = [s for s in stats if s[0] >= LOW1_S + HIGH_S]

@@ -436,27 +436,17 @@ static void s_on_result(broker_t *b, pool_worker_t *w, rtp_msg_t *msg)
         s_event_complete(b, e);
 }
 
-static void s_on_worker_message(broker_t *b)
+static void s_on_worker_msg(broker_t *b, const rtp_peer_t *peer, rtp_msg_t *msg)
 {
-    rtp_peer_t peer;
-    rtp_err_t err;
-    rtp_msg_t *msg = rtp_msg_recv(b->workers, &peer, ZMQ_DONTWAIT, &err);
-    if (!msg) {
-        if (errno != EAGAIN && errno != EINTR) {
-            b->n.dropped_frames++;
-            rtp_warn("dropped a message on the workers endpoint: %s", err.msg);
-        }
-        return;
-    }
-    pool_worker_t *w = s_find_worker(b, &peer);
+    pool_worker_t *w = s_find_worker(b, peer);
     if (msg->type == RTP_MSG_READY)
-        s_on_ready(b, &peer, msg);
+        s_on_ready(b, peer, msg);
     else if (!w) {
         /* A worker we do not know (we restarted, or declared it dead): ask it to
          * announce itself again. */
         if (msg->type != RTP_MSG_DISCONNECT) {
             rtp_msg_t *bye = rtp_msg_new(RTP_MSG_DISCONNECT);
-            rtp_msg_send(bye, b->workers, &peer, ZMQ_DONTWAIT);
+            rtp_msg_send(bye, b->workers, peer, ZMQ_DONTWAIT);
             rtp_msg_destroy(&bye);
         }
     } else {
@@ -471,6 +461,24 @@ static void s_on_worker_message(broker_t *b)
         }
     }
     rtp_msg_destroy(&msg);
+}
+
+/* One message from a worker: results come in bundles. */
+static void s_on_worker_message(broker_t *b)
+{
+    rtp_peer_t peer;
+    rtp_err_t err;
+    rtp_msg_t *bundle[RTP_BUNDLE_MAX];
+    size_t n = rtp_msg_recv_bundle(b->workers, &peer, ZMQ_DONTWAIT, bundle, RTP_BUNDLE_MAX, &err);
+    if (!n) {
+        if (errno != EAGAIN && errno != EINTR) {
+            b->n.dropped_frames++;
+            rtp_warn("dropped a message on the workers endpoint: %s", err.msg);
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        s_on_worker_msg(b, &peer, bundle[i]);
 }
 
 /* ---------- readers ---------- */

@@ -401,6 +401,7 @@ static void s_on_result(broker_t *b, pool_worker_t *w, rtp_msg_t *msg)
         w->in_flight--;
         w->completed++;
         manager_count_service(b->manager, pool, msg->number2);
+        pool_note_service(b->pools[pool], msg->number2);
     }
     if (!e || (e->done & (1u << pool))) {
         b->n.late[pool]++;   /* a copy that lost the race, or a task re-dispatched after a freeze */

@@ -77,13 +77,31 @@ void pool_remove(pool_t *self, pool_worker_t *worker)
         }
 }
 
+void pool_note_service(pool_t *self, double ms)
+{
+    if (!(ms >= 0))
+        return;   /* NaN or negative: a confused worker */
+    /* a moving average over roughly the last 20 tasks: follows a change of load
+     * within a fraction of a second, yet one slow task does not swing it */
+    self->service_ms = self->service_ms > 0 ? self->service_ms + (ms - self->service_ms) / 20.0 : ms;
+}
+
+int pool_credit_limit(const pool_t *self)
+{
+    if (!(self->service_ms > 0))
+        return 2;
+    double limit = POOL_QUEUE_BUDGET_MS / self->service_ms;
+    return limit >= RTP_BUNDLE_MAX ? RTP_BUNDLE_MAX : limit > 2 ? (int) (limit + 0.5) : 2;
+}
+
 pool_worker_t *pool_least_loaded(pool_t *self, const uint32_t *exclude, int n_exclude)
 {
     pool_worker_t *best = NULL;
     int n = self->count;
+    int limit = pool_credit_limit(self);
     for (int k = 0; k < n; k++) {
         pool_worker_t *w = self->workers[(self->rotate + (uint32_t) k) % (uint32_t) n];
-        if (w->in_flight >= w->capacity)
+        if (w->in_flight >= w->capacity || w->in_flight >= limit)
             continue;
         int excluded = 0;
         for (int e = 0; e < n_exclude; e++)

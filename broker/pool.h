@@ -30,6 +30,7 @@ typedef struct {
     pool_worker_t *workers[POOL_MAX_WORKERS];
     int count;
     uint32_t rotate;      /* where the next search starts, so ties rotate */
+    double service_ms;    /* moving average of a task's time in a worker; 0 = none seen yet */
     uint64_t *queue;      /* a deque of event keys waiting for a worker */
     size_t head, len, cap;
 } pool_t;
@@ -45,9 +46,22 @@ pool_worker_t *pool_add(pool_t *self, uint32_t id, const rtp_peer_t *peer, const
 /* Removes and frees a worker. */
 void pool_remove(pool_t *self, pool_worker_t *worker);
 
+/* Notes how long a worker spent on a task (its RESULT says), for pool_credit_limit. */
+void pool_note_service(pool_t *self, double ms);
+
+/* How many tasks one worker may hold at once, whatever the capacity it offered:
+ * enough to keep it busy while its next tasks travel (about POOL_QUEUE_BUDGET_MS of
+ * work queued), and no more, so that slow tasks wait in the broker's queue, where
+ * any worker, a new one too, can take them. Fast tasks (simulated work off) get
+ * many at once, sent as one bundle: that is what makes them cheap. At least 2; 2
+ * before any task was timed. */
+#define POOL_QUEUE_BUDGET_MS 10.0
+int pool_credit_limit(const pool_t *self);
+
 /* Least connected: the live worker with the fewest tasks in flight that has room
- * for one more and is not in `exclude` (ids, n_exclude of them); ties go to the
- * next worker in rotation. NULL when every worker is full. */
+ * for one more (below both its capacity and pool_credit_limit) and is not in
+ * `exclude` (ids, n_exclude of them); ties go to the next worker in rotation. NULL
+ * when every worker is full. */
 pool_worker_t *pool_least_loaded(pool_t *self, const uint32_t *exclude, int n_exclude);
 /* Tasks that could be dispatched right now (sum of free capacity). */
 int pool_free_slots(const pool_t *self);

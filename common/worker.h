@@ -39,7 +39,8 @@ typedef void(rtp_sent_fn)(void *ctx, const rtp_msg_t *task, const rtp_msg_t *res
 #define RTP_WORKER_SETTINGS(work_env)                                                                  \
     {"broker", RTP_SET_STR, "tcp://127.0.0.1:5556", "the broker's workers endpoint to connect to", NULL},   \
         {"name", RTP_SET_STR, NULL, "this worker's name in logs (default: pool-pid)", NULL},                \
-        {"capacity", RTP_SET_INT, "4", "tasks the broker may have outstanding on this worker", NULL},      \
+        {"capacity", RTP_SET_INT, "64",                                                                   \
+         "tasks the broker may have outstanding on this worker (it gives fewer when tasks are slow)", NULL},      \
         {"heartbeat-ms", RTP_SET_INT, "500", "heartbeat interval", NULL},                                   \
         {"liveness", RTP_SET_INT, "4", "heartbeats missed before the broker counts as lost", NULL},         \
         {"reconnect-min-ms", RTP_SET_INT, "100", "first reconnect delay", NULL},                            \

@@ -567,20 +567,10 @@ static void s_forward_ack(broker_t *b, const rtp_msg_t *ack)
     b->acks_unknown++;   /* a reader we never heard from (we restarted): it will resend */
 }
 
-static void s_on_reader_message(broker_t *b)
+static void s_on_reader_msg(broker_t *b, const rtp_peer_t *peer, rtp_msg_t *msg)
 {
-    rtp_peer_t peer;
-    rtp_err_t err;
-    rtp_msg_t *msg = rtp_msg_recv(b->readers, &peer, ZMQ_DONTWAIT, &err);
-    if (!msg) {
-        if (errno != EAGAIN && errno != EINTR) {
-            b->n.dropped_frames++;
-            rtp_warn("dropped a message on the readers endpoint: %s", err.msg);
-        }
-        return;
-    }
     if (msg->type == RTP_MSG_EVENT) {
-        s_note_origin(b, msg->origin, &peer);
+        s_note_origin(b, msg->origin, peer);
         s_on_event(b, msg);
     } else if (msg->type == RTP_MSG_ACK)
         s_forward_ack(b, msg);
@@ -589,6 +579,26 @@ static void s_on_reader_message(broker_t *b)
         rtp_warn("unexpected %s on the readers endpoint, dropped", rtp_msg_type_name(msg->type));
     }
     rtp_msg_destroy(&msg);
+}
+
+/* One message on the readers endpoint: readers send their events in bundles.
+ * Returns how many messages it carried. */
+static size_t s_on_reader_message(broker_t *b)
+{
+    rtp_peer_t peer;
+    rtp_err_t err;
+    rtp_msg_t *bundle[RTP_BUNDLE_MAX];
+    size_t n = rtp_msg_recv_bundle(b->readers, &peer, ZMQ_DONTWAIT, bundle, RTP_BUNDLE_MAX, &err);
+    if (!n) {
+        if (errno != EAGAIN && errno != EINTR) {
+            b->n.dropped_frames++;
+            rtp_warn("dropped a message on the readers endpoint: %s", err.msg);
+        }
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        s_on_reader_msg(b, &peer, bundle[i]);
+    return n;
 }
 
 /* ---------- dispatch ---------- */
@@ -801,11 +811,11 @@ int broker_run(const broker_config_t *cfg)
                 break;
             s_on_worker_message(&b);
         }
-        for (int i = 0; take_events && i < 1000 && rtp_u64map_size(b.events) < (size_t) cfg->max_events; i++) {
+        for (size_t i = 0; take_events && i < 1000 && rtp_u64map_size(b.events) < (size_t) cfg->max_events;) {
             zmq_pollitem_t probe = {zsock_resolve(b.readers), 0, ZMQ_POLLIN, 0};
             if (zmq_poll(&probe, 1, 0) <= 0)
                 break;
-            s_on_reader_message(&b);
+            i += s_on_reader_message(&b);
         }
         for (int i = 0; i < 100; i++) {
             zmq_pollitem_t probe = {zsock_resolve(b.control), 0, ZMQ_POLLIN, 0};

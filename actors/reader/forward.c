@@ -20,6 +20,7 @@
 #define FULL_LOG_MS 10000   /* at most one line about a full window this often */
 #define BLOCKED_RETRY_MS 10 /* ZeroMQ refused a send: its descriptor signals room, this is the fallback */
 #define DRAIN_POLL_MS 100   /* longest sleep while draining */
+#define SEND_BUNDLE 32      /* records a message to the broker at most (one bundle) */
 
 struct reader_forward_t {
     reader_stats_t *stats;
@@ -46,6 +47,7 @@ struct reader_forward_t {
 
     /* Records sent and not acknowledged; NULL when acknowledgement is off. */
     reader_window_t *window;
+    size_t window_cap;    /* its capacity: records sent and not acknowledged at most */
     int closing; /* at exit: the window no longer holds records back */
 
     /* Stream bytes taken but not parsed yet (parsing stopped at a line end). */
@@ -108,11 +110,20 @@ static int s_window_full(const reader_forward_t *self)
     return self->window && !self->closing && reader_window_full(self->window);
 }
 
-/* 1 while the stream's bytes may be parsed: nothing waits to go out and the
- * window has room. */
+/* How many more records the window takes (SIZE_MAX: no limit now). */
+static size_t s_window_room(const reader_forward_t *self)
+{
+    if (!self->window || self->closing)
+        return SIZE_MAX;
+    size_t size = reader_window_size(self->window);
+    return size < self->window_cap ? self->window_cap - size : 0;
+}
+
+/* 1 while the stream's bytes may be parsed: fewer than a bundle wait to go out, and
+ * the window has room for them and one more. */
 static int s_may_parse(const reader_forward_t *self)
 {
-    return self->closing || (self->out_count == 0 && !s_window_full(self));
+    return self->closing || (self->out_count < SEND_BUNDLE && self->out_count < s_window_room(self));
 }
 
 static int s_outbox_push(reader_forward_t *self, reader_record_t *record)
@@ -162,27 +173,48 @@ static void s_refused(reader_forward_t *self, uint64_t seq)
                   zmq_strerror(errno));
 }
 
-/* Moves the outbox into ZeroMQ, oldest first, while ZeroMQ takes records and the
- * window has room; a record sent enters the window. 0 when the outbox is empty. */
+/* Moves the outbox into ZeroMQ, oldest first, up to SEND_BUNDLE records a message
+ * (one bundle: the broker takes them in one wake-up), while ZeroMQ takes them and
+ * the window has room; a record sent enters the window. 0 when the outbox is empty. */
 static int s_outbox_flush(reader_forward_t *self)
 {
     while (self->out_count > 0) {
-        reader_record_t *record = self->outbox[self->out_head];
-        if (s_window_full(self))
+        size_t n = self->out_count < SEND_BUNDLE ? self->out_count : SEND_BUNDLE;
+        size_t room = s_window_room(self);
+        if (room == 0)
             return -1;
-        if (s_send_record(self, record) != 0) {
-            s_refused(self, record->seq);
+        if (n > room)
+            n = room;
+        void *handle = zsock_resolve(self->sock);
+        int failed = 0;
+        for (size_t i = 0; i < n && !failed; i++) {
+            const reader_record_t *record = self->outbox[(self->out_head + i) % self->out_cap];
+            int more = i + 1 < n ? ZMQ_SNDMORE : 0;
+            /* ZeroMQ queues the frames of a message atomically: once the first is
+             * taken, the rest are too */
+            failed = zmq_send(handle, record->data, 4, (i == 0 ? ZMQ_DONTWAIT : 0) | ZMQ_SNDMORE) < 0 ||
+                     zmq_send(handle, record->len > 4 ? (const void *) (record->data + 4) : (const void *) "",
+                              record->len - 4, more) < 0;
+        }
+        if (failed) {
+            s_refused(self, self->outbox[self->out_head]->seq);
             return -1;
         }
-        self->stats->sent++;
-        self->out_head = (self->out_head + 1) % self->out_cap;
-        self->out_count--;
-        if (!self->window)
-            reader_record_destroy(&record);
-        else if (reader_window_add(self->window, record, rtp_mono_ms()) != 0) {
-            rtp_error("out of memory: EVENT seq %llu sent but will not be resent",
-                      (unsigned long long) record->seq);
-            reader_record_destroy(&record);
+        self->blocked = 0;
+        int64_t now = rtp_mono_ms();
+        for (size_t i = 0; i < n; i++) {
+            reader_record_t *record = self->outbox[self->out_head];
+            self->outbox[self->out_head] = NULL;
+            self->stats->sent++;
+            self->out_head = (self->out_head + 1) % self->out_cap;
+            self->out_count--;
+            if (!self->window)
+                reader_record_destroy(&record);
+            else if (reader_window_add(self->window, record, now) != 0) {
+                rtp_error("out of memory: EVENT seq %llu sent but will not be resent",
+                          (unsigned long long) record->seq);
+                reader_record_destroy(&record);
+            }
         }
     }
     return 0;
@@ -249,7 +281,8 @@ static void s_emit(reader_forward_t *self, rtp_event_kind_t kind)
         reader_record_destroy(&record);
         return;
     }
-    if (self->window)
+    /* the outbox goes out a bundle at a time, or when this piece of the stream is parsed */
+    if (self->out_count >= SEND_BUNDLE)
         s_outbox_flush(self);
 }
 
@@ -316,7 +349,9 @@ static void s_on_oversized(const char *reason, void *arg)
 static size_t s_parse(reader_forward_t *self, const char *buf, size_t len)
 {
     size_t pos = 0;
-    while (pos < len && s_may_parse(self)) {
+    while (pos < len) {
+        if (!s_may_parse(self) && !(self->out_count > 0 && s_outbox_flush(self) == 0 && s_may_parse(self)))
+            break;
         size_t end = pos;
         while (end < len && buf[end] != '\n' && buf[end] != '\r')
             end++;
@@ -387,6 +422,7 @@ reader_forward_t *reader_forward_new(const reader_forward_config_t *config, read
     self->msg = rtp_msg_new(RTP_MSG_EVENT);
     rtp_sse_handler_t handler = {s_on_event, s_on_oversized, self};
     self->parser = rtp_sse_parser_new(config->max_event_bytes, handler);
+    self->window_cap = config->window;
     if (config->window > 0)
         self->window = reader_window_new(config->window, config->ack_timeout_ms, config->ack_backoff_max_ms);
     if (!self->name || !self->broker || !self->msg || !self->parser ||
@@ -479,6 +515,7 @@ int reader_forward_feed(reader_forward_t *self, const char *buf, size_t len)
     size_t used = s_parse(self, buf, len);
     if (used < len)
         s_hold(self, buf + used, len - used);
+    s_outbox_flush(self);
     return 1;
 }
 
@@ -538,6 +575,7 @@ void reader_forward_service(reader_forward_t *self)
     s_resend_overdue(self);
     s_outbox_flush(self);
     s_parse_held(self);
+    s_outbox_flush(self);
     s_log_tick(self);
     if (self->window) {
         s_resend_log(self, 0);

@@ -165,8 +165,10 @@ int main(int argc, char **argv)
         for (;;) {
             rtp_peer_t peer;
             rtp_err_t err = {{0}};
-            rtp_msg_t *msg = rtp_msg_recv(sock, &peer, ZMQ_DONTWAIT, &err);
-            if (!msg) {
+            rtp_msg_t *bundle[RTP_BUNDLE_MAX];
+            /* readers send their events in bundles */
+            size_t n = rtp_msg_recv_bundle(sock, &peer, ZMQ_DONTWAIT, bundle, RTP_BUNDLE_MAX, &err);
+            if (!n) {
                 if (strncmp(err.msg, "receive:", 8) == 0)
                     break;
                 bad++;
@@ -174,19 +176,22 @@ int main(int argc, char **argv)
                 continue;
             }
             last = rtp_mono_ms();
-            if (msg->type == RTP_MSG_EVENT) {
-                events++;
-                s_print_event(msg);
-                if (drop_every && msg->seq % drop_every == 0 && !rtp_u64map_get(dropped, msg->seq)) {
-                    rtp_u64map_put(dropped, msg->seq, dropped);
-                    withheld++;
-                } else if (ack)
-                    s_acks_add(&batch, sock, &peer, msg->origin ? msg->origin : "", msg->seq);
-            } else {
-                others++;
-                fprintf(stderr, "event_sink: ignored a %s message\n", rtp_msg_type_name(msg->type));
+            for (size_t i = 0; i < n; i++) {
+                rtp_msg_t *msg = bundle[i];
+                if (msg->type == RTP_MSG_EVENT) {
+                    events++;
+                    s_print_event(msg);
+                    if (drop_every && msg->seq % drop_every == 0 && !rtp_u64map_get(dropped, msg->seq)) {
+                        rtp_u64map_put(dropped, msg->seq, dropped);
+                        withheld++;
+                    } else if (ack)
+                        s_acks_add(&batch, sock, &peer, msg->origin ? msg->origin : "", msg->seq);
+                } else {
+                    others++;
+                    fprintf(stderr, "event_sink: ignored a %s message\n", rtp_msg_type_name(msg->type));
+                }
+                rtp_msg_destroy(&msg);
             }
-            rtp_msg_destroy(&msg);
         }
         fflush(stdout);
     }

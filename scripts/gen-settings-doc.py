@@ -206,10 +206,10 @@ def parse_help(text):
             continue
         desc = lines[i + 1].strip()
         env = default = ""
-        tail = re.search(r"\((?:env ([A-Z0-9_]+); )?default: (.*)\)$", desc)
+        # the last parenthesis is the settings reader's (the help may have its own before it)
+        tail = re.match(r"^(.*) \((?:env ([A-Z0-9_]+); )?default: (.*)\)$", desc)
         if tail:
-            env, default = tail.group(1) or "", tail.group(2)
-            desc = desc[:tail.start()].rstrip()
+            desc, env, default = tail.group(1).rstrip(), tail.group(2) or "", tail.group(3)
         flag = f"--{m.group(1)}" + (f" {m.group(2)}" if m.group(2) else "")
         out.append((flag, env, default, desc))
     return out

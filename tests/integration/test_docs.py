@@ -52,6 +52,12 @@ def test_a_current_page_per_executable():
         options = re.findall(r"^  --\S+", gen.help_text(os.environ["RTP_BIN_DIR"], argv), re.M)
         table = re.findall(r"^\| `--", text, re.M)
         check(len(table) == len(options), f"{name}: {len(table)} rows for {len(options)} options")
+        # every row but --help and --version names its environment variable, and no
+        # default swallowed the help's own parenthesis
+        bad = [row for row in re.findall(r"^\| `--([\w-]+)[^|]*\| ([^|]*) \| ([^|]*) \|", text, re.M)
+               if row[0] not in ("help", "version") and (not row[1].startswith("`RTP_") and
+                                                         not row[1].startswith("`REDIS_URL") or "(" in row[2])]
+        check(not bad, f"{name}: rows without an environment variable or with a broken default: {bad}")
         rows += len(table)
         metrics += len(re.findall(r"^\| `(?:rtp|process)_\w+` \| (?:counter|gauge|histogram) \|", text, re.M))
         check(f"docs/{name}" in readme, f"README links docs/{name}")

@@ -349,12 +349,22 @@ static void s_on_oversized(const char *reason, void *arg)
 static size_t s_parse(reader_forward_t *self, const char *buf, size_t len)
 {
     size_t pos = 0;
+    /* where the next CR is (len: none), found once per piece: CRs are rare, and
+     * searching the rest of the piece for one at every line would be quadratic */
+    size_t cr = 0;
+    int cr_known = 0;
     while (pos < len) {
         if (!s_may_parse(self) && !(self->out_count > 0 && s_outbox_flush(self) == 0 && s_may_parse(self)))
             break;
-        size_t end = pos;
-        while (end < len && buf[end] != '\n' && buf[end] != '\r')
-            end++;
+        if (!cr_known || (cr < pos && cr < len)) {
+            const char *at = memchr(buf + pos, '\r', len - pos);
+            cr = at ? (size_t) (at - buf) : len;
+            cr_known = 1;
+        }
+        const char *nl = memchr(buf + pos, '\n', len - pos);
+        size_t end = nl ? (size_t) (nl - buf) : len;
+        if (cr < end)
+            end = cr;
         if (end < len)
             end++; /* the line end goes with its line; a CR's LF may follow in the next piece */
         rtp_sse_parser_feed(self->parser, buf + pos, end - pos);

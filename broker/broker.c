@@ -713,14 +713,15 @@ static void s_stats(broker_t *b)
              (unsigned long long) b->acks_forwarded, (unsigned long long) b->acks_unknown);
 }
 
-static zsock_t *s_bind(int type, const char *endpoint, const char *what)
+/* sndhwm, rcvhwm: the ZeroMQ messages (bundles) queued each way at most. */
+static zsock_t *s_bind(int type, const char *endpoint, const char *what, int sndhwm, int rcvhwm)
 {
     zsock_t *s = zsock_new(type);
     if (!s)
         return NULL;
     zsock_set_linger(s, 2000);
-    zsock_set_sndhwm(s, 100000);
-    zsock_set_rcvhwm(s, 100000);
+    zsock_set_sndhwm(s, sndhwm);
+    zsock_set_rcvhwm(s, rcvhwm);
     if (type == ZMQ_ROUTER)
         zsock_set_router_mandatory(s, 0);
     rtp_err_t err;
@@ -748,11 +749,17 @@ int broker_run(const broker_config_t *cfg)
     b.events = rtp_u64map_new((size_t) cfg->max_events);
     for (int p = 0; p < RTP_POOL_COUNT; p++)
         b.pools[p] = pool_new(p);
-    b.readers = s_bind(ZMQ_ROUTER, cfg->readers_endpoint, "readers");
-    b.workers = s_bind(ZMQ_ROUTER, cfg->workers_endpoint, "workers");
-    b.results = s_bind(ZMQ_PUSH, cfg->results_endpoint, "results");
-    b.hashtags = s_bind(ZMQ_PUB, cfg->hashtags_endpoint, "hashtags");
-    b.control = s_bind(ZMQ_ROUTER, cfg->control_endpoint, "control");
+    /* Small queues where events wait, so that memory stays bounded (max-events holds
+     * the events in flight) and pressure reaches the readers, whose windows hold the
+     * rest: up to 64 bundles of up to 32 events from each reader, 1000 bundles of
+     * results for the aggregator (then our outbox fills and we stop reading). The
+     * workers' pipes hold only what the credit limit lets them have; ACKs to the
+     * readers and SCALEs are small and few. */
+    b.readers = s_bind(ZMQ_ROUTER, cfg->readers_endpoint, "readers", 10000, 64);
+    b.workers = s_bind(ZMQ_ROUTER, cfg->workers_endpoint, "workers", 100000, 100000);
+    b.results = s_bind(ZMQ_PUSH, cfg->results_endpoint, "results", 1000, 1000);
+    b.hashtags = s_bind(ZMQ_PUB, cfg->hashtags_endpoint, "hashtags", 10000, 1000);
+    b.control = s_bind(ZMQ_ROUTER, cfg->control_endpoint, "control", 10000, 10000);
     b.manager = b.control ? manager_new(b.control, cfg->scale, cfg->managed, cfg->heartbeat_ms, cfg->liveness,
                                         cfg->scale_tick_ms)
                           : NULL;

@@ -29,6 +29,7 @@ typedef struct {
     uint8_t copies[RTP_POOL_COUNT];                   /* copies sent in the last dispatch */
     int64_t dispatched_us[RTP_POOL_COUNT];            /* when (for the task-time histogram) */
     rtp_msg_t *parts[RTP_POOL_COUNT];                 /* each pool's answer, kept until all are in */
+    int by_seq;                                       /* 1: listed in the broker's by_seq map */
 } event_t;
 
 /* What the aggregator gets, in order: an event's parts as one bundle, or a dead letter. */
@@ -45,6 +46,11 @@ typedef struct {
     manager_t *manager;
     pool_t *pools[RTP_POOL_COUNT];
     rtp_u64map_t *events;
+    /* the same events by (origin, seq): a reader resends what it did not see
+     * acknowledged in time, and a resend of an event still in flight here is
+     * dropped, since the first copy will be acknowledged (under overload, resends
+     * would otherwise take the capacity that is short already) */
+    rtp_u64map_t *by_seq;
     uint64_t next_key;
     uint64_t next_dispatch;
     uint32_t next_worker_id;
@@ -140,9 +146,20 @@ static void s_event_free(event_t *e)
 
 static void s_release_holders(broker_t *b, event_t *e);
 
+/* The by_seq map's key of an event: its seq mixed with its origin's name. */
+static uint64_t s_seq_key(const char *origin, uint64_t seq)
+{
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+    for (const char *c = origin ? origin : ""; *c; c++)
+        h = (h ^ (uint8_t) *c) * 1099511628211ULL;
+    return seq ^ h;
+}
+
 static void s_event_finish(broker_t *b, event_t *e)
 {
     s_release_holders(b, e);
+    if (e->by_seq)
+        rtp_u64map_remove(b->by_seq, s_seq_key(e->origin, e->seq));
     rtp_u64map_remove(b->events, e->key);
     s_event_free(e);
 }
@@ -509,12 +526,20 @@ static void s_on_event(broker_t *b, rtp_msg_t *msg)
         rtp_warn("event of unknown kind %d from %s dropped", msg->kind, msg->origin);
         return;
     }
+    uint64_t seq_key = s_seq_key(msg->origin, msg->seq);
+    event_t *first = rtp_u64map_get(b->by_seq, seq_key);
+    if (first && first->seq == msg->seq && strcmp(first->origin, msg->origin ? msg->origin : "") == 0) {
+        b->n.resends_in_flight++;
+        return;
+    }
     event_t *e = calloc(1, sizeof *e);
     if (!e)
         abort();
     e->key = ++b->next_key;
     snprintf(e->origin, sizeof e->origin, "%s", msg->origin);
     e->seq = msg->seq;
+    if (!first)   /* (a clash of two events' keys, unlikely, only costs the dedupe) */
+        e->by_seq = rtp_u64map_put(b->by_seq, seq_key, e) == 0;
     e->task = rtp_msg_new(RTP_MSG_TASK);
     e->task->key = e->key;
     e->task->kind = msg->kind;
@@ -704,13 +729,14 @@ static void s_stats(broker_t *b)
                                pool_in_flight(b->pools[p]), b->pools[p]->len, (unsigned long long) b->n.results[p]);
     rtp_info("events %llu (tweets %llu, panics %llu, malformed %llu), in flight %zu, to aggregator queued %zu | %s | "
              "lost workers %llu, poison %llu, speculative copies %llu, wins %llu, cancels %llu | acks forwarded %llu "
-             "(unknown origin %llu)",
+             "(unknown origin %llu) | resends of events in flight dropped %llu",
              (unsigned long long) b->n.events_in, (unsigned long long) b->n.tweets_in,
              (unsigned long long) b->n.panics_in, (unsigned long long) b->n.malformed_in,
              rtp_u64map_size(b->events), b->out_len, pools, (unsigned long long) b->n.workers_lost,
              (unsigned long long) b->n.poison, (unsigned long long) b->n.speculative_copies,
              (unsigned long long) b->n.speculative_wins, (unsigned long long) b->n.cancels,
-             (unsigned long long) b->acks_forwarded, (unsigned long long) b->acks_unknown);
+             (unsigned long long) b->acks_forwarded, (unsigned long long) b->acks_unknown,
+             (unsigned long long) b->n.resends_in_flight);
 }
 
 /* sndhwm, rcvhwm: the ZeroMQ messages (bundles) queued each way at most. */
@@ -747,6 +773,7 @@ int broker_run(const broker_config_t *cfg)
     /* Keys are unique across broker restarts: a random high part per start. */
     b.next_key = ((uint64_t) (rtp_wall_us() ^ ((uint64_t) getpid() << 16)) & 0xffffffULL) << 40;
     b.events = rtp_u64map_new((size_t) cfg->max_events);
+    b.by_seq = rtp_u64map_new((size_t) cfg->max_events);
     for (int p = 0; p < RTP_POOL_COUNT; p++)
         b.pools[p] = pool_new(p);
     /* Small queues where events wait, so that memory stays bounded (max-events holds
@@ -865,6 +892,7 @@ int broker_run(const broker_config_t *cfg)
     for (int p = 0; p < RTP_POOL_COUNT; p++)
         pool_destroy(&b.pools[p]);
     rtp_u64map_destroy(&b.events);
+    rtp_u64map_destroy(&b.by_seq);
     for (size_t i = 0; i < b.out_len; i++)
         s_outgoing_free(&b.outbox[(b.out_head + i) % b.out_cap]);
     free(b.outbox);

@@ -133,6 +133,10 @@ static void s_register(broker_metrics_t *self)
     s_counter(self, "rtp_broker_dead_letters_total",
               "Dead letters sent to the aggregator (malformed events, blamed panics, poison).",
               &n->dead_letters);
+    s_counter(self, "rtp_broker_resends_dropped_total",
+              "Events a reader sent again while the first copy was still in flight here (dropped: it will be "
+              "acknowledged).",
+              &n->resends_in_flight);
     s_counter(self, "rtp_broker_dropped_frames_total", "Malformed, foreign or unexpected messages dropped.",
               &n->dropped_frames);
     s_counter(self, "rtp_broker_acks_forwarded_total", "Batcher acknowledgements passed on to their reader.",

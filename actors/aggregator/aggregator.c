@@ -3,6 +3,7 @@
 #include "joins.h"
 #include "curve.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto.h"
 #include "util.h"
 
@@ -42,6 +43,7 @@ typedef struct {
     size_t max_held; /* the most pending + ready ever held */
     uint64_t joined, incomplete, evicted, duplicates, late, invalid, malformed, unexpected, deadletters, sent,
         pauses, suppressed;
+    rtp_metrics_t *metrics; /* NULL unless --metrics-port */
 } agg_t;
 
 static int s_push(queue_t *q, rtp_msg_t *msg)
@@ -413,8 +415,54 @@ static int s_setup(agg_t *a)
     return 0;
 }
 
+static double s_pending_now(void *arg) { return (double) joins_pending(((agg_t *) arg)->joins); }
+static double s_ready_now(void *arg) { return (double) ((agg_t *) arg)->ready.count; }
+static double s_paused_now(void *arg) { return ((agg_t *) arg)->paused ? 1 : 0; }
+static double s_batchers_now(void *arg) { return ((agg_t *) arg)->nbatchers; }
+
+/* The aggregator's numbers on --metrics-port, read from its counters at scrape time. */
+static void s_metrics_setup(agg_t *a)
+{
+    a->metrics = rtp_metrics_serve(a->cfg->metrics_port);
+    if (!a->metrics)
+        return;
+    static const struct {
+        const char *name, *help;
+        size_t offset;
+    } counters[] = {
+        {"rtp_aggregator_joined_total", "Events joined (record + 3 results) and queued for a batcher.",
+         offsetof(agg_t, joined)},
+        {"rtp_aggregator_sent_total", "Records and dead letters sent to batchers (as credited).",
+         offsetof(agg_t, sent)},
+        {"rtp_aggregator_dead_letters_total", "Dead letters received from the broker and queued.",
+         offsetof(agg_t, deadletters)},
+        {"rtp_aggregator_incomplete_joins_total", "Joins ended incomplete (timed out, evicted, or at stop): dead letters.",
+         offsetof(agg_t, incomplete)},
+        {"rtp_aggregator_duplicate_parts_total", "Parts of an event already held or joined: dropped.",
+         offsetof(agg_t, duplicates)},
+        {"rtp_aggregator_late_parts_total", "Parts of an event already reported incomplete: dropped.",
+         offsetof(agg_t, late)},
+        {"rtp_aggregator_dropped_total", "Malformed, unexpected or invalid messages dropped.",
+         offsetof(agg_t, malformed)},
+        {"rtp_aggregator_pauses_total", "Times the cap on held messages stopped reading the broker.",
+         offsetof(agg_t, pauses)},
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
+        rtp_metrics_add_u64(a->metrics, RTP_METRIC_COUNTER, counters[i].name, counters[i].help, NULL,
+                            (const uint64_t *) ((const char *) a + counters[i].offset));
+    rtp_metrics_add_fn(a->metrics, RTP_METRIC_GAUGE, "rtp_aggregator_pending_joins", "Joins waiting for parts.", NULL,
+                       s_pending_now, a);
+    rtp_metrics_add_fn(a->metrics, RTP_METRIC_GAUGE, "rtp_aggregator_ready",
+                       "Complete records and dead letters waiting for batcher credit.", NULL, s_ready_now, a);
+    rtp_metrics_add_fn(a->metrics, RTP_METRIC_GAUGE, "rtp_aggregator_paused",
+                       "1 while the cap on held messages stops reading the broker.", NULL, s_paused_now, a);
+    rtp_metrics_add_fn(a->metrics, RTP_METRIC_GAUGE, "rtp_aggregator_batchers", "Batchers connected.", NULL,
+                       s_batchers_now, a);
+}
+
 static void s_teardown(agg_t *a)
 {
+    rtp_metrics_destroy(&a->metrics);
     rtp_msg_t *msg;
     while ((msg = s_pop(&a->ready)) != NULL)
         rtp_msg_destroy(&msg);
@@ -433,6 +481,7 @@ int aggregator_run(const aggregator_config_t *cfg)
         s_teardown(&a);
         return 1;
     }
+    s_metrics_setup(&a);
     int status = 0;
     a.next_stats_ms = rtp_mono_ms() + cfg->stats_ms;
     while (1) {
@@ -460,9 +509,22 @@ int aggregator_run(const aggregator_config_t *cfg)
             wake = oldest + cfg->join_timeout_ms;
         if (a.stopping && a.drain_deadline_ms < wake)
             wake = a.drain_deadline_ms;
-        zmq_pollitem_t items[2] = {{zsock_resolve(a.router), 0, ZMQ_POLLIN, 0},
-                                   {read_pull ? zsock_resolve(a.pull) : NULL, 0, ZMQ_POLLIN, 0}};
-        int rc = zmq_poll(items, read_pull ? 2 : 1, wake > now ? (long) (wake - now) : 0);
+        zmq_pollitem_t items[2 + RTP_METRICS_POLL_MAX] = {{zsock_resolve(a.router), 0, ZMQ_POLLIN, 0},
+                                                          {read_pull ? zsock_resolve(a.pull) : NULL, 0, ZMQ_POLLIN, 0}};
+        int n_items = read_pull ? 2 : 1;
+        /* the metrics' sockets after the pull slot, which stays at index 1 either way */
+        int first_metrics = 2;
+        int n_metrics = rtp_metrics_poll_items(a.metrics, items + first_metrics, RTP_METRICS_POLL_MAX);
+        if (n_metrics > 0 && !read_pull)
+            items[1] = (zmq_pollitem_t){zsock_resolve(a.pull), 0, 0, 0};   /* polled for nothing */
+        if (n_metrics > 0)
+            n_items = first_metrics + n_metrics;
+        int rc = zmq_poll(items, n_items, wake > now ? (long) (wake - now) : 0);
+        for (int i = first_metrics; i < n_items; i++)
+            if (items[i].revents) {
+                rtp_metrics_service(a.metrics);
+                break;
+            }
         if (rc < 0 && errno != EINTR) {
             rtp_error("poll: %s", zmq_strerror(errno));
             status = 1;

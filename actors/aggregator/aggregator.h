@@ -18,9 +18,9 @@
  *     everything held is a join waiting for parts, so waiting could never free room.
  *     Then it keeps reading, and a part that would open a new join first evicts the
  *     oldest pending join, reported like a timed-out one ("... (evicted at the
- *     --max-pending cap)"). So at most max_pending + 1 messages are held. With the
- *     broker forwarding an event's results close together this does not happen;
- *     it takes more half-joined events than the cap.
+ *     --max-pending cap)"). So at most max_pending + 1 messages are held. The broker
+ *     sends an event's record and results as one bundle, so this does not happen
+ *     with it; it takes more half-joined events than the cap (a foreign sender).
  *   - A join still incomplete after join_timeout_ms is logged (key, tweet id, missing
  *     parts) and sent on as a DEADLETTER "incomplete join: missing ...", so it lands
  *     in Redis's deadletter list: never dropped silently.
@@ -44,6 +44,7 @@ typedef struct {
     int drain_timeout_ms;
     int stats_ms;
     int rcvhwm; /* the PULL socket's receive high-water mark */
+    int metrics_port; /* Prometheus metrics: -1 off, 0 a free port */
 } aggregator_config_t;
 
 /* Runs until SIGINT/SIGTERM (rtp_signals_install first), then drains as above.

@@ -44,6 +44,7 @@ int main(int argc, char **argv)
         .drain_timeout_ms = s_clamp(rtp_settings_int(s, "drain-timeout-ms"), 0, 3600000),
         .stats_ms = s_clamp(rtp_settings_int(s, "stats-ms"), 10, 3600000),
         .rcvhwm = s_clamp(rtp_settings_int(s, "rcvhwm"), 1, 10000000),
+        .metrics_port = rtp_settings_metrics_port(s),
     };
     code = aggregator_run(&cfg);
     rtp_settings_destroy(&s);

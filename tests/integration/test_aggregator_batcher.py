@@ -31,6 +31,7 @@ Tests:
 import json
 import os
 import random
+import urllib.request
 import re
 import signal
 import tempfile
@@ -342,7 +343,7 @@ def test_every_record_stored():
         exp.deadletters.append(entry)
 
     # a password and a db number; the password never shows in the logs
-    p = Pipeline(msgs, redis=RedisServer(password="s3cret-pw").start(), db=3)
+    p = Pipeline(msgs, redis=RedisServer(password="s3cret-pw").start(), db=3, agg_args=("--metrics-port", 0))
     p.wait_stored(exp, 60)
     p.feeder.wait_line(r"^done \d+ messages$", 10)
     with p.client() as r:
@@ -358,6 +359,16 @@ def test_every_record_stored():
     check(st["joined"] == len(records), f"joined {st['joined']}, expected {len(records)}")
     check(st["duplicates"] == len(dups), f"duplicates {st['duplicates']}, expected {len(dups)}")
     check(st["deadletters"] == 3 and st["incomplete"] == 0 and st["pending"] == 0, f"stats {st}")
+    # and from its /metrics
+    url = re.search(r"metrics on (http://\S+/metrics)", p.agg.stderr_text()).group(1)
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        page = resp.read().decode("utf-8")
+    scraped = {ln.split(" ")[0]: float(ln.split(" ")[1]) for ln in page.splitlines() if ln and ln[0] != "#"}
+    for name, want in (("rtp_aggregator_joined_total", st["joined"]), ("rtp_aggregator_sent_total", st["sent"]),
+                       ("rtp_aggregator_dead_letters_total", 3), ("rtp_aggregator_duplicate_parts_total", len(dups)),
+                       ("rtp_aggregator_incomplete_joins_total", 0), ("rtp_aggregator_pending_joins", 0),
+                       ("rtp_aggregator_batchers", 1)):
+        check(scraped.get(name) == want, f"{name} = {scraped.get(name)}, expected {want}")
     batches = batch_lines(p.bat)
     total = [sum(b[i] for b in batches) for i in range(4)]
     check(total == [len(records) + 3, len(exp.tweets), len(records) - len(exp.tweets), 3],

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,6 +55,7 @@ void sup_destroy(sup_t **self_p)
 
 static int s_spawn(sup_child_t *c)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         rtp_error("cannot start %s: %s", c->name, strerror(errno));
@@ -63,6 +65,11 @@ static int s_spawn(sup_child_t *c)
         /* the child: its own process group, so a terminal's ^C reaches only the
          * launcher, which then stops the children in order */
         setpgid(0, 0);
+        /* and it stops (SIGTERM: an orderly stop) when the launcher dies, even by
+         * SIGKILL, instead of running on as an orphan nobody supervises */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(0);   /* the launcher died before the line above */
         signal(SIGPIPE, SIG_DFL);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);

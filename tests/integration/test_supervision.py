@@ -47,5 +47,34 @@ def test_restarts_with_reasons_then_gives_up_past_the_intensity_limit():
         print(f"killed {kills}; exits logged as {died}; restart delays {delays} ms; then gave up, loudly")
 
 
+def test_children_stop_when_the_launcher_is_killed():
+    """rtp up killed with SIGKILL cannot stop its children in order; they get SIGTERM
+    from the kernel (parent-death signal) and stop by themselves: no orphans."""
+    names = ("rtp-broker", "rtp-aggregator", "rtp-batcher", "rtp-hashtags", "rtp-reader", "rtp-replay",
+             "rtp-censor", "rtp-sentiment", "rtp-engagement")
+    with rtpredis.RedisServer() as redis:
+        up = rtptest.Proc("rtp", ["up", "--redis-url", redis.url, "--censor-workers", 1, "--sentiment-workers", 1,
+                                  "--engagement-workers", 1, "--replay-rate", 50, "--print", "false"])
+        up.wait_log(r"the broker asks for 1 engagement worker", 30)
+        pids = rtptest.wait_until(lambda: (lambda p: p if len(p) >= len(names) else None)(
+            [pid for name in names for pid in rtptest.children(up.pid, name)]), 30, "every actor running")
+        os.kill(up.pid, signal.SIGKILL)
+
+        def alive(pid):
+            try:
+                with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            except FileNotFoundError:
+                return False
+        try:
+            rtptest.wait_until(lambda: not any(alive(p) for p in pids), 30, "every child of the killed rtp up gone")
+        finally:
+            for p in pids:   # our own children's children: never left behind by a failed check
+                if alive(p):
+                    os.kill(p, signal.SIGKILL)
+        up.stop(timeout=5)
+        print(f"rtp up killed with SIGKILL: its {len(pids)} children stopped by themselves")
+
+
 if __name__ == "__main__":
     rtptest.main(globals())

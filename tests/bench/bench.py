@@ -840,10 +840,15 @@ def evaluate(results):
     ceil = results.get("ceilings")
     thr = results.get("throughput")
     if ceil and thr:
-        parse = ceil["parse"]["decode_events_per_cpu_s"]
+        # the ceiling is the cJSON parse rate alone (cJSON_Parse + cJSON_Delete,
+        # one core); our decoder (parse + building the record) is slower, so it would
+        # be the easier yardstick: both ratios are printed, the target uses cJSON's
+        parse = ceil["parse"]["cjson_events_per_cpu_s"]
+        decode = ceil["parse"]["decode_events_per_cpu_s"]
         ratio = thr["events_per_s"] / parse
-        add("throughput", f">= 0.4 x parse ceiling ({0.4 * parse:.0f} tweets/s)",
-            f"{thr['events_per_s']:.0f} tweets/s = {ratio:.2f} x {parse:.0f}", ratio >= 0.4)
+        add("throughput", f">= 0.4 x cJSON parse ceiling ({0.4 * parse:.0f} tweets/s)",
+            f"{thr['events_per_s']:.0f} tweets/s = {ratio:.2f} x {parse:.0f} "
+            f"({thr['events_per_s'] / decode:.2f} x the decoder's {decode:.0f})", ratio >= 0.4)
     for lat in results.get("latency", []):
         bound = lat["batch_ms"] + 10
         add(f"latency p99, batch {lat['batch_size']}/{lat['batch_ms']} ms", f"<= {bound} ms",

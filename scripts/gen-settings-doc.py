@@ -51,10 +51,12 @@ ABOUT = {
                    "aggregator, batcher, then the services), each with SIGTERM and a deadline before SIGKILL, so "
                    "what is in flight reaches Redis first; removes its run info. Exit status 0, 1 when it could not "
                    "start (runtime folder, Redis, the stand-in server, an actor), 2 on a usage error.",
-        "metrics": "None of its own. `--metrics-port` sets the broker's port (unset or 0: a free one); the batcher "
-                   "and each reader get a free port of their own. The URLs are logged at start and written into "
-                   "RUNTIME-DIR/rtp-up.json (`broker_metrics`, `batcher_metrics`, `reader_metrics`); see "
-                   "[rtp-broker](rtp-broker.md), [rtp-batcher](rtp-batcher.md) and [rtp-reader](rtp-reader.md).",
+        "metrics": "None of its own. `--metrics-port` sets the broker's port (unset or 0: a free one); the batcher, "
+                   "the aggregator and each reader get a free port of their own. The URLs are logged at start and "
+                   "written into RUNTIME-DIR/rtp-up.json (`broker_metrics`, `batcher_metrics`, "
+                   "`aggregator_metrics`, `reader_metrics`); see [rtp-broker](rtp-broker.md), "
+                   "[rtp-batcher](rtp-batcher.md), [rtp-aggregator](rtp-aggregator.md) and "
+                   "[rtp-reader](rtp-reader.md).",
     },
     "rtp supervise": {
         "what": "A supervisor for another host: connects to the broker's control endpoint, offers this host's "
@@ -131,6 +133,7 @@ ABOUT = {
     },
     "rtp-aggregator": {
         "sources": ["actors/aggregator"],
+        "labels": "No labels.",
         "what": "Joins each event's record with its three pool results and hands complete records to the batchers "
                 "as fast as they ask (credit-based pull), holding at most --max-pending. A join still incomplete "
                 "after its timeout becomes a dead letter, never dropped silently.",

@@ -68,6 +68,8 @@ int runinfo_write(const runinfo_t *info, rtp_err_t *err)
         cJSON_AddStringToObject(o, "broker_metrics", info->broker_metrics);
     if (info->batcher_metrics)
         cJSON_AddStringToObject(o, "batcher_metrics", info->batcher_metrics);
+    if (info->aggregator_metrics)
+        cJSON_AddStringToObject(o, "aggregator_metrics", info->aggregator_metrics);
     if (info->n_readers > 0) {
         cJSON *readers = cJSON_AddObjectToObject(o, "reader_metrics");
         for (int i = 0; i < info->n_readers && i < RUNINFO_MAX_READERS; i++)

@@ -1,8 +1,8 @@
 /* runinfo: how other commands on this host (rtp top) find the system `rtp up` runs.
  *
  * rtp up writes a JSON object (its pid, runtime folder, Redis and rtp-server URLs,
- * endpoints, and the metrics URLs: "broker_metrics", "batcher_metrics" and
- * "reader_metrics", an object of stream name -> URL) to RUNTIME-DIR/rtp-up.json, and the same
+ * endpoints, and the metrics URLs: "broker_metrics", "batcher_metrics",
+ * "aggregator_metrics" and "reader_metrics", an object of stream name -> URL) to RUNTIME-DIR/rtp-up.json, and the same
  * to a well-known pointer file: $XDG_RUNTIME_DIR/rtp-current.json, or
  * /tmp/rtp-current-UID.json without it. The last rtp up started wins the pointer;
  * each removes it at exit only if it still names itself. Files are written to a
@@ -24,6 +24,7 @@ typedef struct {
     const char *rtp_url;
     const char *broker_metrics;  /* http://127.0.0.1:PORT/metrics, or NULL */
     const char *batcher_metrics; /* the same for the batcher, or NULL */
+    const char *aggregator_metrics; /* and the aggregator */
     const char *reader_name[RUNINFO_MAX_READERS];    /* stream names ... */
     const char *reader_metrics[RUNINFO_MAX_READERS]; /* ... and their readers' metrics URLs */
     int n_readers;

@@ -55,6 +55,7 @@ typedef struct {
     /* the batcher's and the readers' (free ports fixed at start, so the URLs in the
      * run info stay right across restarts); "" for the URL when none was free */
     char batcher_port[16], batcher_url[64];
+    char aggregator_port[16], aggregator_url[64];
     char reader_port[2][16], reader_url[2][64];
 } up_t;
 
@@ -88,7 +89,8 @@ static int s_start_all(up_t *u)
                       "--scale-sentiment", (char *) rtp_settings_str(u->s, "sentiment-workers"),
                       "--scale-engagement", (char *) rtp_settings_str(u->s, "engagement-workers"),
                       "--metrics-port", u->metrics_port, NULL};
-    char *aggregator[] = {"--results", u->endpoint[EP_RESULTS], "--bind", u->endpoint[EP_BATCHER], NULL};
+    char *aggregator[] = {"--results", u->endpoint[EP_RESULTS], "--bind", u->endpoint[EP_BATCHER], "--metrics-port",
+                          u->aggregator_port, NULL};
     char journal[PATH_MAX + 16];
     snprintf(journal, sizeof journal, "%s/journal", u->dir);
     char *batcher[] = {"--aggregator", u->endpoint[EP_BATCHER], "--redis-url", u->redis_url, "--batch-size",
@@ -223,8 +225,8 @@ int up_main(int argc, char **argv)
     for (int i = 0; i < 6; i++)
         snprintf(u.endpoint[i], sizeof u.endpoint[i], "ipc://%s/%s.ipc", u.dir, names[i]);
     /* The broker's metrics port: --metrics-port if given, else a free one, fixed
-     * here so the URL is known up front and survives broker restarts; the batcher
-     * and each reader get a free one of their own. The variable is not passed on:
+     * here so the URL is known up front and survives broker restarts; the batcher,
+     * the aggregator and each reader get a free one of their own. The variable is not passed on:
      * every actor taking the same port would collide. */
     int metrics_port = s_distinct_port(rtp_settings_metrics_port(u.s));
     unsetenv("RTP_METRICS_PORT");
@@ -232,6 +234,7 @@ int up_main(int argc, char **argv)
     if (metrics_port > 0)
         snprintf(u.metrics_url, sizeof u.metrics_url, "http://127.0.0.1:%d/metrics", metrics_port);
     s_metrics_port(u.batcher_port, u.batcher_url);
+    s_metrics_port(u.aggregator_port, u.aggregator_url);
     for (int i = 0; i < 2; i++)
         s_metrics_port(u.reader_port[i], u.reader_url[i]);
     u.sup = sup_new((int) rtp_settings_int(u.s, "max-restarts"), (int) rtp_settings_int(u.s, "restart-period-ms"),
@@ -277,6 +280,7 @@ int up_main(int argc, char **argv)
                           .rtp_url = u.rtp_url,
                           .broker_metrics = *u.metrics_url ? u.metrics_url : NULL,
                           .batcher_metrics = *u.batcher_url ? u.batcher_url : NULL,
+                          .aggregator_metrics = *u.aggregator_url ? u.aggregator_url : NULL,
                           .reader_name = {"tweets-1", "tweets-2"},
                           .reader_metrics = {*u.reader_url[0] ? u.reader_url[0] : NULL,
                                              *u.reader_url[1] ? u.reader_url[1] : NULL},
@@ -290,8 +294,9 @@ int up_main(int argc, char **argv)
         if (runinfo_write(&info, &err) != 0)
             rtp_warn("run info not written (rtp top will need --broker-metrics): %s", err.msg);
         rtp_info("broker metrics: %s (watch with: rtp top)", *u.metrics_url ? u.metrics_url : "none");
-        rtp_info("batcher metrics: %s; reader metrics: tweets-1 %s, tweets-2 %s",
-                 *u.batcher_url ? u.batcher_url : "none", *u.reader_url[0] ? u.reader_url[0] : "none",
+        rtp_info("batcher metrics: %s; aggregator metrics: %s; reader metrics: tweets-1 %s, tweets-2 %s",
+                 *u.batcher_url ? u.batcher_url : "none", *u.aggregator_url ? u.aggregator_url : "none",
+                 *u.reader_url[0] ? u.reader_url[0] : "none",
                  *u.reader_url[1] ? u.reader_url[1] : "none");
     }
     while (status == 0 && !rtp_stop_requested()) {

@@ -19,6 +19,7 @@ with:
   for its path + 1 for the restart, and its reconnects count them all;
 - the batcher's stdout: its summary lines sum to every record written, at most about
   2 lines a second (--print-per-second's default);
+- the aggregator: what it sent == what the batcher received, nothing held at the end;
 - the docs: every metric served is in docs/rtp-reader.md or docs/rtp-batcher.md;
 - rtp top (full screen, in tmux) shows the batcher's line with a live record rate
   and write times, found through the run info.
@@ -100,11 +101,12 @@ def test_reader_and_batcher_metrics_agree_with_redis_and_faults():
                 info = json.load(f)
             bat_url = info.get("batcher_metrics")
             reader_urls = info.get("reader_metrics", {})
-            urls = [info.get("broker_metrics"), bat_url, *reader_urls.values()]
+            agg_url = info.get("aggregator_metrics")
+            urls = [info.get("broker_metrics"), bat_url, agg_url, *reader_urls.values()]
             check(set(reader_urls) == set(STREAMS), f"a metrics URL per reader: {reader_urls}")
             check(all(u and re.fullmatch(r"http://127\.0\.0\.1:\d+/metrics", u) for u in urls),
                   f"metrics URLs: {urls}")
-            check(len(set(urls)) == 4, f"four distinct ports: {urls}")
+            check(len(set(urls)) == 5, f"five distinct ports: {urls}")
             rtptest.wait_until(lambda: all(u in up.stderr_text() for u in urls), 10, "rtp up logging the URLs")
 
             # during the run
@@ -178,6 +180,7 @@ def test_reader_and_batcher_metrics_agree_with_redis_and_faults():
             except TimeoutError:
                 print(up.stderr_text()[-4000:])
                 raise
+            agg = Metrics(agg_url).scrape()
             stored = c.command("ZCARD", "tweets")
             letters = rtpcheck.dead_letters(c)
             ran = time.time() - started
@@ -211,6 +214,11 @@ def test_reader_and_batcher_metrics_agree_with_redis_and_faults():
                   f"{total['resent']:g}")
         check(g("rtp_batcher_acked_records_total") == written, "every record written was acknowledged")
         check(g("rtp_batcher_received_total") == written, "every record received was written")
+        check(agg.get("rtp_aggregator_sent_total") == g("rtp_batcher_received_total"),
+              f"aggregator sent {agg.get('rtp_aggregator_sent_total'):g} == batcher received "
+              f"{g('rtp_batcher_received_total'):g}")
+        check(agg.get("rtp_aggregator_pending_joins") == 0 and agg.get("rtp_aggregator_ready") == 0,
+              "the aggregator holds nothing at the end")
         for s, m in rd.items():
             n = {k: m.get(f"rtp_reader_{k}_total", stream=s) for k in
                  ("records", "acked", "events", "tweets", "retweets", "panics", "malformed", "received_bytes")}

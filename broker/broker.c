@@ -14,6 +14,11 @@
 #include <unistd.h>
 
 #define MAX_COPIES 3   /* the most workers of one pool that hold the same task */
+#define RECENT_PANICS 1024   /* panics that crashed a worker, remembered for their resends */
+/* The dead letter of a panic that crashed a worker: the same words every time, so
+ * that the store's dedupe keeps one entry when its resend is answered again. */
+#define PANIC_REASON "panic: a censor worker crashed on it, as the lab asks"
+#define PANIC_RAW "{\"message\": panic}"
 
 /* One event in flight: a tweet (or a panic) and where each pool's task stands. */
 typedef struct {
@@ -51,6 +56,10 @@ typedef struct {
      * dropped, since the first copy will be acknowledged (under overload, resends
      * would otherwise take the capacity that is short already) */
     rtp_u64map_t *by_seq;
+    /* panics that crashed a worker (by_seq keys, a ring): a reader resends one whose
+     * acknowledgement is late, and it is dead-lettered again without a second crash */
+    uint64_t recent_panics[RECENT_PANICS];
+    size_t next_recent_panic;
     uint64_t next_key;
     uint64_t next_dispatch;
     uint32_t next_worker_id;
@@ -342,9 +351,11 @@ static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why)
         if (!blamed && s_holder_count(e, pool) > 0)
             continue;
         if (blamed && e->task->kind == RTP_EVENT_PANIC) {
-            char reason[160];
-            snprintf(reason, sizeof reason, "panic: crashed %s worker %s (%s)", rtp_pool_name(pool), w->name, why);
-            s_dead_letter(b, e, e->origin, e->seq, e->task->received_us, reason, "{\"message\": panic}", 18);
+            rtp_info("panic of %s seq %llu crashed %s worker %s (%s): a dead letter", e->origin,
+                     (unsigned long long) e->seq, rtp_pool_name(pool), w->name, why);
+            b->recent_panics[b->next_recent_panic++ % RECENT_PANICS] = s_seq_key(e->origin, e->seq);
+            s_dead_letter(b, e, e->origin, e->seq, e->task->received_us, PANIC_REASON, PANIC_RAW,
+                          strlen(PANIC_RAW));
             s_event_finish(b, e);
             continue;
         }
@@ -532,6 +543,13 @@ static void s_on_event(broker_t *b, rtp_msg_t *msg)
         b->n.resends_in_flight++;
         return;
     }
+    if (msg->kind == RTP_EVENT_PANIC)
+        for (size_t i = 0; i < RECENT_PANICS; i++)
+            if (b->recent_panics[i] == seq_key) {
+                s_dead_letter(b, NULL, msg->origin, msg->seq, msg->received_us, PANIC_REASON, PANIC_RAW,
+                              strlen(PANIC_RAW));
+                return;
+            }
     event_t *e = calloc(1, sizeof *e);
     if (!e)
         abort();

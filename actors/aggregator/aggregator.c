@@ -198,8 +198,14 @@ static void s_deliver(agg_t *a)
         batcher_t *b = s_pick(a);
         if (!b)
             return;
-        rtp_msg_t *msg = a->ready.items[a->ready.head];
-        if (rtp_msg_send(msg, a->router, &b->id, ZMQ_DONTWAIT) != 0) {
+        /* as many as it granted, up to a bundle: one message, one wake-up of the batcher */
+        rtp_msg_t *bundle[RTP_BUNDLE_MAX];
+        size_t n = 0;
+        while (n < RTP_BUNDLE_MAX && n < a->ready.count && n < b->credits) {
+            bundle[n] = a->ready.items[(a->ready.head + n) % a->ready.cap];
+            n++;
+        }
+        if (rtp_msg_send_bundle(bundle, n, a->router, &b->id, ZMQ_DONTWAIT) != 0) {
             if (errno == EHOSTUNREACH) {
                 s_forget(a, b, "is gone");
                 continue;
@@ -208,10 +214,12 @@ static void s_deliver(agg_t *a)
                 rtp_warn("cannot send to a batcher: %s", zmq_strerror(errno));
             return; /* its pipe is full: later */
         }
-        b->credits--;
-        a->sent++;
-        msg = s_pop(&a->ready);
-        rtp_msg_destroy(&msg);
+        b->credits -= n;
+        a->sent += n;
+        for (size_t i = 0; i < n; i++) {
+            rtp_msg_t *msg = s_pop(&a->ready);
+            rtp_msg_destroy(&msg);
+        }
     }
 }
 

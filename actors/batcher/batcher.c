@@ -502,39 +502,49 @@ static size_t s_due(const batcher_t *b, int64_t now)
 
 /* --- input -------------------------------------------------------------------- */
 
+/* One JOINED or DEADLETTER from the aggregator: held for its batch. */
+static void s_on_aggregator_msg(batcher_t *b, rtp_msg_t *msg, int64_t now)
+{
+    if (msg->type != RTP_MSG_JOINED && msg->type != RTP_MSG_DEADLETTER) {
+        b->unexpected++;
+        s_warn_input(b, "dropped an unexpected message from the aggregator", rtp_msg_type_name(msg->type));
+        rtp_msg_destroy(&msg);
+        return;
+    }
+    b->last_msg_ms = now;
+    b->received++;
+    if (b->outstanding)
+        b->outstanding--;
+    else
+        b->unsolicited++;
+    if (s_hold(b, msg, now) != 0) {
+        rtp_error("out of memory: cannot hold a %s message (key %" PRIu64 ")", rtp_msg_type_name(msg->type),
+                  msg->key);
+        rtp_msg_destroy(&msg);
+    }
+}
+
 static void s_read_dealer(batcher_t *b)
 {
     if (!b->dealer)
         return;
     int64_t now = rtp_mono_ms();
-    for (size_t i = 0; i < b->window + 64; i++) {
+    for (size_t i = 0; i < b->window + 64;) {
         rtp_err_t err = {{0}};
-        rtp_msg_t *msg = rtp_msg_recv(b->dealer, NULL, ZMQ_DONTWAIT, &err);
-        if (!msg) {
+        rtp_msg_t *bundle[RTP_BUNDLE_MAX];
+        /* the aggregator sends what we credited in bundles */
+        size_t n = rtp_msg_recv_bundle(b->dealer, NULL, ZMQ_DONTWAIT, bundle, RTP_BUNDLE_MAX, &err);
+        if (!n) {
             if (errno == EAGAIN || errno == EINTR)
                 return;
             b->malformed++;
             s_warn_input(b, "dropped a malformed message from the aggregator", err.msg);
+            i++;
             continue;
         }
-        if (msg->type != RTP_MSG_JOINED && msg->type != RTP_MSG_DEADLETTER) {
-            b->unexpected++;
-            s_warn_input(b, "dropped an unexpected message from the aggregator",
-                         rtp_msg_type_name(msg->type));
-            rtp_msg_destroy(&msg);
-            continue;
-        }
-        b->last_msg_ms = now;
-        b->received++;
-        if (b->outstanding)
-            b->outstanding--;
-        else
-            b->unsolicited++;
-        if (s_hold(b, msg, now) != 0) {
-            rtp_error("out of memory: cannot hold a %s message (key %" PRIu64 ")",
-                      rtp_msg_type_name(msg->type), msg->key);
-            rtp_msg_destroy(&msg);
-        }
+        i += n;
+        for (size_t k = 0; k < n; k++)
+            s_on_aggregator_msg(b, bundle[k], now);
     }
 }
 

@@ -302,6 +302,9 @@ class Up:
         self.dir = tempfile.mkdtemp(prefix="rtp-bench-")
         self.label = label
         full_env = dict(os.environ)
+        # the batcher's line for every batch (by default it samples them for people):
+        # the scenarios time and count batches from those lines
+        full_env["RTP_BATCHER_PRINT_PER_SECOND"] = "0"
         full_env.update({k: str(v) for k, v in (env or {}).items()})
         self.argv = [os.path.join(paths.bin, "rtp"), "up", "--redis-url", redis.url, "--runtime-dir", self.dir,
                      *[str(a) for a in args]]

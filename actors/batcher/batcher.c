@@ -32,9 +32,11 @@ typedef struct {
     rtp_redis_link_t *link;
     rtp_store_t *store;
     /* held records, oldest first, at items[start .. start+count) (contiguous, so a
-     * batch is a plain array); arrived_ms[i] is when items[i] came */
+     * batch is a plain array); arrived_ms[i] is when items[i]'s time window started
+     * (see s_window_start) */
     rtp_msg_t **items;
     int64_t *arrived_ms;
+    double write_ms; /* moving average of a successful Redis write, ms */
     size_t start, count, cap, window, max_held;
     uint64_t outstanding; /* credit granted and not yet used */
     int connected, healthy;
@@ -102,6 +104,21 @@ static void s_stats(batcher_t *b, const char *label)
 
 /* --- holding records ---------------------------------------------------------- */
 
+/* --batch-ms is the longest a record waits from its reader to Redis, not only in
+ * here: its window starts when its reader received it (the time it has spent on the
+ * way is taken off, read from the wall clocks, at most a quarter of the window so
+ * that clocks of other hosts cannot make it much shorter), and the batch leaves early
+ * by the time a Redis write has been taking (also at most a quarter). */
+static int64_t s_window_start(const batcher_t *b, const rtp_msg_t *msg, int64_t now)
+{
+    int64_t cap = b->cfg->batch_ms / 4;
+    int64_t transit = msg->received_us > 0 ? rtp_wall_ms() - msg->received_us / 1000 : 0;
+    transit = transit < 0 ? 0 : transit > cap ? cap : transit;
+    int64_t write = (int64_t) (b->write_ms + 0.5);
+    write = write > cap ? cap : write;
+    return now - transit - write;
+}
+
 static int s_hold(batcher_t *b, rtp_msg_t *msg, int64_t now)
 {
     if (b->start + b->count == b->cap) {
@@ -125,7 +142,7 @@ static int s_hold(batcher_t *b, rtp_msg_t *msg, int64_t now)
         }
     }
     b->items[b->start + b->count] = msg;
-    b->arrived_ms[b->start + b->count] = now;
+    b->arrived_ms[b->start + b->count] = s_window_start(b, msg, now);
     b->count++;
     if (b->count > b->max_held)
         b->max_held = b->count;
@@ -227,8 +244,11 @@ static int s_write_batch(batcher_t *b, rtp_msg_t *const *msgs, size_t n, rtp_sto
         usleep((useconds_t) b->cfg->write_delay_ms * 1000); /* test hook: a slow Redis */
     int rc = rtp_store_write(b->store, msgs, n, counts, err);
     b->redis_up = rc == 0;
-    if (rc == 0)
-        batcher_metrics_write_time(b->metrics, (double) (rtp_mono_us() - t0) / 1e6);
+    if (rc == 0) {
+        double ms = (double) (rtp_mono_us() - t0) / 1000.0;
+        batcher_metrics_write_time(b->metrics, ms / 1000.0);
+        b->write_ms = b->write_ms > 0 ? b->write_ms + (ms - b->write_ms) / 8.0 : ms;
+    }
     return rc;
 }
 

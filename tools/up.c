@@ -8,6 +8,7 @@
 #include "runinfo.h"
 #include "services.h"
 #include "settings.h"
+#include "status.h"
 #include "supervise_link.h"
 #include "supervisor.h"
 #include "util.h"
@@ -38,6 +39,7 @@ static const rtp_setting_def_t s_settings[] = {
     {"max-restarts", RTP_SET_INT, "50", "restarts of one actor within --restart-period-ms before giving up on it", NULL},
     {"restart-period-ms", RTP_SET_INT, "10000", "the period of the restart intensity limit", NULL},
     {"print", RTP_SET_BOOL, "true", "let the censor pool print each censored tweet", NULL},
+    {"status-ms", RTP_SET_INT, "5000", "print a one-line status (rates, pools, Redis) this often; 0: never", NULL},
     RTP_SETTINGS_END,
 };
 
@@ -299,10 +301,15 @@ int up_main(int argc, char **argv)
                  *u.reader_url[0] ? u.reader_url[0] : "none",
                  *u.reader_url[1] ? u.reader_url[1] : "none");
     }
+    up_status_t *line = status == 0 ? up_status_new(u.metrics_url, u.batcher_url,
+                                                    (int) rtp_settings_int(u.s, "status-ms"))
+                                    : NULL;
     while (status == 0 && !rtp_stop_requested()) {
         sup_poll(u.sup);
         supervise_link_poll(u.link, 100);
+        up_status_tick(line);
     }
+    up_status_destroy(&line);
     s_stop_all(&u);
     runinfo_remove(u.dir);
     supervise_link_destroy(&u.link);

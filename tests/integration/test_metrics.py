@@ -118,7 +118,7 @@ def test_counters_agree_with_redis_readers_and_faults():
     xdg = tempfile.mkdtemp(prefix="rtpmetrics-xdg-")
     try:
         with rtpredis.RedisServer() as redis, redis.client() as c:
-            up = start_up(redis, runtime_dir, xdg)
+            up = start_up(redis, runtime_dir, xdg, "--status-ms", 1000)
             info = read_runinfo(up, runtime_dir)
             url = info["broker_metrics"]
             check(re.fullmatch(r"http://127\.0\.0\.1:\d+/metrics", url) is not None, f"a metrics URL: {url}")
@@ -180,6 +180,13 @@ def test_counters_agree_with_redis_readers_and_faults():
             letters = rtpcheck.dead_letters(c)
             stored = c.command("ZCARD", "tweets")
             log_before_stop = up.stderr_text()
+            # rtp up's own one-line status, from the same pages
+            status = re.findall(r"\] status: (.*)", log_before_stop)
+            check(len(status) >= 3, f"rtp up printed its status line every second: {len(status)} lines")
+            want = (r"in \d+ tweets/s, in flight \d+ \| censor 3 workers, \d+ queued; sentiment 2 workers, \d+ "
+                    r"queued; engagement 2 workers, \d+ queued \| dead letters \d+, workers lost \d+ \| stored "
+                    r"\d+ records/s, Redis up, journal 0 records")
+            check(re.fullmatch(want, status[-1]) is not None, f"the last status line reads right: {status[-1]!r}")
 
             code = up.stop(timeout=90)
             log = up.stderr_text()

@@ -251,6 +251,10 @@ static void s_crash(worker_t *w, const char *why)
 {
     rtp_error("%s", why);
     s_flush_results(w);
+    /* a last word: the broker takes back our other tasks now, not after the
+     * heartbeats have gone silent (seconds), and blames the crash on the oldest task
+     * it gave us, which is this one: the results before it were flushed above */
+    s_send_simple(w, RTP_MSG_DISCONNECT);
     zsock_set_linger(w->sock, 1000);
     zsock_destroy(&w->sock);
     zsys_shutdown();   /* terminates the context: waits (up to the linger) until sent */

@@ -11,6 +11,7 @@
 #include "http_get.h"
 #include "log.h"
 #include "metrics_scrape.h"
+#include "scrape_page.h"
 #include "runinfo.h"
 #include "settings.h"
 #include "util.h"
@@ -45,21 +46,10 @@ static const char *s_pools[] = {"censor", "sentiment", "engagement"};
 #define N_POOLS 3
 #define LOST_HISTORY 1024
 
-/* The scrapes of one /metrics page: the last two good ones and the last error. */
 typedef struct {
-    const char *url;
-    rtp_scrape_t *cur, *prev;
-    int64_t cur_ms, prev_ms;
-    char error[RTP_ERR_MAX + 64]; /* the last scrape's failure, "" after a good one */
-} page_t;
-
-typedef struct {
-    const char *url;
     int interval_ms;
-    rtp_scrape_t *cur, *prev;
-    int64_t cur_ms, prev_ms;
-    char error[RTP_ERR_MAX + 64]; /* the last scrape's failure, "" after a good one */
-    page_t batcher;               /* url NULL: no batcher line */
+    scrape_page_t broker;
+    scrape_page_t batcher; /* url NULL: no batcher line */
     struct {
         int64_t at_ms;
         double lost;
@@ -72,26 +62,20 @@ typedef struct {
 static double s_now(const top_t *t, const char *name, const char *pool)
 {
     const char *const labels[] = {"pool", pool, NULL};
-    return rtp_scrape_value(t->cur, name, pool ? labels : NULL);
+    return scrape_page_value(&t->broker, name, pool ? labels : NULL);
 }
 
-/* Per second between the last two scrapes; NaN before the second one. A counter
- * that went down belongs to a restarted broker: count from zero. */
+/* The broker's counter per second between its last two scrapes; NaN before. */
 static double s_rate(const top_t *t, const char *name, const char *pool)
 {
     const char *const labels[] = {"pool", pool, NULL};
-    double now = rtp_scrape_value(t->cur, name, pool ? labels : NULL);
-    double before = rtp_scrape_value(t->prev, name, pool ? labels : NULL);
-    double dt = (double) (t->cur_ms - t->prev_ms) / 1000.0;
-    if (!t->prev || isnan(now) || isnan(before) || dt <= 0)
-        return NAN;
-    return (now >= before ? now - before : now) / dt;
+    return scrape_page_rate(&t->broker, name, pool ? labels : NULL);
 }
 
 static double s_quantile_ms(const top_t *t, const char *pool, double q)
 {
     const char *const labels[] = {"pool", pool, NULL};
-    return rtp_scrape_quantile(t->cur, t->prev, "rtp_broker_task_seconds", labels, q) * 1000.0;
+    return rtp_scrape_quantile(t->broker.cur, t->broker.prev, "rtp_broker_task_seconds", labels, q) * 1000.0;
 }
 
 static void s_note_lost(top_t *t)
@@ -104,7 +88,7 @@ static void s_note_lost(top_t *t)
         t->lost_head = (t->lost_head + 1) % LOST_HISTORY;
     else
         t->lost_len++;
-    t->lost[i].at_ms = t->cur_ms;
+    t->lost[i].at_ms = t->broker.cur_ms;
     t->lost[i].lost = lost;
 }
 
@@ -116,20 +100,10 @@ static double s_lost_last_minute(const top_t *t)
     double last = t->lost[(t->lost_head + t->lost_len - 1) % LOST_HISTORY].lost;
     for (int k = 0; k < t->lost_len; k++) {
         int i = (t->lost_head + k) % LOST_HISTORY;
-        if (t->cur_ms - t->lost[i].at_ms <= 60000)
+        if (t->broker.cur_ms - t->lost[i].at_ms <= 60000)
             return last >= t->lost[i].lost ? last - t->lost[i].lost : last;
     }
     return 0;
-}
-
-/* The batcher's counter per second between its last two scrapes; NaN before. */
-static double s_batcher_rate(const page_t *b, const char *name)
-{
-    double now = rtp_scrape_value(b->cur, name, NULL), before = rtp_scrape_value(b->prev, name, NULL);
-    double dt = (double) (b->cur_ms - b->prev_ms) / 1000.0;
-    if (!b->prev || isnan(now) || isnan(before) || dt <= 0)
-        return NAN;
-    return (now >= before ? now - before : now) / dt;
 }
 
 /* ---------- formatting ---------- */
@@ -201,10 +175,10 @@ static void s_full_screen(const top_t *t, screen_t *s)
 {
     char clock[16], a[32], b[32], c[32], d[32], e[32], f[32], g[32], h[32], i[32];
     s_clock(clock, sizeof clock);
-    s_line(s, "rtp top  %s  every %.1f s  %s  (q quits)", t->url, t->interval_ms / 1000.0, clock);
-    if (*t->error)
-        s_line(s, "scrape failed: %s%s", t->error, t->cur ? " (showing the last good scrape)" : "");
-    if (!t->cur) {
+    s_line(s, "rtp top  %s  every %.1f s  %s  (q quits)", t->broker.url, t->interval_ms / 1000.0, clock);
+    if (*t->broker.error)
+        s_line(s, "scrape failed: %s%s", t->broker.error, t->broker.cur ? " (showing the last good scrape)" : "");
+    if (!t->broker.cur) {
         s_line(s, "waiting for the broker...");
         return;
     }
@@ -254,7 +228,7 @@ static void s_full_screen(const top_t *t, screen_t *s)
            s_num(c, sizeof c, s_now(t, "rtp_broker_poison_total", NULL), 0),
            s_num(d, sizeof d, s_now(t, "rtp_broker_dropped_frames_total", NULL), 0),
            s_num(e, sizeof e, s_rate(t, "rtp_broker_acks_forwarded_total", NULL), 1));
-    const page_t *bt = &t->batcher;
+    const scrape_page_t *bt = &t->batcher;
     if (!bt->url)
         return;
     if (!bt->cur) {
@@ -263,7 +237,7 @@ static void s_full_screen(const top_t *t, screen_t *s)
     }
     double up = rtp_scrape_value(bt->cur, "rtp_batcher_redis_up", NULL);
     s_line(s, "batcher: records %s/s   Redis write p50 %s ms p99 %s ms   journal %s records (%s bytes)   Redis %s%s",
-           s_num(a, sizeof a, s_batcher_rate(bt, "rtp_batcher_records_total"), 1),
+           s_num(a, sizeof a, scrape_page_rate(bt, "rtp_batcher_records_total", NULL), 1),
            s_num(b, sizeof b,
                  rtp_scrape_quantile(bt->cur, bt->prev, "rtp_batcher_redis_write_seconds", NULL, 0.5) * 1000.0, 2),
            s_num(c, sizeof c,
@@ -278,8 +252,8 @@ static void s_plain_line(const top_t *t, screen_t *s)
 {
     char clock[16], a[32], b[32], c[32], d[32], e[32], f[32], g[32];
     s_clock(clock, sizeof clock);
-    if (!t->cur) {
-        s_line(s, "%s error=\"%s\"", clock, t->error);
+    if (!t->broker.cur) {
+        s_line(s, "%s error=\"%s\"", clock, t->broker.error);
         return;
     }
     char pools[600];
@@ -303,8 +277,8 @@ static void s_plain_line(const top_t *t, screen_t *s)
            s_num(c, sizeof c, s_now(t, "rtp_broker_events_in_flight", NULL), 0), pools,
            s_num(d, sizeof d, s_now(t, "rtp_broker_workers_lost_total", NULL), 0),
            s_num(e, sizeof e, s_now(t, "rtp_broker_poison_total", NULL), 0),
-           s_num(g, sizeof g, s_now(t, "rtp_broker_dead_letters_total", NULL), 0), *t->error ? " error=" : "",
-           *t->error ? "stale" : "");
+           s_num(g, sizeof g, s_now(t, "rtp_broker_dead_letters_total", NULL), 0), *t->broker.error ? " error=" : "",
+           *t->broker.error ? "stale" : "");
 }
 
 /* ---------- the terminal ---------- */
@@ -374,47 +348,13 @@ static int s_wait(int64_t until_ms, int read_keys)
     return 0;
 }
 
-/* One page into p: the last scrape moves to prev; on failure, the error only. */
-static void s_scrape_page(page_t *p, int timeout)
-{
-    size_t len = 0;
-    rtp_err_t err;
-    char *body = rtp_http_get(p->url, 64u << 20, timeout, &len, &err);
-    rtp_scrape_t *page = body ? rtp_scrape_parse(body, len, &err) : NULL;
-    free(body);
-    if (!page) {
-        snprintf(p->error, sizeof p->error, "%s", err.msg);
-        return;
-    }
-    p->error[0] = 0;
-    rtp_scrape_destroy(&p->prev);
-    p->prev = p->cur;
-    p->prev_ms = p->cur_ms;
-    p->cur = page;
-    p->cur_ms = rtp_mono_ms();
-}
-
 static void s_scrape(top_t *t)
 {
     int timeout = t->interval_ms < 500 ? 500 : t->interval_ms > 5000 ? 5000 : t->interval_ms;
     if (t->batcher.url)
-        s_scrape_page(&t->batcher, timeout);
-    size_t len = 0;
-    rtp_err_t err;
-    char *body = rtp_http_get(t->url, 64u << 20, timeout, &len, &err);
-    rtp_scrape_t *page = body ? rtp_scrape_parse(body, len, &err) : NULL;
-    free(body);
-    if (!page) {
-        snprintf(t->error, sizeof t->error, "%s", err.msg);
-        return;
-    }
-    t->error[0] = 0;
-    rtp_scrape_destroy(&t->prev);
-    t->prev = t->cur;
-    t->prev_ms = t->cur_ms;
-    t->cur = page;
-    t->cur_ms = rtp_mono_ms();
-    s_note_lost(t);
+        scrape_page_fetch(&t->batcher, timeout);
+    if (scrape_page_fetch(&t->broker, timeout) == 0)
+        s_note_lost(t);
 }
 
 int top_main(int argc, char **argv)
@@ -429,8 +369,8 @@ int top_main(int argc, char **argv)
     rtp_signals_install();
     static top_t t;
     static char found[512], found_batcher[512];
-    t.url = rtp_settings_str(s, "broker-metrics");
-    int from_runinfo = !t.url || !*t.url;
+    t.broker.url = rtp_settings_str(s, "broker-metrics");
+    int from_runinfo = !t.broker.url || !*t.broker.url;
     if (from_runinfo) {
         rtp_err_t err;
         if (runinfo_find_metrics(found, sizeof found, &err) != 0) {
@@ -438,7 +378,7 @@ int top_main(int argc, char **argv)
             rtp_settings_destroy(&s);
             return 1;
         }
-        t.url = found;
+        t.broker.url = found;
     }
     t.batcher.url = rtp_settings_str(s, "batcher-metrics");
     if (t.batcher.url && (!*t.batcher.url || !strcmp(t.batcher.url, "none")))
@@ -478,11 +418,9 @@ int top_main(int argc, char **argv)
     }
     if (full)
         s_terminal_leave();
-    int failed = *t.error != 0; /* the last scrape failed */
-    rtp_scrape_destroy(&t.cur);
-    rtp_scrape_destroy(&t.prev);
-    rtp_scrape_destroy(&t.batcher.cur);
-    rtp_scrape_destroy(&t.batcher.prev);
+    int failed = *t.broker.error != 0; /* the last scrape failed */
+    scrape_page_clear(&t.broker);
+    scrape_page_clear(&t.batcher);
     rtp_settings_destroy(&s);
     return failed;
 }

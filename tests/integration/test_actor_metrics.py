@@ -256,7 +256,12 @@ def test_reader_and_batcher_metrics_agree_with_redis_and_faults():
             connects = rd[s].get("rtp_reader_connects_total", stream=s)
             reconnects = rd[s].get("rtp_reader_reconnects_total", stream=s)
             check(cuts >= 2, f"{s}: the replay servers cut the stream ({cuts})")
-            check(connects == 1 + cuts + 1, f"{s}: connections {connects:g} == 1 + {cuts} cuts + 1 restart")
+            # one connection for each cut and one for the restart, except when the first
+            # server was killed in the moment between a cut and the reader's reconnect:
+            # then one connection (to the second server) follows both (the restart's own
+            # reconnect was checked above)
+            check(cuts + 1 <= connects <= 1 + cuts + 1,
+                  f"{s}: connections {connects:g} == 1 + {cuts} cuts + 1 restart (or one less)")
             check(reconnects >= connects - 1, f"{s}: reconnects {reconnects:g} count every new connection")
         # the batcher's summary lines
         lines = [m for m in (BATCH_LINE.match(ln) for ln in stdout.splitlines()) if m]

@@ -34,7 +34,7 @@ typedef struct {
     uint8_t copies[RTP_POOL_COUNT];                   /* copies sent in the last dispatch */
     int64_t dispatched_us[RTP_POOL_COUNT];            /* when (for the task-time histogram) */
     rtp_msg_t *parts[RTP_POOL_COUNT];                 /* each pool's answer, kept until all are in */
-    int by_seq;                                       /* 1: listed in the broker's by_seq map */
+    uint64_t seq_key;                                 /* its key in the broker's by_seq map; 0: not listed */
 } event_t;
 
 /* What the aggregator gets, in order: an event's parts as one bundle, or a dead letter. */
@@ -167,8 +167,8 @@ static uint64_t s_seq_key(const char *origin, uint64_t seq)
 static void s_event_finish(broker_t *b, event_t *e)
 {
     s_release_holders(b, e);
-    if (e->by_seq)
-        rtp_u64map_remove(b->by_seq, s_seq_key(e->origin, e->seq));
+    if (e->seq_key)
+        rtp_u64map_remove(b->by_seq, e->seq_key);
     rtp_u64map_remove(b->events, e->key);
     s_event_free(e);
 }
@@ -353,7 +353,8 @@ static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why)
         if (blamed && e->task->kind == RTP_EVENT_PANIC) {
             rtp_info("panic of %s seq %llu crashed %s worker %s (%s): a dead letter", e->origin,
                      (unsigned long long) e->seq, rtp_pool_name(pool), w->name, why);
-            b->recent_panics[b->next_recent_panic++ % RECENT_PANICS] = s_seq_key(e->origin, e->seq);
+            if (e->seq_key)
+                b->recent_panics[b->next_recent_panic++ % RECENT_PANICS] = e->seq_key;
             s_dead_letter(b, e, e->origin, e->seq, e->task->received_us, PANIC_REASON, PANIC_RAW,
                           strlen(PANIC_RAW));
             s_event_finish(b, e);
@@ -539,7 +540,8 @@ static void s_on_event(broker_t *b, rtp_msg_t *msg)
     }
     uint64_t seq_key = s_seq_key(msg->origin, msg->seq);
     event_t *first = rtp_u64map_get(b->by_seq, seq_key);
-    if (first && first->seq == msg->seq && strcmp(first->origin, msg->origin ? msg->origin : "") == 0) {
+    if (first && first->seq == msg->seq &&
+        strncmp(first->origin, msg->origin ? msg->origin : "", sizeof first->origin - 1) == 0) {
         b->n.resends_in_flight++;
         return;
     }
@@ -556,8 +558,10 @@ static void s_on_event(broker_t *b, rtp_msg_t *msg)
     e->key = ++b->next_key;
     snprintf(e->origin, sizeof e->origin, "%s", msg->origin);
     e->seq = msg->seq;
-    if (!first)   /* (a clash of two events' keys, unlikely, only costs the dedupe) */
-        e->by_seq = rtp_u64map_put(b->by_seq, seq_key, e) == 0;
+    /* (a clash of two events' keys, unlikely, only costs the dedupe); the key is kept,
+     * not computed again from e->origin, which may be a truncated copy */
+    if (!first && rtp_u64map_put(b->by_seq, seq_key, e) == 0)
+        e->seq_key = seq_key;
     e->task = rtp_msg_new(RTP_MSG_TASK);
     e->task->key = e->key;
     e->task->kind = msg->kind;

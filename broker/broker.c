@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #define MAX_COPIES 3   /* the most workers of one pool that hold the same task */
+#define ORIGIN_MAX 64  /* bytes kept of a reader's name (longer ones are truncated copies) */
 #define RECENT_PANICS 1024   /* panics that crashed a worker, remembered for their resends */
 /* The dead letter of a panic that crashed a worker: the same words every time, so
  * that the store's dedupe keeps one entry when its resend is answered again. */
@@ -24,7 +25,7 @@
 typedef struct {
     uint64_t key;
     rtp_msg_t *task;                                  /* the TASK sent to workers */
-    char origin[64];
+    char origin[ORIGIN_MAX];
     uint64_t seq;
     uint8_t needed;                                   /* bit per pool that must answer */
     uint8_t done;                                     /* bit per pool that answered */
@@ -71,7 +72,7 @@ typedef struct {
     int64_t last_cancel_log_ms;
     /* which reader (routing id) sends each origin's events, for their ACKs */
     struct {
-        char origin[64];
+        char origin[ORIGIN_MAX];
         rtp_peer_t peer;
     } readers_by_origin[64];
     int n_origins;
@@ -154,6 +155,13 @@ static void s_event_free(event_t *e)
 }
 
 static void s_release_holders(broker_t *b, event_t *e);
+
+/* Whether a kept copy of an origin's name (truncated to ORIGIN_MAX - 1 bytes) names
+ * `origin`. */
+static int s_same_origin(const char kept[ORIGIN_MAX], const char *origin)
+{
+    return strncmp(kept, origin ? origin : "", ORIGIN_MAX - 1) == 0;
+}
 
 /* The by_seq map's key of an event: its seq mixed with its origin's name. */
 static uint64_t s_seq_key(const char *origin, uint64_t seq)
@@ -540,8 +548,7 @@ static void s_on_event(broker_t *b, rtp_msg_t *msg)
     }
     uint64_t seq_key = s_seq_key(msg->origin, msg->seq);
     event_t *first = rtp_u64map_get(b->by_seq, seq_key);
-    if (first && first->seq == msg->seq &&
-        strncmp(first->origin, msg->origin ? msg->origin : "", sizeof first->origin - 1) == 0) {
+    if (first && first->seq == msg->seq && s_same_origin(first->origin, msg->origin)) {
         b->n.resends_in_flight++;
         return;
     }
@@ -593,7 +600,7 @@ static void s_on_event(broker_t *b, rtp_msg_t *msg)
 static void s_note_origin(broker_t *b, const char *origin, const rtp_peer_t *peer)
 {
     for (int i = 0; i < b->n_origins; i++)
-        if (strcmp(b->readers_by_origin[i].origin, origin) == 0) {
+        if (s_same_origin(b->readers_by_origin[i].origin, origin)) {
             b->readers_by_origin[i].peer = *peer;
             return;
         }
@@ -606,7 +613,7 @@ static void s_note_origin(broker_t *b, const char *origin, const rtp_peer_t *pee
 static void s_forward_ack(broker_t *b, const rtp_msg_t *ack)
 {
     for (int i = 0; i < b->n_origins; i++)
-        if (strcmp(b->readers_by_origin[i].origin, ack->origin) == 0) {
+        if (s_same_origin(b->readers_by_origin[i].origin, ack->origin)) {
             if (rtp_msg_send(ack, b->readers, &b->readers_by_origin[i].peer, ZMQ_DONTWAIT) == 0)
                 b->acks_forwarded++;
             return;

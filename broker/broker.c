@@ -697,7 +697,9 @@ static void s_dispatch(broker_t *b, int pool)
         while (w && n < want && (n == 0 || w->in_flight == 0)) {
             chosen[n] = w;
             held[n++] = w->id;
-            w = pool_least_loaded(p, held, n);
+            /* only when another copy is wanted: each search moves the rotation that
+             * breaks ties, and a search for nothing would skip a worker every time */
+            w = n < want ? pool_least_loaded(p, held, n) : NULL;
         }
         e->copies[pool] = (uint8_t) n;
         e->task->copies = (uint8_t) n;
@@ -747,6 +749,31 @@ static void s_heartbeat(broker_t *b)
     rtp_msg_destroy(&hb);
 }
 
+/* The load balancer's decisions since the last stats line, a line per pool: how many
+ * tasks each worker got and holds now, so that least connected can be seen at work. */
+static void s_balance_lines(broker_t *b)
+{
+    enum { SHOWN = 12 };
+    for (int p = 0; p < RTP_POOL_COUNT; p++) {
+        pool_t *pool = b->pools[p];
+        if (!pool->count)
+            continue;
+        char line[1024];
+        size_t n = 0;
+        for (int i = 0; i < pool->count && i < SHOWN && n < sizeof line; i++) {
+            pool_worker_t *w = pool->workers[i];
+            n += (size_t) snprintf(line + n, sizeof line - n, "%s%s %llu (%d in flight)", i ? ", " : "", w->name,
+                                   (unsigned long long) (w->dispatched - w->dispatched_before), w->in_flight);
+        }
+        for (int i = 0; i < pool->count; i++)
+            pool->workers[i]->dispatched_before = pool->workers[i]->dispatched;
+        if (pool->count > SHOWN && n < sizeof line)
+            snprintf(line + n, sizeof line - n, ", and %d more", pool->count - SHOWN);
+        rtp_info("least connected, %s pool (at most %d tasks a worker now): tasks since the last line %s",
+                 rtp_pool_name(p), pool_credit_limit(pool), line);
+    }
+}
+
 static void s_stats(broker_t *b)
 {
     char pools[512];
@@ -766,6 +793,7 @@ static void s_stats(broker_t *b)
              (unsigned long long) b->n.speculative_wins, (unsigned long long) b->n.cancels,
              (unsigned long long) b->acks_forwarded, (unsigned long long) b->acks_unknown,
              (unsigned long long) b->n.resends_in_flight);
+    s_balance_lines(b);
 }
 
 /* sndhwm, rcvhwm: the ZeroMQ messages (bundles) queued each way at most. */

@@ -19,6 +19,7 @@ typedef struct {
     int in_flight;
     int64_t expires_ms;   /* declared dead when silent past this (monotonic) */
     uint64_t dispatched;
+    uint64_t dispatched_before;   /* `dispatched` at the broker's last stats line */
     uint64_t completed;
     /* tasks chosen for it in this dispatch round, sent as one bundle at its end */
     const rtp_msg_t *outgoing[RTP_BUNDLE_MAX];

@@ -91,13 +91,13 @@ def worker_name(pid):
     return argv[argv.index("--name") + 1] if "--name" in argv[:-1] else None
 
 
-def start_up(redis, runtime_dir, xdg, *extra, rate=150, loops=1, panic_rate=0.01):
+def start_up(redis, runtime_dir, xdg, *extra, rate=150, loops=1, panic_rate=0.01, env=None):
     sizes = [a for pool, n in POOLS.items() for a in (f"--{pool}-workers", n)]
     return rtptest.Proc("rtp", ["up", "--redis-url", redis.url, "--runtime-dir", runtime_dir, "--print", "false",
                                 "--max-restarts", 1000, "--replay-loops", loops, "--replay-rate", rate,
                                 "--replay-burst", "false", "--replay-panic-rate", panic_rate, "--batch-size", 50,
                                 "--batch-ms", 100, *sizes, *extra],
-                        env={"XDG_RUNTIME_DIR": xdg, "RTP_WORK_MEAN_MS": "5"})
+                        env={"XDG_RUNTIME_DIR": xdg, "RTP_WORK_MEAN_MS": "5", **(env or {})})
 
 
 def read_runinfo(up, runtime_dir, timeout=30):
@@ -118,7 +118,7 @@ def test_counters_agree_with_redis_readers_and_faults():
     xdg = tempfile.mkdtemp(prefix="rtpmetrics-xdg-")
     try:
         with rtpredis.RedisServer() as redis, redis.client() as c:
-            up = start_up(redis, runtime_dir, xdg, "--status-ms", 1000)
+            up = start_up(redis, runtime_dir, xdg, "--status-ms", 1000, env={"RTP_STATS_MS": "1000"})
             info = read_runinfo(up, runtime_dir)
             url = info["broker_metrics"]
             check(re.fullmatch(r"http://127\.0\.0\.1:\d+/metrics", url) is not None, f"a metrics URL: {url}")
@@ -180,6 +180,18 @@ def test_counters_agree_with_redis_readers_and_faults():
             letters = rtpcheck.dead_letters(c)
             stored = c.command("ZCARD", "tweets")
             log_before_stop = up.stderr_text()
+            # least connected at work: the broker's per-pool lines of tasks given to each
+            # worker; two equal, idle-most-of-the-time workers (no simulated work in the
+            # sentiment pool) share the tasks about evenly, ties broken in turn
+            given = {}
+            for pool, rest in re.findall(r"\] least connected, (\w+) pool \([^)]*\): tasks since the last line (.*)",
+                                         log_before_stop):
+                for name, count in re.findall(r"(\S+) (\d+) \(\d+ in flight\)", rest):
+                    given.setdefault(pool, {}).setdefault(name, 0)
+                    given[pool][name] += int(count)
+            shares = sorted(given.get("sentiment", {}).values())
+            check(len(shares) >= 2 and sum(shares) > 200 and shares[0] >= 0.75 * shares[-1],
+                  f"the sentiment workers got about as many tasks each: {given.get('sentiment')}")
             # rtp up's own one-line status, from the same pages
             status = re.findall(r"\] status: (.*)", log_before_stop)
             check(len(status) >= 3, f"rtp up printed its status line every second: {len(status)} lines")

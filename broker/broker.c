@@ -501,23 +501,6 @@ static void s_on_worker_msg(broker_t *b, const rtp_peer_t *peer, rtp_msg_t *msg)
     rtp_msg_destroy(&msg);
 }
 
-/* One message from a worker: results come in bundles. */
-static void s_on_worker_message(broker_t *b)
-{
-    rtp_peer_t peer;
-    rtp_err_t err;
-    rtp_msg_t *bundle[RTP_BUNDLE_MAX];
-    size_t n = rtp_msg_recv_bundle(b->workers, &peer, ZMQ_DONTWAIT, bundle, RTP_BUNDLE_MAX, &err);
-    if (!n) {
-        if (errno != EAGAIN && errno != EINTR) {
-            b->n.dropped_frames++;
-            rtp_warn("dropped a message on the workers endpoint: %s", err.msg);
-        }
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        s_on_worker_msg(b, &peer, bundle[i]);
-}
 
 /* ---------- readers ---------- */
 
@@ -635,23 +618,25 @@ static void s_on_reader_msg(broker_t *b, const rtp_peer_t *peer, rtp_msg_t *msg)
     rtp_msg_destroy(&msg);
 }
 
-/* One message on the readers endpoint: readers send their events in bundles.
- * Returns how many messages it carried. */
-static size_t s_on_reader_message(broker_t *b)
+/* Reads one ZeroMQ message from a ROUTER endpoint (readers and workers send bundles)
+ * and hands each message it carried to on_msg, which takes it. Returns how many it
+ * carried: 1 for a malformed one (dropped, counted, logged), 0 when none waited. */
+static size_t s_read_bundle(broker_t *b, zsock_t *sock, const char *endpoint,
+                            void (*on_msg)(broker_t *b, const rtp_peer_t *peer, rtp_msg_t *msg))
 {
     rtp_peer_t peer;
     rtp_err_t err;
     rtp_msg_t *bundle[RTP_BUNDLE_MAX];
-    size_t n = rtp_msg_recv_bundle(b->readers, &peer, ZMQ_DONTWAIT, bundle, RTP_BUNDLE_MAX, &err);
+    size_t n = rtp_msg_recv_bundle(sock, &peer, ZMQ_DONTWAIT, bundle, RTP_BUNDLE_MAX, &err);
     if (!n) {
-        if (errno != EAGAIN && errno != EINTR) {
-            b->n.dropped_frames++;
-            rtp_warn("dropped a message on the readers endpoint: %s", err.msg);
-        }
+        if (errno == EAGAIN || errno == EINTR)
+            return 0;
+        b->n.dropped_frames++;
+        rtp_warn("dropped a message on the %s endpoint: %s", endpoint, err.msg);
         return 1;
     }
     for (size_t i = 0; i < n; i++)
-        s_on_reader_msg(b, &peer, bundle[i]);
+        on_msg(b, &peer, bundle[i]);
     return n;
 }
 
@@ -900,13 +885,17 @@ int broker_run(const broker_config_t *cfg)
             zmq_pollitem_t probe = {zsock_resolve(b.workers), 0, ZMQ_POLLIN, 0};
             if (zmq_poll(&probe, 1, 0) <= 0)
                 break;
-            s_on_worker_message(&b);
+            if (!s_read_bundle(&b, b.workers, "workers", s_on_worker_msg))
+                break;
         }
         for (size_t i = 0; take_events && i < 1000 && rtp_u64map_size(b.events) < (size_t) cfg->max_events;) {
             zmq_pollitem_t probe = {zsock_resolve(b.readers), 0, ZMQ_POLLIN, 0};
             if (zmq_poll(&probe, 1, 0) <= 0)
                 break;
-            i += s_on_reader_message(&b);
+            size_t got = s_read_bundle(&b, b.readers, "readers", s_on_reader_msg);
+            if (!got)
+                break;
+            i += got;
         }
         for (int i = 0; i < 100; i++) {
             zmq_pollitem_t probe = {zsock_resolve(b.control), 0, ZMQ_POLLIN, 0};

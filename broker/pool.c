@@ -116,14 +116,6 @@ pool_worker_t *pool_least_loaded(pool_t *self, const uint32_t *exclude, int n_ex
     return best;
 }
 
-int pool_free_slots(const pool_t *self)
-{
-    int free_slots = 0;
-    for (int i = 0; i < self->count; i++)
-        free_slots += self->workers[i]->capacity - self->workers[i]->in_flight;
-    return free_slots;
-}
-
 int pool_in_flight(const pool_t *self)
 {
     int n = 0;

@@ -64,8 +64,6 @@ int pool_credit_limit(const pool_t *self);
  * `exclude` (ids, n_exclude of them); ties go to the next worker in rotation. NULL
  * when every worker is full. */
 pool_worker_t *pool_least_loaded(pool_t *self, const uint32_t *exclude, int n_exclude);
-/* Tasks that could be dispatched right now (sum of free capacity). */
-int pool_free_slots(const pool_t *self);
 int pool_in_flight(const pool_t *self);
 
 /* The waiting-task deque. push_front is for tasks taken back from a lost worker,

@@ -145,15 +145,22 @@ static int s_outbox_push(reader_forward_t *self, reader_record_t *record)
     return 0;
 }
 
-/* Sends one encoded EVENT (two frames) without blocking; 0, or -1 with errno. */
+/* Queues one encoded EVENT's two frames in ZeroMQ: `first` for the first pair of a
+ * message (never blocks: ZeroMQ then takes all of the message or none of it), `more`
+ * when further pairs of the same message (a bundle) follow. 0, or -1 with errno. */
+static int s_send_pair(void *handle, const uint8_t *hdr, const uint8_t *body, size_t body_len, int first, int more)
+{
+    if (zmq_send(handle, hdr, 4, (first ? ZMQ_DONTWAIT : 0) | ZMQ_SNDMORE) < 0)
+        return -1;
+    return zmq_send(handle, body_len ? (const void *) body : (const void *) "", body_len, more ? ZMQ_SNDMORE : 0) < 0
+               ? -1
+               : 0;
+}
+
+/* Sends one encoded EVENT as a message of its own without blocking; 0, or -1 with errno. */
 static int s_send(reader_forward_t *self, const uint8_t *hdr, const uint8_t *body, size_t body_len)
 {
-    void *handle = zsock_resolve(self->sock);
-    /* ZeroMQ queues the parts of a message atomically: once the first is taken,
-     * the second is too. */
-    if (zmq_send(handle, hdr, 4, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
-        return -1;
-    if (zmq_send(handle, body_len ? (const void *) body : (const void *) "", body_len, ZMQ_DONTWAIT) < 0)
+    if (s_send_pair(zsock_resolve(self->sock), hdr, body, body_len, 1, 0) != 0)
         return -1;
     self->blocked = 0;
     return 0;
@@ -189,12 +196,7 @@ static int s_outbox_flush(reader_forward_t *self)
         int failed = 0;
         for (size_t i = 0; i < n && !failed; i++) {
             const reader_record_t *record = self->outbox[(self->out_head + i) % self->out_cap];
-            int more = i + 1 < n ? ZMQ_SNDMORE : 0;
-            /* ZeroMQ queues the frames of a message atomically: once the first is
-             * taken, the rest are too */
-            failed = zmq_send(handle, record->data, 4, (i == 0 ? ZMQ_DONTWAIT : 0) | ZMQ_SNDMORE) < 0 ||
-                     zmq_send(handle, record->len > 4 ? (const void *) (record->data + 4) : (const void *) "",
-                              record->len - 4, more) < 0;
+            failed = s_send_pair(handle, record->data, record->data + 4, record->len - 4, i == 0, i + 1 < n) != 0;
         }
         if (failed) {
             s_refused(self, self->outbox[self->out_head]->seq);

@@ -196,15 +196,22 @@ static void test_malformed_headers(void)
     printf("random bodies: %d of 20000 decoded (all re-encoded to the same length)\n", accepted);
 }
 
+/* A ROUTER on a free port and a DEALER connected to it, each waiting 2 s at most. */
+static void s_connected_pair(zsock_t **router, zsock_t **dealer)
+{
+    *router = zsock_new(ZMQ_ROUTER);
+    int port = zsock_bind(*router, "tcp://127.0.0.1:*");
+    CHECK(port > 0);
+    *dealer = zsock_new(ZMQ_DEALER);
+    CHECK_INT(zsock_connect(*dealer, "tcp://127.0.0.1:%d", port), 0);
+    zsock_set_rcvtimeo(*router, 2000);
+    zsock_set_rcvtimeo(*dealer, 2000);
+}
+
 static void test_sockets(void)
 {
-    zsock_t *router = zsock_new(ZMQ_ROUTER);
-    int port = zsock_bind(router, "tcp://127.0.0.1:*");
-    CHECK(port > 0);
-    zsock_t *dealer = zsock_new(ZMQ_DEALER);
-    CHECK_INT(zsock_connect(dealer, "tcp://127.0.0.1:%d", port), 0);
-    zsock_set_rcvtimeo(router, 2000);
-    zsock_set_rcvtimeo(dealer, 2000);
+    zsock_t *router, *dealer;
+    s_connected_pair(&router, &dealer);
 
     /* foreign frames first: one frame, three frames, junk header, then a good message */
     zstr_send(dealer, "hello");
@@ -251,13 +258,8 @@ static void test_sockets(void)
 /* Bundles: several messages in one ZeroMQ message, received whole or rejected whole. */
 static void test_bundles(void)
 {
-    zsock_t *router = zsock_new(ZMQ_ROUTER);
-    int port = zsock_bind(router, "tcp://127.0.0.1:*");
-    CHECK(port > 0);
-    zsock_t *dealer = zsock_new(ZMQ_DEALER);
-    CHECK_INT(zsock_connect(dealer, "tcp://127.0.0.1:%d", port), 0);
-    zsock_set_rcvtimeo(router, 2000);
-    zsock_set_rcvtimeo(dealer, 2000);
+    zsock_t *router, *dealer;
+    s_connected_pair(&router, &dealer);
     rtp_err_t err = {{0}};
     rtp_peer_t peer;
 

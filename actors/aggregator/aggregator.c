@@ -427,6 +427,11 @@ static double s_pending_now(void *arg) { return (double) joins_pending(((agg_t *
 static double s_ready_now(void *arg) { return (double) ((agg_t *) arg)->ready.count; }
 static double s_paused_now(void *arg) { return ((agg_t *) arg)->paused ? 1 : 0; }
 static double s_batchers_now(void *arg) { return ((agg_t *) arg)->nbatchers; }
+static double s_dropped_now(void *arg)
+{
+    const agg_t *a = arg;
+    return (double) (a->malformed + a->unexpected + a->invalid);
+}
 
 /* The aggregator's numbers on --metrics-port, read from its counters at scrape time. */
 static void s_metrics_setup(agg_t *a)
@@ -450,14 +455,14 @@ static void s_metrics_setup(agg_t *a)
          offsetof(agg_t, duplicates)},
         {"rtp_aggregator_late_parts_total", "Parts of an event already reported incomplete: dropped.",
          offsetof(agg_t, late)},
-        {"rtp_aggregator_dropped_total", "Malformed, unexpected or invalid messages dropped.",
-         offsetof(agg_t, malformed)},
         {"rtp_aggregator_pauses_total", "Times the cap on held messages stopped reading the broker.",
          offsetof(agg_t, pauses)},
     };
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
         rtp_metrics_add_u64(a->metrics, RTP_METRIC_COUNTER, counters[i].name, counters[i].help, NULL,
                             (const uint64_t *) ((const char *) a + counters[i].offset));
+    rtp_metrics_add_fn(a->metrics, RTP_METRIC_COUNTER, "rtp_aggregator_dropped_total",
+                       "Malformed, unexpected or invalid messages dropped.", NULL, s_dropped_now, a);
     rtp_metrics_add_fn(a->metrics, RTP_METRIC_GAUGE, "rtp_aggregator_pending_joins", "Joins waiting for parts.", NULL,
                        s_pending_now, a);
     rtp_metrics_add_fn(a->metrics, RTP_METRIC_GAUGE, "rtp_aggregator_ready",

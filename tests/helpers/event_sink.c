@@ -1,6 +1,6 @@
 /* event_sink: a test stand-in for the broker's reader-facing socket.
  *
- *   event_sink ENDPOINT [IDLE_MS [ACKS]]
+ *   event_sink ENDPOINT [IDLE_MS [ACKS [ACK_EVERY_MS]]]
  *
  * Binds a ROUTER on ENDPOINT (e.g. tcp://127.0.0.1:*), prints `bound <endpoint>`
  * as its first line, then one line per EVENT received:
@@ -124,12 +124,14 @@ static void s_acks_add(ack_batch_t *batch, zsock_t *sock, const rtp_peer_t *peer
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 4) {
-        fprintf(stderr, "usage: event_sink ENDPOINT [IDLE_MS [none|all|drop-first:N]]\n");
+    if (argc < 2 || argc > 5) {
+        fprintf(stderr, "usage: event_sink ENDPOINT [IDLE_MS [none|all|drop-first:N [ACK_EVERY_MS]]]\n");
         return 2;
     }
     int64_t idle_ms = argc >= 3 ? strtoll(argv[2], NULL, 10) : 10000;
-    const char *mode = argc == 4 ? argv[3] : "none";
+    const char *mode = argc >= 4 ? argv[3] : "none";
+    /* how long acknowledgements are gathered before they are sent */
+    int64_t ack_every_ms = argc == 5 ? strtoll(argv[4], NULL, 10) : ACK_EVERY_MS;
     int ack = strcmp(mode, "none") != 0;
     unsigned long long drop_every = 0;
     if (strncmp(mode, "drop-first:", 11) == 0)
@@ -152,12 +154,12 @@ int main(int argc, char **argv)
     uint64_t events = 0, others = 0, bad = 0, withheld = 0;
     ack_batch_t batch = {0};
     rtp_u64map_t *dropped = rtp_u64map_new(64); /* seqs whose first ACK was withheld */
-    int64_t last = rtp_mono_ms(), next_ack = last + ACK_EVERY_MS;
+    int64_t last = rtp_mono_ms(), next_ack = last + ack_every_ms;
     while (!rtp_stop_requested() && rtp_mono_ms() - last < idle_ms) {
         if (batch.peers > 0 && rtp_mono_ms() >= next_ack)
             s_acks_flush(&batch, sock);
         if (batch.peers == 0)
-            next_ack = rtp_mono_ms() + ACK_EVERY_MS;
+            next_ack = rtp_mono_ms() + ack_every_ms;
         int64_t wait = batch.peers > 0 ? next_ack - rtp_mono_ms() : 100;
         zmq_pollitem_t item = {zsock_resolve(sock), 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, wait > 0 ? (long) wait : 0) <= 0)

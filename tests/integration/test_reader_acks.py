@@ -148,7 +148,10 @@ def test_withheld_acks_are_resent():
 
 def test_late_acks_count_as_unknown():
     expected = rtptest.jsonl_record_ids(rtptest.data_path("tweets-b.jsonl"))
-    sink = rtptest.start_sink(acks="all")   # acknowledges every 50 ms: later than the reader waits
+    # acknowledges every 500 ms: far later than the reader waits (5 ms, then up to 20 ms
+    # between resends), however slowly it runs (a sanitizer build parses a whole piece
+    # of the stream before it looks at its timers)
+    sink = rtptest.start_sink(acks="all", ack_every_ms=500)
     replay = rtptest.start_replay("--loops", "1", "--rate", "0")
     reader = start_reader(f"{replay.url}/tweets/2", sink.endpoint, "--ack-timeout-ms", "5",
                           "--ack-backoff-max-ms", "20")

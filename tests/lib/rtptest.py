@@ -436,11 +436,13 @@ def test_bin_path(name):
 SinkEvent = namedtuple("SinkEvent", "origin seq kind detail")
 
 
-def start_sink(endpoint="tcp://127.0.0.1:*", idle_ms=120000, timeout=10.0, acks="none"):
+def start_sink(endpoint="tcp://127.0.0.1:*", idle_ms=120000, timeout=10.0, acks="none", ack_every_ms=50):
     """Starts tests/helpers/event_sink bound to endpoint (a ROUTER standing in for the
     broker's readers endpoint); returns its Proc with .endpoint set from its
-    `bound` line. acks: what it acknowledges ("none", "all", "drop-first:N")."""
-    p = Proc("event_sink", [endpoint, idle_ms, acks], bin_dir=os.path.dirname(test_bin_path("event_sink")))
+    `bound` line. acks: what it acknowledges ("none", "all", "drop-first:N"), in
+    messages gathered over ack_every_ms."""
+    p = Proc("event_sink", [endpoint, idle_ms, acks, ack_every_ms],
+             bin_dir=os.path.dirname(test_bin_path("event_sink")))
     p.endpoint = p.wait_line(r"^bound (\S+)$", timeout).group(1)
     return p
 

@@ -1,12 +1,15 @@
-#define _GNU_SOURCE /* vasprintf */
+#define _GNU_SOURCE /* vasprintf, asprintf */
 /* rtp top: a live view of a running system from the broker's /metrics. Each
  * interval it scrapes the page, turns counter deltas into rates and histogram
  * deltas into task-time quantiles, and draws one screen (a terminal: full screen,
  * q quits) or prints one status line (anything else). When it knows the batcher's
- * /metrics too (--batcher-metrics, or the run info of rtp up), the full screen
- * also shows the batcher: records stored per second, Redis write time p50/p99,
- * the journal's size and whether Redis is up. */
+ * /metrics too (--batcher-metrics, or the run info of rtp up), it also shows the
+ * end-to-end latency (reader to Redis) p50/p90/p99 and the batcher: records stored
+ * per second, Redis write time, the journal's size and whether Redis is up. When
+ * it knows Redis (--redis-url, or the run info), it shows the current top hashtags. */
 #include "top.h"
+#include "term_text.h"
+#include "top_hashtags.h"
 
 #include "http_get.h"
 #include "log.h"
@@ -35,6 +38,10 @@ static const rtp_setting_def_t s_settings[] = {
      "the batcher's metrics URL (unset: the one rtp up wrote, when the broker's came from there too; "
      "\"none\": no batcher line)",
      NULL},
+    {"redis-url", RTP_SET_STR, NULL,
+     "the Redis to read the current top hashtags from (unset: the one rtp up wrote, when the broker's "
+     "metrics came from there too; \"none\": no hashtags)",
+     NULL},
     {"interval-ms", RTP_SET_INT, "1000", "how often to scrape and redraw", "RTP_TOP_INTERVAL_MS"},
     {"count", RTP_SET_INT, "0", "stop after this many scrapes (0: until q, SIGINT or SIGTERM)",
      "RTP_TOP_COUNT"},
@@ -50,6 +57,9 @@ typedef struct {
     int interval_ms;
     scrape_page_t broker;
     scrape_page_t batcher; /* url NULL: no batcher line */
+    top_hashtags_t *hashtags; /* NULL: no hashtags line */
+    top_hashtags_report_t top; /* the last report read */
+    char hashtags_error[RTP_ERR_MAX]; /* the last read's failure, "" after a good one */
     struct {
         int64_t at_ms;
         double lost;
@@ -171,6 +181,65 @@ static void s_uptime(char *buf, size_t cap, double start_s)
         snprintf(buf, cap, "%ldm %02lds", s / 60, s % 60);
 }
 
+/* The end-to-end latency quantile, reader to Redis, over the last interval. */
+static double s_latency_ms(const top_t *t, double q)
+{
+    const scrape_page_t *bt = &t->batcher;
+    return rtp_scrape_quantile(bt->cur, bt->prev, "rtp_batcher_record_latency_seconds", NULL, q) * 1000.0;
+}
+
+/* "#tag count" pairs, most counted first, into buf (as many as fit). */
+static const char *s_hashtag_list(const top_t *t, char *buf, size_t cap, const char *sep, const char *pair)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < t->top.n && n < cap; i++) {
+        int w = snprintf(buf + n, cap - n, pair, i ? sep : "", t->top.top[i].tag, t->top.top[i].count);
+        if (w < 0 || (size_t) w >= cap - n) {
+            buf[n] = 0; /* a pair that does not fit is left out whole */
+            break;
+        }
+        n += (size_t) w;
+    }
+    return buf;
+}
+
+static void s_hashtags_lines(const top_t *t, screen_t *s)
+{
+    if (!t->hashtags)
+        return;
+    s_line(s, "%s", "");
+    if (*t->hashtags_error && !t->top.n) {
+        s_line(s, "top hashtags: %s", t->hashtags_error);
+        return;
+    }
+    char when[96] = "", list[1024];
+    if (t->top.window_end_ms > 0) {
+        double ago = (double) (rtp_wall_ms() - t->top.window_end_ms) / 1000.0;
+        snprintf(when, sizeof when, " (window ended %.0f s ago, %lld tweets)", ago < 0 ? 0 : ago,
+                 t->top.window_tweets);
+    }
+    s_line(s, "top hashtags%s%s", when, *t->hashtags_error ? " (last read failed)" : "");
+    s_line(s, "  %s", t->top.n ? s_hashtag_list(t, list, sizeof list, "  ", "%s#%s %lld") : "(none yet)");
+}
+
+/* Records stored, Redis write times, the journal, Redis up or down. */
+static void s_batcher_line(const top_t *t, screen_t *s)
+{
+    char a[32], b[32], c[32], d[32], e[32];
+    const scrape_page_t *bt = &t->batcher;
+    double up = rtp_scrape_value(bt->cur, "rtp_batcher_redis_up", NULL);
+    s_line(s, "batcher: records %s/s   Redis write p50 %s ms p99 %s ms   journal %s records (%s bytes)   Redis %s%s",
+           s_num(a, sizeof a, scrape_page_rate(bt, "rtp_batcher_records_total", NULL), 1),
+           s_num(b, sizeof b,
+                 rtp_scrape_quantile(bt->cur, bt->prev, "rtp_batcher_redis_write_seconds", NULL, 0.5) * 1000.0, 2),
+           s_num(c, sizeof c,
+                 rtp_scrape_quantile(bt->cur, bt->prev, "rtp_batcher_redis_write_seconds", NULL, 0.99) * 1000.0, 2),
+           s_num(d, sizeof d, rtp_scrape_value(bt->cur, "rtp_batcher_journal_records", NULL), 0),
+           s_num(e, sizeof e, rtp_scrape_value(bt->cur, "rtp_batcher_journal_bytes", NULL), 0),
+           isnan(up) ? "-" : up > 0 ? "up" : "DOWN", *bt->error ? " (last scrape failed)" : "");
+}
+
 static void s_full_screen(const top_t *t, screen_t *s)
 {
     char clock[16], a[32], b[32], c[32], d[32], e[32], f[32], g[32], h[32], i[32];
@@ -229,22 +298,14 @@ static void s_full_screen(const top_t *t, screen_t *s)
            s_num(d, sizeof d, s_now(t, "rtp_broker_dropped_frames_total", NULL), 0),
            s_num(e, sizeof e, s_rate(t, "rtp_broker_acks_forwarded_total", NULL), 1));
     const scrape_page_t *bt = &t->batcher;
-    if (!bt->url)
-        return;
-    if (!bt->cur) {
+    if (bt->url && !bt->cur)
         s_line(s, "batcher: %s", *bt->error ? bt->error : "waiting for its /metrics...");
-        return;
+    if (bt->url && bt->cur) {
+        s_line(s, "latency reader to Redis: p50 %s ms   p90 %s ms   p99 %s ms", s_num(a, sizeof a, s_latency_ms(t, 0.5), 1),
+               s_num(b, sizeof b, s_latency_ms(t, 0.9), 1), s_num(c, sizeof c, s_latency_ms(t, 0.99), 1));
+        s_batcher_line(t, s);
     }
-    double up = rtp_scrape_value(bt->cur, "rtp_batcher_redis_up", NULL);
-    s_line(s, "batcher: records %s/s   Redis write p50 %s ms p99 %s ms   journal %s records (%s bytes)   Redis %s%s",
-           s_num(a, sizeof a, scrape_page_rate(bt, "rtp_batcher_records_total", NULL), 1),
-           s_num(b, sizeof b,
-                 rtp_scrape_quantile(bt->cur, bt->prev, "rtp_batcher_redis_write_seconds", NULL, 0.5) * 1000.0, 2),
-           s_num(c, sizeof c,
-                 rtp_scrape_quantile(bt->cur, bt->prev, "rtp_batcher_redis_write_seconds", NULL, 0.99) * 1000.0, 2),
-           s_num(d, sizeof d, rtp_scrape_value(bt->cur, "rtp_batcher_journal_records", NULL), 0),
-           s_num(e, sizeof e, rtp_scrape_value(bt->cur, "rtp_batcher_journal_bytes", NULL), 0),
-           isnan(up) ? "-" : up > 0 ? "up" : "DOWN", *bt->error ? " (last scrape failed)" : "");
+    s_hashtags_lines(t, s);
 }
 
 /* One line of key=value words, for logs and pipes. */
@@ -279,6 +340,19 @@ static void s_plain_line(const top_t *t, screen_t *s)
            s_num(e, sizeof e, s_now(t, "rtp_broker_poison_total", NULL), 0),
            s_num(g, sizeof g, s_now(t, "rtp_broker_dead_letters_total", NULL), 0), *t->broker.error ? " error=" : "",
            *t->broker.error ? "stale" : "");
+    /* the optional parts, appended to the same line */
+    char *line = s->lines[s->n - 1], *more = NULL, list[512];
+    if (t->batcher.cur && asprintf(&more, "%s | latency_p50=%sms latency_p99=%sms", line,
+                                   s_num(a, sizeof a, s_latency_ms(t, 0.5), 1),
+                                   s_num(b, sizeof b, s_latency_ms(t, 0.99), 1)) >= 0) {
+        free(line);
+        line = s->lines[s->n - 1] = more;
+    }
+    if (t->hashtags && t->top.n &&
+        asprintf(&more, "%s | hashtags=%s", line, s_hashtag_list(t, list, sizeof list, ",", "%s%s:%lld")) >= 0) {
+        free(line);
+        s->lines[s->n - 1] = more;
+    }
 }
 
 /* ---------- the terminal ---------- */
@@ -319,8 +393,9 @@ static void s_draw(const screen_t *s)
     }
     fputs("\033[H", stdout);
     for (int i = 0; i < s->n && i < rows; i++) {
-        /* cut at the width (the text is ASCII) so nothing wraps and scrolls */
-        fprintf(stdout, "%.*s\033[K%s", cols, s->lines[i], i + 1 < rows ? "\n" : "");
+        /* cut at the width so nothing wraps and scrolls (hashtags come in every script) */
+        int fit = (int) term_text_fit(s->lines[i], cols, NULL);
+        fprintf(stdout, "%.*s\033[K%s", fit, s->lines[i], i + 1 < rows ? "\n" : "");
     }
     fputs("\033[J", stdout);
     fflush(stdout);
@@ -353,6 +428,15 @@ static void s_scrape(top_t *t)
     int timeout = t->interval_ms < 500 ? 500 : t->interval_ms > 5000 ? 5000 : t->interval_ms;
     if (t->batcher.url)
         scrape_page_fetch(&t->batcher, timeout);
+    if (t->hashtags) {
+        rtp_err_t err = {{0}};
+        top_hashtags_report_t report;
+        if (top_hashtags_read(t->hashtags, &report, &err) == 0) {
+            t->top = report;
+            t->hashtags_error[0] = 0;
+        } else
+            snprintf(t->hashtags_error, sizeof t->hashtags_error, "%s", err.msg);
+    }
     if (scrape_page_fetch(&t->broker, timeout) == 0)
         s_note_lost(t);
 }
@@ -391,6 +475,23 @@ int top_main(int argc, char **argv)
     t.interval_ms = (int) rtp_settings_int(s, "interval-ms");
     if (t.interval_ms < 100)
         t.interval_ms = 100;
+    const char *redis_url = rtp_settings_str(s, "redis-url");
+    static char found_redis[512];
+    if (!redis_url && from_runinfo) {
+        rtp_err_t err;
+        if (runinfo_find_url("redis_url", found_redis, sizeof found_redis, &err) == 0)
+            redis_url = found_redis;
+    }
+    if (redis_url && *redis_url && strcmp(redis_url, "none") != 0) {
+        rtp_err_t err = {{0}};
+        int timeout = t.interval_ms / 2 < 200 ? 200 : t.interval_ms / 2 > 2000 ? 2000 : t.interval_ms / 2;
+        if (!(t.hashtags = top_hashtags_new(redis_url, timeout, &err))) {
+            fprintf(stderr, "rtp top: bad --redis-url: %s\n", err.msg);
+            scrape_page_clear(&t.batcher);
+            rtp_settings_destroy(&s);
+            return 1;
+        }
+    }
     int64_t count = rtp_settings_int(s, "count");
     int full = isatty(STDOUT_FILENO) && !rtp_settings_bool(s, "plain");
     if (full)
@@ -421,6 +522,7 @@ int top_main(int argc, char **argv)
     int failed = *t.broker.error != 0; /* the last scrape failed */
     scrape_page_clear(&t.broker);
     scrape_page_clear(&t.batcher);
+    top_hashtags_destroy(&t.hashtags);
     rtp_settings_destroy(&s);
     return failed;
 }

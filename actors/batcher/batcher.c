@@ -293,18 +293,24 @@ static void s_send_acks(batcher_t *b, rtp_msg_t *const *msgs, size_t n)
     free(done);
 }
 
-/* Debug (--latency-log): one line per record of a batch just written, the wall clock
- * when its reader received the event and when the write returned, so a benchmark can
- * compute the reader-to-Redis latency of every tweet. */
-static void s_log_latency(batcher_t *b, rtp_msg_t *const *msgs, size_t n)
+/* The reader-to-Redis latency of every tweet of a batch just written: observed in
+ * the metrics' histogram, and (--latency-log, for benchmarks) one line per record
+ * with the wall clock when its reader received the event and when the write returned. */
+static void s_note_latency(batcher_t *b, rtp_msg_t *const *msgs, size_t n)
 {
+    if (!b->latency && !b->metrics)
+        return;
     int64_t now = rtp_wall_us();
     for (size_t i = 0; i < n; i++) {
         const rtp_msg_t *m = msgs[i];
-        if (m->type == RTP_MSG_JOINED && m->received_us > 0)
+        if (m->type != RTP_MSG_JOINED || m->received_us <= 0)
+            continue;
+        batcher_metrics_record_latency(b->metrics, (double) (now - m->received_us) / 1e6);
+        if (b->latency)
             fprintf(b->latency, "%" PRId64 " %" PRId64 "\n", m->received_us, now);
     }
-    fflush(b->latency);
+    if (b->latency)
+        fflush(b->latency);
 }
 
 /* 1 while the journal holds records: every batch then goes there, behind them. */
@@ -334,8 +340,7 @@ static void s_written(batcher_t *b, rtp_msg_t *const *msgs, size_t n, const rtp_
                       int64_t t0_us, int64_t now)
 {
     double ms = (double) (rtp_mono_us() - t0_us) / 1000.0;
-    if (b->latency)
-        s_log_latency(b, msgs, n);
+    s_note_latency(b, msgs, n);
     b->batches++;
     b->records += n;
     b->stored += counts->stored;

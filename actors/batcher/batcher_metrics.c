@@ -8,11 +8,16 @@
  * from a local Redis (well under a millisecond) to the --redis-timeout-ms bound. */
 static const double s_write_bounds[] = {0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                         0.05,    0.1,    0.25,  0.5,    1,     2.5,  5};
+/* End-to-end latency buckets, seconds: from a batch window of a few milliseconds
+ * to a record that waited out a long Redis outage in the journal. */
+static const double s_latency_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1,  0.15, 0.2, 0.3,
+                                          0.5,   1,    2.5,   5,    10,   30,   60,  300};
 
 struct batcher_metrics_t {
     rtp_metrics_t *m;
     batcher_view_t view;
     rtp_metric_t *write_seconds;
+    rtp_metric_t *latency_seconds;
     double start_time;
 };
 
@@ -76,6 +81,11 @@ static void s_register(batcher_metrics_t *self)
     self->write_seconds = rtp_metrics_add_histogram(
         self->m, "rtp_batcher_redis_write_seconds", "Time of one successful Redis write of a batch.", NULL,
         s_write_bounds, (int) (sizeof s_write_bounds / sizeof s_write_bounds[0]));
+    self->latency_seconds = rtp_metrics_add_histogram(
+        self->m, "rtp_batcher_record_latency_seconds",
+        "Time from a tweet's reader receiving its event to its row being written to Redis (wall clocks of two "
+        "processes: across hosts it includes their clock difference).",
+        NULL, s_latency_bounds, (int) (sizeof s_latency_bounds / sizeof s_latency_bounds[0]));
     s_gauge(self, "rtp_batcher_held", "Records held in memory, waiting for their batch.", s_held);
     s_gauge(self, "rtp_batcher_redis_up", "0 from a failed Redis write until a write succeeds again, else 1.",
             s_redis_up);
@@ -122,4 +132,10 @@ void batcher_metrics_write_time(batcher_metrics_t *self, double seconds)
 {
     if (self)
         rtp_metric_observe(self->write_seconds, seconds);
+}
+
+void batcher_metrics_record_latency(batcher_metrics_t *self, double seconds)
+{
+    if (self)
+        rtp_metric_observe(self->latency_seconds, seconds < 0 ? 0 : seconds);
 }

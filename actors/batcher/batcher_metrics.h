@@ -1,6 +1,7 @@
 /* batcher_metrics: the batcher's numbers as Prometheus series on --metrics-port,
  * read at scrape time from the counters the batcher keeps (a view of borrowed
- * pointers), plus the Redis write time histogram observed here. */
+ * pointers), plus the histograms observed here: the Redis write time of a batch and
+ * the end-to-end latency of a record, reader to Redis. */
 #ifndef BATCHER_BATCHER_METRICS_H
 #define BATCHER_BATCHER_METRICS_H
 
@@ -35,5 +36,8 @@ void batcher_metrics_destroy(batcher_metrics_t **self_p);
 rtp_metrics_t *batcher_metrics_registry(batcher_metrics_t *self);
 /* One successful Redis write of a batch took this many seconds. NULL: ignored. */
 void batcher_metrics_write_time(batcher_metrics_t *self, double seconds);
+/* A tweet's row is in Redis this many seconds after its reader received the event
+ * (negative, from clocks apart: counted as 0). NULL: ignored. */
+void batcher_metrics_record_latency(batcher_metrics_t *self, double seconds);
 
 #endif

@@ -17,6 +17,7 @@ with:
   histogram's count;
 - the faults: each stream's connections == 1 + the cuts the replay servers logged
   for its path + 1 for the restart, and its reconnects count them all;
+- the batcher's end-to-end latency histogram: one observation per tweet written;
 - the batcher's stdout: its summary lines sum to every record written, at most about
   2 lines a second (--print-per-second's default);
 - the aggregator: what it sent == what the batcher received, nothing held at the end;
@@ -247,6 +248,17 @@ def test_reader_and_batcher_metrics_agree_with_redis_and_faults():
         check(len(buckets) >= 2 and buckets[-1] == (float("inf"), g("rtp_batcher_batches_total")) and
               all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), "write-time buckets cumulative to +Inf")
         check(g("rtp_batcher_redis_write_seconds_sum") > 0, "write time summed")
+        # end-to-end latency: one observation per tweet written (not the dead letters)
+        joined = g("rtp_batcher_tweets_stored_total") + g("rtp_batcher_duplicates_total")
+        check(g("rtp_batcher_record_latency_seconds_count") == joined,
+              f"latency histogram count {g('rtp_batcher_record_latency_seconds_count'):g} == tweets written {joined:g}")
+        buckets = sorted((float(dict(k[1])["le"]), v) for k, v in bat.samples.items()
+                         if k[0] == "rtp_batcher_record_latency_seconds_bucket")
+        check(len(buckets) >= 2 and buckets[-1] == (float("inf"), joined) and
+              all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), "latency buckets cumulative to +Inf")
+        mean = g("rtp_batcher_record_latency_seconds_sum") / joined
+        check(0 < mean < 60, f"a mean end-to-end latency of {mean * 1000:.1f} ms")
+        print(f"  end-to-end latency: mean {mean * 1000:.1f} ms over {joined:g} tweets")
         check(g("rtp_batcher_redis_up") == 1 and g("rtp_batcher_failed_writes_total") == 0, "Redis up throughout")
         check(g("rtp_batcher_journal_records") == 0 and g("rtp_batcher_journal_bytes") == 0, "journal empty")
         check(g("rtp_batcher_acks_total") > 0, "ACK messages sent")

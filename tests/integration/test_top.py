@@ -3,9 +3,12 @@ stand-in server streaming without end, fixed pools of 3/2/2 workers).
 
 1. In a terminal (tmux on a private socket, 160x40): with no arguments it finds the
    system through the run info rtp up wrote, and draws the pools with their worker
-   counts and live rates; q quits with status 0 and the screen is given back.
+   counts and live rates, the end-to-end latency percentiles (from the batcher's
+   page) and the current top hashtags, the same as Redis holds in hashtags:top;
+   q quits with status 0 and the screen is given back.
 2. With stdout a pipe: one plain status line per interval, no escape codes, the
-   numbers of the running system, then it stops after --count.
+   numbers of the running system, then it stops after --count; --redis-url none
+   leaves the hashtags out, a Redis that is not there is said on the screen.
 3. Without a system: a clear error and status 1, at once; a dead URL: an error
    line and status 1.
 """
@@ -60,7 +63,9 @@ class Tmux:
         self.socket = f"rtptest-top-{os.getpid()}"
 
     def run(self, *args, check_rc=True):
-        p = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10)
+        # -u: the panes speak UTF-8 whatever the locale (hashtags come in every script)
+        p = subprocess.run(["tmux", "-u", "-L", self.socket, *args], capture_output=True, text=True,
+                           encoding="utf-8", errors="replace", timeout=10)
         if check_rc and p.returncode != 0:
             raise AssertionError(f"tmux {' '.join(args)}: {p.stderr}")
         return p
@@ -78,7 +83,25 @@ class Tmux:
 def run_top(*args, env=None, timeout=30):
     """rtp top with stdout and stderr captured (not a terminal)."""
     return subprocess.run([rtptest.bin_path("rtp"), "top", *[str(a) for a in args]], capture_output=True,
-                          text=True, timeout=timeout, env=env)
+                          text=True, encoding="utf-8", errors="replace", timeout=timeout, env=env)
+
+
+def _redis_top(redis):
+    """[(tag, count)] of hashtags:top, most counted first (as ZREVRANGE orders ties)."""
+    with redis.client() as c:
+        flat = c.command("ZREVRANGE", "hashtags:top", 0, 9, "WITHSCORES")
+    return [(flat[i].decode("utf-8", "replace"), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
+def _screen_hashtags(screen):
+    """[(tag, count)] on the line under "top hashtags", whole pairs only (the
+    screen's width may cut the last one)."""
+    lines = screen.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        if line.startswith("top hashtags"):
+            pairs = re.findall(r"#(\S+) (\d+)(?=\s|$)", lines[i + 1])
+            return [(tag, int(n)) for tag, n in pairs]
+    return None
 
 
 def _pool_rows(screen):
@@ -106,7 +129,10 @@ def test_full_screen_in_tmux_then_plain_lines():
                 screen = tmux.capture()
                 rows = _pool_rows(screen)
                 tweets = re.search(r"^tweets\s+(\d+)\s+([\d.]+)\s*$", screen, re.M)
-                if len(rows) == 3 and tweets and all(r[4] != "-" for r in rows.values()):
+                latency = re.search(r"^latency reader to Redis: p50 ([\d.]+) ms   p90 ([\d.]+) ms   p99 ([\d.]+) ms",
+                                    screen, re.M)
+                if len(rows) == 3 and tweets and all(r[4] != "-" for r in rows.values()) and latency \
+                        and _screen_hashtags(screen):
                     return screen
                 return None
             try:
@@ -125,6 +151,23 @@ def test_full_screen_in_tmux_then_plain_lines():
             check(re.search(r"^workers lost \d+ \(\d+ in the last minute\)", screen, re.M) is not None,
                   "the faults line")
             check(re.search(r"^dead letters\s+\d+", screen, re.M) is not None, "the dead letters")
+            p50, p90, p99 = (float(x) for x in re.search(
+                r"^latency reader to Redis: p50 ([\d.]+) ms   p90 ([\d.]+) ms   p99 ([\d.]+) ms", screen, re.M).groups())
+            check(0 < p50 <= p90 <= p99 < 60000, f"end-to-end latency percentiles in order: {p50} {p90} {p99}")
+            check(re.search(r"^top hashtags \(window ended \d+ s ago, \d+ tweets\)", screen, re.M) is not None,
+                  "the hashtags' window")
+            # what the screen shows is what Redis holds (read around a capture, as the
+            # report is replaced every 5 s)
+            for _ in range(10):
+                before = _redis_top(redis)
+                shown = _screen_hashtags(tmux.capture())
+                after = _redis_top(redis)
+                if shown and (shown == before[:len(shown)] or shown == after[:len(shown)]):
+                    break
+                time.sleep(0.6)
+            check(shown and (shown == before[:len(shown)] or shown == after[:len(shown)]),
+                  f"the top hashtags as Redis holds them: shown {shown}, Redis {before} / {after}")
+            print(f"  top hashtags: {shown}")
             # a second frame shows newer totals
             first = int(tweets.group(1))
             rtptest.wait_until(lambda: int(re.search(r"^tweets\s+(\d+)", tmux.capture(), re.M).group(1)) > first,
@@ -143,15 +186,34 @@ def test_full_screen_in_tmux_then_plain_lines():
             check("\033" not in p.stdout, "no escape codes when stdout is not a terminal")
             line = re.compile(r"^\d\d:\d\d:\d\d tweets=(\d+) tweets_rate=([\d.]+|-)/s events_in_flight=\d+"
                               r"( \| (\w+) workers=(\d+) in_flight=\d+ backlog=\d+ results=([\d.]+|-)/s "
-                              r"p50=([\d.]+|-)ms p99=([\d.]+|-)ms){3} \| lost=\d+ poison=\d+ dead_letters=\d+$")
+                              r"p50=([\d.]+|-)ms p99=([\d.]+|-)ms){3} \| lost=\d+ poison=\d+ dead_letters=\d+"
+                              r" \| latency_p50=([\d.]+|-)ms latency_p99=([\d.]+|-)ms"
+                              r" \| hashtags=(\S+:\d+)(,\S+:\d+)*$")
             for ln in lines:
                 check(line.match(ln) is not None, f"a status line: {ln!r}")
+            check(re.search(r"latency_p99=[\d.]+ms", lines[-1]) is not None, f"a latency from the 2nd line on: {lines[-1]}")
             check(lines[0].split(" ")[1] != "tweets=0", "tweets counted")
             last = lines[-1]
             check(re.search(r"tweets_rate=[\d.]+/s", last) is not None, f"a tweet rate from the 2nd line on: {last}")
             for pool, n in POOLS.items():
                 check(f"| {pool} workers={n} " in last, f"{pool} with {n} workers in {last!r}")
             print(f"  plain: {last}")
+
+            # no hashtags when told; a Redis that is not there is said, the rest goes on
+            p = run_top("--interval-ms", 300, "--count", 1, "--redis-url", "none", env=system.env)
+            check(p.returncode == 0 and "hashtags=" not in p.stdout, f"--redis-url none: {p.stdout!r}")
+            dead = f"redis://127.0.0.1:{rtptest.free_port()}"
+            command = (f"env XDG_RUNTIME_DIR={system.xdg} {rtptest.bin_path('rtp')} top --interval-ms 300 "
+                       f"--redis-url {dead}")
+            tmux.run("new-session", "-d", "-s", "top", "-x", "160", "-y", "40", "sh", "-c", command)
+            screen = rtptest.wait_until(lambda: (lambda sc: sc if "top hashtags: " in sc and "tweets" in sc else None)(
+                tmux.capture()), 10, "rtp top saying Redis cannot be read", interval=0.2)
+            said = [ln for ln in screen.splitlines() if ln.startswith("top hashtags: ")][0]
+            check(str(dead.split(":")[-1]) in said, f"names the Redis it could not read: {said!r}")
+            check(_pool_rows(screen).keys() == POOLS.keys(), "and the pools are still shown")
+            print(f"  without Redis: {said!r}")
+            tmux.run("send-keys", "-t", "top", "q")
+            rtptest.wait_until(lambda: not tmux.alive(), 10, "rtp top quitting on q")
         finally:
             tmux.close()
             shutil.rmtree(tmp, ignore_errors=True)

@@ -108,6 +108,10 @@ static void s_register(broker_metrics_t *self)
             m, RTP_METRIC_COUNTER, "rtp_broker_dispatched_total",
             "Task copies sent to the pool's workers (speculative copies and re-dispatches included).", labels,
             &n->dispatched[p]);
+        rtp_metrics_add_u64(m, RTP_METRIC_COUNTER, "rtp_broker_worker_restarts_total",
+                            "The pool's crashed workers restarted by their supervisors (as they report each "
+                            "heartbeat).",
+                            labels, manager_worker_restarts(self->view.manager, p));
         self->task_seconds[p] = rtp_metrics_add_histogram(
             m, "rtp_broker_task_seconds", "Time from a task's dispatch to its accepted result.", labels,
             s_task_bounds, (int) (sizeof s_task_bounds / sizeof s_task_bounds[0]));

@@ -13,6 +13,7 @@ typedef struct {
     char name[64];
     int capacity;
     int assigned[RTP_POOL_COUNT];   /* the targets we gave it */
+    uint32_t restarts[RTP_POOL_COUNT]; /* its workers' restarts it last reported */
     int64_t expires_ms;
 } supervisor_t;
 
@@ -34,6 +35,7 @@ struct manager_t {
     int n_sups;
     pool_plan_t plans[RTP_POOL_COUNT];
     int heartbeat_ms, liveness, tick_ms;
+    uint64_t worker_restarts[RTP_POOL_COUNT]; /* reported by the supervisors, since we started */
     int64_t next_heartbeat_ms, next_decision_ms, last_decision_ms;
 };
 
@@ -117,8 +119,10 @@ void manager_on_message(manager_t *self)
                 snprintf(s->name, sizeof s->name, "%s", msg->text);
                 /* a supervisor that was running workers before we (re)started keeps
                  * them: they are the pools' current size */
-                for (int p = 0; p < RTP_POOL_COUNT; p++)
+                for (int p = 0; p < RTP_POOL_COUNT; p++) {
                     s->assigned[p] = (int) msg->counts[p];
+                    s->restarts[p] = msg->restarts[p]; /* restarts from before we met are not ours */
+                }
                 self->sups[self->n_sups++] = s;
                 rtp_info("supervisor %s joined (capacity %u; running %u censor, %u sentiment, %u engagement)",
                          s->name, msg->credit, msg->counts[0], msg->counts[1], msg->counts[2]);
@@ -130,6 +134,13 @@ void manager_on_message(manager_t *self)
         }
         if (s) {
             s->capacity = (int) msg->credit;
+            /* the supervisor's counts only grow, unless it is a new process of the
+             * same name: then all it reports is new */
+            for (int p = 0; p < RTP_POOL_COUNT; p++) {
+                uint32_t now = msg->restarts[p];
+                self->worker_restarts[p] += now >= s->restarts[p] ? now - s->restarts[p] : now;
+                s->restarts[p] = now;
+            }
             s->expires_ms = rtp_mono_ms() + (int64_t) self->heartbeat_ms * self->liveness;
         }
     } else if (msg->type == RTP_MSG_DISCONNECT && s) {
@@ -320,3 +331,5 @@ int manager_target(const manager_t *self, int pool)
 }
 
 int manager_supervisors(const manager_t *self) { return self->n_sups; }
+
+const uint64_t *manager_worker_restarts(const manager_t *self, int pool) { return &self->worker_restarts[pool]; }

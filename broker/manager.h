@@ -43,5 +43,8 @@ void manager_tick(manager_t *self, const size_t backlog[RTP_POOL_COUNT]);
  * and the number of live supervisors. */
 int manager_target(const manager_t *self, int pool);
 int manager_supervisors(const manager_t *self);
+/* The restarts of a pool's crashed workers the supervisors reported (with their
+ * heartbeats) since this broker started: a counter, for the metrics. */
+const uint64_t *manager_worker_restarts(const manager_t *self, int pool);
 
 #endif

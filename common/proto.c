@@ -255,8 +255,10 @@ int rtp_msg_encode(const rtp_msg_t *msg, uint8_t hdr[4], uint8_t **buf, size_t *
     if (f & F_COPIES)
         w_bytes(&w, &msg->copies, 1);
     if (f & F_COUNTS)
-        for (int i = 0; i < RTP_POOL_COUNT; i++)
+        for (int i = 0; i < RTP_POOL_COUNT; i++) {
             w_u32(&w, msg->counts[i]);
+            w_u32(&w, msg->restarts[i]);
+        }
     if (w.failed)
         return -1;
     *len = w.len;
@@ -445,8 +447,10 @@ rtp_msg_t *rtp_msg_decode(const uint8_t *hdr, size_t hdr_len, const uint8_t *bod
     if (f & F_COPIES)
         msg->copies = r_u8(&r, "copies");
     if (f & F_COUNTS)
-        for (int i = 0; i < RTP_POOL_COUNT; i++)
+        for (int i = 0; i < RTP_POOL_COUNT; i++) {
             msg->counts[i] = r_u32(&r, "counts");
+            msg->restarts[i] = r_u32(&r, "restarts");
+        }
     if (!r.failed && r.p != r.end)
         r.failed = "trailing bytes";
     if (!r.failed && (f & F_POOL) && msg->pool >= RTP_POOL_COUNT)

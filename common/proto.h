@@ -23,7 +23,8 @@
  *                                     `number`; `number2` = the ms the worker spent on it
  *   CANCEL     broker -> worker       stop working on `key` (another copy won)
  *   SUPERVISOR supervisor -> broker   I am supervisor `text`, I can run `credit` workers,
- *                                     and run `counts[pool]` of each pool now (also my heartbeat)
+ *                                     run `counts[pool]` of each pool now, and restarted
+ *                                     `restarts[pool]` crashed ones so far (also my heartbeat)
  *   SCALE      broker -> supervisor   run `credit` workers of `pool` (a target, not a delta)
  *   WON        broker -> worker       your result for `key` is the one used (a task sent
  *                                     to several workers, `copies` > 1, prints only then)
@@ -91,6 +92,7 @@ typedef struct {
     char *raw;
     size_t raw_len;
     uint32_t counts[3];    /* SUPERVISOR: workers it runs now, per pool */
+    uint32_t restarts[3];  /* SUPERVISOR: restarts of its crashed workers so far, per pool */
     uint64_t *acks;
     uint32_t ack_count;
     rtp_tweet_t tweet;

@@ -23,6 +23,7 @@ struct supervise_link_t {
     sup_child_t *workers[RTP_POOL_COUNT][MAX_PER_POOL];
     int count[RTP_POOL_COUNT];
     int next_number[RTP_POOL_COUNT];
+    uint32_t restarts_of_stopped[RTP_POOL_COUNT]; /* restarts of workers stopped since */
     int64_t last_heard_ms, next_heartbeat_ms;
 };
 
@@ -31,8 +32,12 @@ static void s_announce(supervise_link_t *self)
     rtp_msg_t *m = rtp_msg_new(RTP_MSG_SUPERVISOR);
     rtp_msg_set_str(&m->text, self->name);
     m->credit = (uint32_t) self->capacity;
-    for (int p = 0; p < RTP_POOL_COUNT; p++)
+    for (int p = 0; p < RTP_POOL_COUNT; p++) {
         m->counts[p] = (uint32_t) self->count[p];
+        m->restarts[p] = self->restarts_of_stopped[p];
+        for (int i = 0; i < self->count[p]; i++)
+            m->restarts[p] += (uint32_t) self->workers[p][i]->restarts_total;
+    }
     rtp_msg_send(m, self->sock, NULL, ZMQ_DONTWAIT);
     rtp_msg_destroy(&m);
 }
@@ -104,6 +109,7 @@ static void s_stop_worker(supervise_link_t *self, int pool)
 {
     sup_child_t *c = self->workers[pool][--self->count[pool]];
     self->workers[pool][self->count[pool]] = NULL;
+    self->restarts_of_stopped[pool] += (uint32_t) c->restarts_total; /* the count goes on without it */
     sup_stop_async(self->sup, c);
 }
 

@@ -116,6 +116,15 @@ static double s_lost_last_minute(const top_t *t)
     return 0;
 }
 
+/* Workers restarted by the supervisors, all pools. */
+static double s_restarts(const top_t *t)
+{
+    double sum = 0;
+    for (int p = 0; p < N_POOLS; p++)
+        sum += s_now(t, "rtp_broker_worker_restarts_total", s_pools[p]);
+    return sum;
+}
+
 /* ---------- formatting ---------- */
 
 typedef struct {
@@ -291,9 +300,9 @@ static void s_full_screen(const top_t *t, screen_t *s)
            s_num(a, sizeof a, s_rate(t, "rtp_broker_speculative_copies_total", NULL), 1),
            s_num(b, sizeof b, s_rate(t, "rtp_broker_speculative_wins_total", NULL), 1),
            s_num(c, sizeof c, s_rate(t, "rtp_broker_cancels_total", NULL), 1));
-    s_line(s, "workers lost %s (%s in the last minute)   poison %s   dropped frames %s   acks %s/s",
+    s_line(s, "workers lost %s (%s in the last minute)   restarted %s   poison %s   dropped frames %s   acks %s/s",
            s_num(a, sizeof a, s_now(t, "rtp_broker_workers_lost_total", NULL), 0),
-           s_num(b, sizeof b, s_lost_last_minute(t), 0),
+           s_num(b, sizeof b, s_lost_last_minute(t), 0), s_num(f, sizeof f, s_restarts(t), 0),
            s_num(c, sizeof c, s_now(t, "rtp_broker_poison_total", NULL), 0),
            s_num(d, sizeof d, s_now(t, "rtp_broker_dropped_frames_total", NULL), 0),
            s_num(e, sizeof e, s_rate(t, "rtp_broker_acks_forwarded_total", NULL), 1));
@@ -332,12 +341,12 @@ static void s_plain_line(const top_t *t, screen_t *s)
         if (n >= sizeof pools)
             n = sizeof pools - 1;
     }
-    s_line(s, "%s tweets=%s tweets_rate=%s/s events_in_flight=%s%s | lost=%s poison=%s dead_letters=%s%s%s",
+    s_line(s, "%s tweets=%s tweets_rate=%s/s events_in_flight=%s%s | lost=%s restarted=%s poison=%s dead_letters=%s%s%s",
            clock, s_num(a, sizeof a, s_now(t, "rtp_broker_tweets_total", NULL), 0),
            s_num(b, sizeof b, s_rate(t, "rtp_broker_tweets_total", NULL), 1),
            s_num(c, sizeof c, s_now(t, "rtp_broker_events_in_flight", NULL), 0), pools,
            s_num(d, sizeof d, s_now(t, "rtp_broker_workers_lost_total", NULL), 0),
-           s_num(e, sizeof e, s_now(t, "rtp_broker_poison_total", NULL), 0),
+           s_num(f, sizeof f, s_restarts(t), 0), s_num(e, sizeof e, s_now(t, "rtp_broker_poison_total", NULL), 0),
            s_num(g, sizeof g, s_now(t, "rtp_broker_dead_letters_total", NULL), 0), *t->broker.error ? " error=" : "",
            *t->broker.error ? "stale" : "");
     /* the optional parts, appended to the same line */

@@ -9,7 +9,8 @@ must agree with:
   panics received;
 - the readers' own final stats: events received == records the readers sent;
 - the faults: the killed worker was lost, workers lost == censor restarts rtp up
-  logged (every death is one lost worker), no other pool restarted;
+  logged (every death is one lost worker) == the restarts the supervisor reported
+  (rtp_broker_worker_restarts_total), no other pool restarted;
 - themselves: each pool's results == tweets received, the task-time histogram's
   count == results, buckets cumulative, gauges == the pool sizes.
 Also: the run info files rtp up writes (and removes), 404 off /metrics, and the
@@ -170,6 +171,7 @@ def test_counters_agree_with_redis_readers_and_faults():
                 quiet = (a.samples == b.samples and b.get("rtp_broker_events_in_flight") == 0
                          and all(b.get("rtp_broker_workers", pool=p) == n for p, n in POOLS.items())
                          and restarts == b.get("rtp_broker_workers_lost_total")
+                         and restarts == b.get("rtp_broker_worker_restarts_total", pool="censor")
                          and c.command("LLEN", "deadletter") == b.get("rtp_broker_dead_letters_total"))
                 return b if quiet else None
             try:
@@ -243,6 +245,9 @@ def test_counters_agree_with_redis_readers_and_faults():
         check(lost == len(lost_lines), f"workers lost {lost} == lost lines in the broker's log {len(lost_lines)}")
         check(lost == restarts["censor"], f"workers lost {lost} == censor restarts {restarts['censor']}")
         check(restarts["sentiment"] == 0 and restarts["engagement"] == 0, f"no other pool restarted: {restarts}")
+        reported = {p: g("rtp_broker_worker_restarts_total", pool=p) for p in POOLS}
+        check(reported == restarts, f"the supervisors' restarts as the broker reports them {reported} == "
+                                    f"the restarts rtp up logged {restarts}")
         check(lost >= 1 and lost <= panics + 1, f"lost {lost}: our kill plus at most one per panic ({panics})")
         # the pools
         for pool in POOLS:

@@ -148,7 +148,7 @@ def test_full_screen_in_tmux_then_plain_lines():
                 check(float(rows[pool][4]) > 0, f"{pool}: a live result rate, got {rows[pool][4]}")
             tweets = re.search(r"^tweets\s+(\d+)\s+([\d.]+)\s*$", screen, re.M)
             check(int(tweets.group(1)) > 0 and float(tweets.group(2)) > 0, f"tweets and their rate: {tweets.group(0)}")
-            check(re.search(r"^workers lost \d+ \(\d+ in the last minute\)", screen, re.M) is not None,
+            check(re.search(r"^workers lost \d+ \(\d+ in the last minute\)   restarted \d+ ", screen, re.M) is not None,
                   "the faults line")
             check(re.search(r"^dead letters\s+\d+", screen, re.M) is not None, "the dead letters")
             p50, p90, p99 = (float(x) for x in re.search(
@@ -186,7 +186,7 @@ def test_full_screen_in_tmux_then_plain_lines():
             check("\033" not in p.stdout, "no escape codes when stdout is not a terminal")
             line = re.compile(r"^\d\d:\d\d:\d\d tweets=(\d+) tweets_rate=([\d.]+|-)/s events_in_flight=\d+"
                               r"( \| (\w+) workers=(\d+) in_flight=\d+ backlog=\d+ results=([\d.]+|-)/s "
-                              r"p50=([\d.]+|-)ms p99=([\d.]+|-)ms){3} \| lost=\d+ poison=\d+ dead_letters=\d+"
+                              r"p50=([\d.]+|-)ms p99=([\d.]+|-)ms){3} \| lost=\d+ restarted=\d+ poison=\d+ dead_letters=\d+"
                               r" \| latency_p50=([\d.]+|-)ms latency_p99=([\d.]+|-)ms"
                               r" \| hashtags=(\S+:\d+)(,\S+:\d+)*$")
             for ln in lines:

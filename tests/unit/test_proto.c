@@ -19,6 +19,7 @@ static rtp_msg_t *s_full(rtp_msg_type_t type)
     m->copies = 3;
     m->counts[0] = 5;
     m->counts[2] = 7;
+    m->restarts[1] = 3;
     m->received_us = 1700000000123456LL;
     m->time_ms = 1700000000123LL;
     m->number = -0.1;
@@ -103,6 +104,7 @@ static void test_roundtrip_all_types(void)
         case RTP_MSG_SUPERVISOR:
             CHECK_INT(b->credit, 77);
             CHECK(b->counts[0] == 5 && b->counts[1] == 0 && b->counts[2] == 7);
+            CHECK(b->restarts[0] == 0 && b->restarts[1] == 3 && b->restarts[2] == 0);
             break;
         case RTP_MSG_SCALE:
             CHECK_INT(b->pool, RTP_POOL_SENTIMENT);

@@ -72,7 +72,8 @@ ABOUT = {
                 "percentiles, speculative copies, lost workers and poison; when it knows the batcher's /metrics, "
                 "the end-to-end latency (reader to Redis) p50/p90/p99 and the batcher's records per second, Redis "
                 "write time p50/p99, journal size and whether Redis is up; when it knows Redis, the current top "
-                "hashtags (`hashtags:top`) with their window. "
+                "hashtags (`hashtags:top`) with their window, and the latest errors (the newest dead letters with "
+                "their reasons). "
                 "Full screen on a terminal (q quits), "
                 "one key=value status line per interval otherwise. With no URL it finds the system the `rtp up` "
                 "of this user on this host started.",

@@ -6,10 +6,11 @@
  * /metrics too (--batcher-metrics, or the run info of rtp up), it also shows the
  * end-to-end latency (reader to Redis) p50/p90/p99 and the batcher: records stored
  * per second, Redis write time, the journal's size and whether Redis is up. When
- * it knows Redis (--redis-url, or the run info), it shows the current top hashtags. */
+ * it knows Redis (--redis-url, or the run info), it shows the current top hashtags
+ * and the latest errors (the newest dead letters, with their reasons). */
 #include "top.h"
 #include "term_text.h"
-#include "top_hashtags.h"
+#include "top_redis.h"
 
 #include "http_get.h"
 #include "log.h"
@@ -39,8 +40,8 @@ static const rtp_setting_def_t s_settings[] = {
      "\"none\": no batcher line)",
      NULL},
     {"redis-url", RTP_SET_STR, NULL,
-     "the Redis to read the current top hashtags from (unset: the one rtp up wrote, when the broker's "
-     "metrics came from there too; \"none\": no hashtags)",
+     "the Redis to read the current top hashtags and the latest dead letters from (unset: the one rtp up "
+     "wrote, when the broker's metrics came from there too; \"none\": neither)",
      NULL},
     {"interval-ms", RTP_SET_INT, "1000", "how often to scrape and redraw", "RTP_TOP_INTERVAL_MS"},
     {"count", RTP_SET_INT, "0", "stop after this many scrapes (0: until q, SIGINT or SIGTERM)",
@@ -57,9 +58,9 @@ typedef struct {
     int interval_ms;
     scrape_page_t broker;
     scrape_page_t batcher; /* url NULL: no batcher line */
-    top_hashtags_t *hashtags; /* NULL: no hashtags line */
-    top_hashtags_report_t top; /* the last report read */
-    char hashtags_error[RTP_ERR_MAX]; /* the last read's failure, "" after a good one */
+    top_redis_t *redis;          /* NULL: no hashtags or dead letters */
+    top_redis_report_t top;      /* the last report read */
+    char redis_error[RTP_ERR_MAX]; /* the last read's failure, "" after a good one */
     struct {
         int64_t at_ms;
         double lost;
@@ -215,11 +216,11 @@ static const char *s_hashtag_list(const top_t *t, char *buf, size_t cap, const c
 
 static void s_hashtags_lines(const top_t *t, screen_t *s)
 {
-    if (!t->hashtags)
+    if (!t->redis)
         return;
     s_line(s, "%s", "");
-    if (*t->hashtags_error && !t->top.n) {
-        s_line(s, "top hashtags: %s", t->hashtags_error);
+    if (*t->redis_error && !t->top.n) {
+        s_line(s, "top hashtags: %s", t->redis_error);
         return;
     }
     char when[96] = "", list[1024];
@@ -228,7 +229,7 @@ static void s_hashtags_lines(const top_t *t, screen_t *s)
         snprintf(when, sizeof when, " (window ended %.0f s ago, %lld tweets)", ago < 0 ? 0 : ago,
                  t->top.window_tweets);
     }
-    s_line(s, "top hashtags%s%s", when, *t->hashtags_error ? " (last read failed)" : "");
+    s_line(s, "top hashtags%s%s", when, *t->redis_error ? " (last read failed)" : "");
     s_line(s, "  %s", t->top.n ? s_hashtag_list(t, list, sizeof list, "  ", "%s#%s %lld") : "(none yet)");
 }
 
@@ -247,6 +248,30 @@ static void s_batcher_line(const top_t *t, screen_t *s)
            s_num(d, sizeof d, rtp_scrape_value(bt->cur, "rtp_batcher_journal_records", NULL), 0),
            s_num(e, sizeof e, rtp_scrape_value(bt->cur, "rtp_batcher_journal_bytes", NULL), 0),
            isnan(up) ? "-" : up > 0 ? "up" : "DOWN", *bt->error ? " (last scrape failed)" : "");
+}
+
+/* The latest errors: the newest dead letters with their reasons. */
+static void s_letters_lines(const top_t *t, screen_t *s)
+{
+    if (!t->redis || t->top.letters_total < 0)
+        return;
+    s_line(s, "%s", "");
+    if (!t->top.n_letters) {
+        s_line(s, "latest errors: none (no dead letters)");
+        return;
+    }
+    s_line(s, "latest errors (%lld dead letters in Redis), the newest first:", t->top.letters_total);
+    for (int i = 0; i < t->top.n_letters; i++) {
+        const top_letter_t *l = &t->top.letters[i];
+        char when[16] = "--:--:--";
+        if (l->time_ms > 0) {
+            time_t sec = (time_t) (l->time_ms / 1000);
+            struct tm tm;
+            localtime_r(&sec, &tm);
+            strftime(when, sizeof when, "%H:%M:%S", &tm);
+        }
+        s_line(s, "  %s  %s%s%s%s", when, l->reason, *l->origin ? "  (" : "", l->origin, *l->origin ? ")" : "");
+    }
 }
 
 static void s_full_screen(const top_t *t, screen_t *s)
@@ -315,6 +340,7 @@ static void s_full_screen(const top_t *t, screen_t *s)
         s_batcher_line(t, s);
     }
     s_hashtags_lines(t, s);
+    s_letters_lines(t, s);
 }
 
 /* One line of key=value words, for logs and pipes. */
@@ -357,7 +383,7 @@ static void s_plain_line(const top_t *t, screen_t *s)
         free(line);
         line = s->lines[s->n - 1] = more;
     }
-    if (t->hashtags && t->top.n &&
+    if (t->redis && t->top.n &&
         asprintf(&more, "%s | hashtags=%s", line, s_hashtag_list(t, list, sizeof list, ",", "%s%s:%lld")) >= 0) {
         free(line);
         s->lines[s->n - 1] = more;
@@ -437,14 +463,14 @@ static void s_scrape(top_t *t)
     int timeout = t->interval_ms < 500 ? 500 : t->interval_ms > 5000 ? 5000 : t->interval_ms;
     if (t->batcher.url)
         scrape_page_fetch(&t->batcher, timeout);
-    if (t->hashtags) {
+    if (t->redis) {
         rtp_err_t err = {{0}};
-        top_hashtags_report_t report;
-        if (top_hashtags_read(t->hashtags, &report, &err) == 0) {
+        top_redis_report_t report;
+        if (top_redis_read(t->redis, &report, &err) == 0) {
             t->top = report;
-            t->hashtags_error[0] = 0;
+            t->redis_error[0] = 0;
         } else
-            snprintf(t->hashtags_error, sizeof t->hashtags_error, "%s", err.msg);
+            snprintf(t->redis_error, sizeof t->redis_error, "%s", err.msg);
     }
     if (scrape_page_fetch(&t->broker, timeout) == 0)
         s_note_lost(t);
@@ -494,7 +520,7 @@ int top_main(int argc, char **argv)
     if (redis_url && *redis_url && strcmp(redis_url, "none") != 0) {
         rtp_err_t err = {{0}};
         int timeout = t.interval_ms / 2 < 200 ? 200 : t.interval_ms / 2 > 2000 ? 2000 : t.interval_ms / 2;
-        if (!(t.hashtags = top_hashtags_new(redis_url, timeout, &err))) {
+        if (!(t.redis = top_redis_new(redis_url, timeout, &err))) {
             fprintf(stderr, "rtp top: bad --redis-url: %s\n", err.msg);
             scrape_page_clear(&t.batcher);
             rtp_settings_destroy(&s);
@@ -531,7 +557,7 @@ int top_main(int argc, char **argv)
     int failed = *t.broker.error != 0; /* the last scrape failed */
     scrape_page_clear(&t.broker);
     scrape_page_clear(&t.batcher);
-    top_hashtags_destroy(&t.hashtags);
+    top_redis_destroy(&t.redis);
     rtp_settings_destroy(&s);
     return failed;
 }

@@ -4,7 +4,9 @@ stand-in server streaming without end, fixed pools of 3/2/2 workers).
 1. In a terminal (tmux on a private socket, 160x40): with no arguments it finds the
    system through the run info rtp up wrote, and draws the pools with their worker
    counts and live rates, the end-to-end latency percentiles (from the batcher's
-   page) and the current top hashtags, the same as Redis holds in hashtags:top;
+   page), the current top hashtags, the same as Redis holds in hashtags:top, and
+   the latest errors, the newest dead letters in Redis with their reasons (the
+   stream has 2 % panics);
    q quits with status 0 and the screen is given back.
 2. With stdout a pipe: one plain status line per interval, no escape codes, the
    numbers of the running system, then it stops after --count; --redis-url none
@@ -13,6 +15,7 @@ stand-in server streaming without end, fixed pools of 3/2/2 workers).
    line and status 1.
 """
 
+import json
 import os
 import re
 import shutil
@@ -36,6 +39,7 @@ class System:
         sizes = [a for pool, n in POOLS.items() for a in (f"--{pool}-workers", n)]
         self.up = rtptest.Proc("rtp", ["up", "--redis-url", redis.url, "--runtime-dir", self.runtime_dir,
                                        "--print", "false", "--replay-rate", 100, "--replay-burst", "false",
+                                       "--replay-panic-rate", 0.02,
                                        "--replay-loops", 0, *sizes],
                                env={"XDG_RUNTIME_DIR": self.xdg, "RTP_WORK_MEAN_MS": "5"})
         with redis.client() as c:
@@ -93,6 +97,30 @@ def _redis_top(redis):
     return [(flat[i].decode("utf-8", "replace"), int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
 
+def _redis_letters(redis):
+    """The reasons of the three newest dead letters, the newest first, and LLEN."""
+    with redis.client() as c:
+        tail = c.command("LRANGE", "deadletter", -3, -1)
+        total = c.command("LLEN", "deadletter")
+    return [json.loads(x)["reason"] for x in reversed(tail)], total
+
+
+def _screen_letters(screen):
+    """The reasons under "latest errors", and the count it names (None: no such lines)."""
+    lines = screen.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"latest errors \((\d+) dead letters in Redis\), the newest first:$", line)
+        if m:
+            reasons = []
+            for ln in lines[i + 1:i + 4]:
+                r = re.match(r"  \d\d:\d\d:\d\d  (.+?)  \(\S+\)$", ln)
+                if not r:
+                    break
+                reasons.append(r.group(1))
+            return reasons, int(m.group(1))
+    return None
+
+
 def _screen_hashtags(screen):
     """[(tag, count)] on the line under "top hashtags", whole pairs only (the
     screen's width may cut the last one)."""
@@ -132,7 +160,7 @@ def test_full_screen_in_tmux_then_plain_lines():
                 latency = re.search(r"^latency reader to Redis: p50 ([\d.]+) ms   p90 ([\d.]+) ms   p99 ([\d.]+) ms",
                                     screen, re.M)
                 if len(rows) == 3 and tweets and all(r[4] != "-" for r in rows.values()) and latency \
-                        and _screen_hashtags(screen):
+                        and _screen_hashtags(screen) and _screen_letters(screen):
                     return screen
                 return None
             try:
@@ -144,7 +172,10 @@ def test_full_screen_in_tmux_then_plain_lines():
             check("rtp top  http://127.0.0.1:" in screen, "the header names the metrics URL rtp up wrote")
             rows = _pool_rows(screen)
             for pool, n in POOLS.items():
-                check(rows[pool][0] == str(n), f"{pool}: {n} workers shown, got {rows[pool][0]}")
+                # a censor worker that crashed on a panic is missing until it is back
+                shown_ok = rows[pool][0] == str(n) or (pool == "censor" and int(rows[pool][0]) <= n)
+                check(shown_ok and rows[pool][1] == str(n),
+                      f"{pool}: {n} workers shown (censor: up to {n}) and targeted, got {rows[pool][:2]}")
                 check(float(rows[pool][4]) > 0, f"{pool}: a live result rate, got {rows[pool][4]}")
             tweets = re.search(r"^tweets\s+(\d+)\s+([\d.]+)\s*$", screen, re.M)
             check(int(tweets.group(1)) > 0 and float(tweets.group(2)) > 0, f"tweets and their rate: {tweets.group(0)}")
@@ -168,6 +199,19 @@ def test_full_screen_in_tmux_then_plain_lines():
             check(shown and (shown == before[:len(shown)] or shown == after[:len(shown)]),
                   f"the top hashtags as Redis holds them: shown {shown}, Redis {before} / {after}")
             print(f"  top hashtags: {shown}")
+            for _ in range(10):
+                before = _redis_letters(redis)
+                shown = _screen_letters(tmux.capture())
+                after = _redis_letters(redis)
+                if shown in (before, after):
+                    break
+                time.sleep(0.6)
+            check(shown in (before, after) and len(shown[0]) == 3,
+                  f"the latest errors as Redis holds them: shown {shown}, Redis {before} / {after}")
+            check(all(r.startswith("panic") for r in shown[0]), f"the stream's panics: {shown[0]}")
+            check(re.search(r"restarted [1-9]\d* ", tmux.capture()) is not None or
+                  rtptest.wait_until(lambda: re.search(r"restarted [1-9]\d* ", tmux.capture()), 10,
+                                     "workers restarted after panics"), "workers restarted after panics")
             # a second frame shows newer totals
             first = int(tweets.group(1))
             rtptest.wait_until(lambda: int(re.search(r"^tweets\s+(\d+)", tmux.capture(), re.M).group(1)) > first,
@@ -196,7 +240,8 @@ def test_full_screen_in_tmux_then_plain_lines():
             last = lines[-1]
             check(re.search(r"tweets_rate=[\d.]+/s", last) is not None, f"a tweet rate from the 2nd line on: {last}")
             for pool, n in POOLS.items():
-                check(f"| {pool} workers={n} " in last, f"{pool} with {n} workers in {last!r}")
+                shown = int(re.search(rf"\| {pool} workers=(\d+) ", last).group(1))
+                check(shown == n or (pool == "censor" and shown <= n), f"{pool} with {n} workers in {last!r}")
             print(f"  plain: {last}")
 
             # no hashtags when told; a Redis that is not there is said, the rest goes on

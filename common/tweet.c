@@ -5,10 +5,14 @@
  *   2. one pass over the bytes rejects what cJSON would accept silently or report
  *      badly: NUL bytes, invalid UTF-8, escaped NULs (records hold C strings), and
  *      nesting deeper than cJSON allows (so the reason says so);
- *   3. cJSON parses the bytes once, and the fields SPEC section 1 lists are read
- *      from the tree into records whose strings share one allocation each.
+ *   3. cJSON parses the bytes once, into an arena (json_arena.h: no malloc and
+ *      free per node), and the fields SPEC section 1 lists are read from the tree
+ *      in one pass over each object's members into records whose strings share one
+ *      allocation each.
  */
 #include "tweet.h"
+
+#include "json_arena.h"
 
 #include <cJSON.h>
 
@@ -206,14 +210,51 @@ static const unsigned char s_special[256] = {
  * where cJSON reports running out of bytes: just after the opening quote of a
  * string left open, else the last byte if an object or array is left open, else
  * SIZE_MAX. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* From i, the index of the first byte s_check_bytes must look at, 16 bytes at a
+ * time: inside strings '"', '\\', NUL and bytes >= 0x80; outside, also the
+ * brackets. Stops at the last whole block; the caller's byte loop does the rest. */
+static size_t s_skip_plain(const unsigned char *p, size_t i, size_t len, unsigned char look)
+{
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), zero = _mm_setzero_si128();
+    const __m128i open_brace = _mm_set1_epi8('{'), close_brace = _mm_set1_epi8('}');
+    const __m128i open_bracket = _mm_set1_epi8('['), close_bracket = _mm_set1_epi8(']');
+    for (; i + 16 <= len; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *) (p + i));
+        __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, zero));
+        if (look == S_IN)
+            hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, backslash));
+        else
+            hit = _mm_or_si128(_mm_or_si128(hit, _mm_cmpeq_epi8(v, open_brace)),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, close_brace),
+                                            _mm_or_si128(_mm_cmpeq_epi8(v, open_bracket),
+                                                         _mm_cmpeq_epi8(v, close_bracket))));
+        /* movemask takes each byte's top bit: the hits, and every byte >= 0x80 */
+        unsigned mask = (unsigned) _mm_movemask_epi8(_mm_or_si128(hit, v));
+        if (mask)
+            return i + (size_t) __builtin_ctz(mask);
+    }
+    return i;
+}
+#else
+static size_t s_skip_plain(const unsigned char *p, size_t i, size_t len, unsigned char look)
+{
+    (void) p, (void) len, (void) look;
+    return i;
+}
+#endif
+
 static int s_check_bytes(const unsigned char *p, size_t len, size_t *cut_at, rtp_err_t *err)
 {
     unsigned char look = S_OUT;
     int depth = 0;
     size_t i = 0, string_at = 0;
     for (;;) {
-        /* a table lookup a byte beats word-at-a-time tricks here: most strings
-         * in a tweet are short */
+        /* 16 bytes at a time while the run of plain bytes lasts, then a table
+         * lookup a byte for the rest of a block */
+        i = s_skip_plain(p, i, len, look);
         while (i < len && !(s_special[p[i]] & look))
             i++;
         if (i == len) {
@@ -274,16 +315,118 @@ static const char *s_excerpt(char *buf, const unsigned char *p, size_t len, size
 
 /* --- reading fields -------------------------------------------------------- */
 
+/* The members of a status (a tweet, or its retweeted original) and of its user
+ * that the records use, found in one pass over the members. As with
+ * cJSON_GetObjectItemCaseSensitive, the first of two members with the same name
+ * is the one read; a member of the wrong type reads as missing. */
+typedef struct {
+    const cJSON *id_str, *id, *user, *extended_tweet, *full_text, *text, *entities, *created_at, *lang,
+        *timestamp_ms, *favorite_count, *retweet_count, *retweeted_status;
+    const cJSON *user_id_str, *user_id, *user_name, *screen_name, *followers_count;
+} status_fields_t;
+
+static void s_first(const cJSON **slot, const cJSON *item)
+{
+    if (!*slot)
+        *slot = item;
+}
+
+static void s_user_fields(const cJSON *user, status_fields_t *f)
+{
+    if (!cJSON_IsObject(user))
+        return;
+    for (const cJSON *m = user->child; m; m = m->next) {
+        const char *k = m->string;
+        if (!k)
+            continue;
+        if (strcmp(k, "id_str") == 0)
+            s_first(&f->user_id_str, m);
+        else if (strcmp(k, "id") == 0)
+            s_first(&f->user_id, m);
+        else if (strcmp(k, "name") == 0)
+            s_first(&f->user_name, m);
+        else if (strcmp(k, "screen_name") == 0)
+            s_first(&f->screen_name, m);
+        else if (strcmp(k, "followers_count") == 0)
+            s_first(&f->followers_count, m);
+    }
+}
+
+static void s_status_fields(const cJSON *status, status_fields_t *f)
+{
+    memset(f, 0, sizeof *f);
+    if (!cJSON_IsObject(status))
+        return;
+    for (const cJSON *m = status->child; m; m = m->next) {
+        const char *k = m->string;
+        if (!k)
+            continue;
+        /* dispatch on the first byte: most members are none of ours */
+        switch (k[0]) {
+        case 'c':
+            if (strcmp(k, "created_at") == 0)
+                s_first(&f->created_at, m);
+            break;
+        case 'e':
+            if (strcmp(k, "extended_tweet") == 0)
+                s_first(&f->extended_tweet, m);
+            else if (strcmp(k, "entities") == 0)
+                s_first(&f->entities, m);
+            break;
+        case 'f':
+            if (strcmp(k, "full_text") == 0)
+                s_first(&f->full_text, m);
+            else if (strcmp(k, "favorite_count") == 0)
+                s_first(&f->favorite_count, m);
+            break;
+        case 'i':
+            if (strcmp(k, "id_str") == 0)
+                s_first(&f->id_str, m);
+            else if (strcmp(k, "id") == 0)
+                s_first(&f->id, m);
+            break;
+        case 'l':
+            if (strcmp(k, "lang") == 0)
+                s_first(&f->lang, m);
+            break;
+        case 'r':
+            if (strcmp(k, "retweet_count") == 0)
+                s_first(&f->retweet_count, m);
+            else if (strcmp(k, "retweeted_status") == 0)
+                s_first(&f->retweeted_status, m);
+            break;
+        case 't':
+            if (strcmp(k, "text") == 0)
+                s_first(&f->text, m);
+            else if (strcmp(k, "timestamp_ms") == 0)
+                s_first(&f->timestamp_ms, m);
+            break;
+        case 'u':
+            if (strcmp(k, "user") == 0)
+                s_first(&f->user, m);
+            break;
+        default:
+            break;
+        }
+    }
+    s_user_fields(f->user, f);
+}
+
 static const cJSON *s_get(const cJSON *object, const char *name)
 {
     return cJSON_IsObject(object) ? cJSON_GetObjectItemCaseSensitive(object, name) : NULL;
 }
 
+/* A string item's value, or NULL if it is missing, null or not a string. */
+static const char *s_string(const cJSON *item)
+{
+    return cJSON_IsString(item) ? item->valuestring : NULL;
+}
+
 /* The string value of object.name, or NULL if it is missing, null or not a string. */
 static const char *s_str(const cJSON *object, const char *name)
 {
-    const cJSON *item = s_get(object, name);
-    return cJSON_IsString(item) ? item->valuestring : NULL;
+    return s_string(s_get(object, name));
 }
 
 /* Whether a JSON number can be written as an int64 without loss of the integer
@@ -309,19 +452,18 @@ static int64_t s_int(const cJSON *item)
     return (int64_t) d;
 }
 
-/* The id of a status or user: `id_str` if it is a non-empty string, else `id` if
- * it is a whole number, written as an integer into buf (cap >= 24). Returns NULL
- * if there is neither.
+/* The id of a status or user from its `id_str` and `id` members: id_str if it is a
+ * non-empty string, else id if it is a whole number, written as an integer into buf
+ * (cap >= 24). Returns NULL if there is neither.
  *
  * cJSON stores every number as a double, so an `id` above 2^53 (every tweet id
  * since late 2010, and the newer user ids) comes back rounded to the nearest
  * double: only `id_str` carries such ids exactly. The lab's tweets always have it. */
-static const char *s_id(const cJSON *object, char *buf, size_t cap)
+static const char *s_id(const cJSON *id_str_item, const cJSON *id, char *buf, size_t cap)
 {
-    const char *id_str = s_str(object, "id_str");
+    const char *id_str = s_string(id_str_item);
     if (id_str && *id_str)
         return id_str;
-    const cJSON *id = s_get(object, "id");
     if (!cJSON_IsNumber(id))
         return NULL;
     double d = id->valuedouble;
@@ -415,15 +557,15 @@ static int s_parse_created_at(const char *s, int64_t *ms)
 }
 
 /* timestamp_ms (a string of digits or a number), else created_at, else 0. */
-static int64_t s_time_ms(const cJSON *status)
+static int64_t s_time_ms(const status_fields_t *f)
 {
-    const cJSON *ts = s_get(status, "timestamp_ms");
+    const cJSON *ts = f->timestamp_ms;
     int64_t ms;
     if (cJSON_IsString(ts) && s_parse_digits(ts->valuestring, &ms) == 0)
         return ms;
     if (cJSON_IsNumber(ts))
         return s_int(ts);
-    const char *created_at = s_str(status, "created_at");
+    const char *created_at = s_string(f->created_at);
     if (created_at && s_parse_created_at(created_at, &ms) == 0)
         return ms;
     return 0;
@@ -432,9 +574,9 @@ static int64_t s_time_ms(const cJSON *status)
 /* entities.hashtags[].text joined with single spaces, in a malloc'd string (which
  * may be "") or NULL if out of memory. Entries without a non-empty text are
  * skipped so that no double spaces appear. */
-static char *s_hashtags(const cJSON *status)
+static char *s_hashtags(const status_fields_t *f)
 {
-    const cJSON *list = s_get(s_get(status, "entities"), "hashtags");
+    const cJSON *list = s_get(f->entities, "hashtags");
     if (!cJSON_IsArray(list))
         list = NULL;
     size_t total = 1;
@@ -464,33 +606,32 @@ static char *s_hashtags(const cJSON *status)
     return joined;
 }
 
-/* Fills t from a status object whose id is id. The engagement counts come from
- * counts_from (the status itself, or the retweeted original). */
-static int s_decode_status(const cJSON *status, const char *id, const cJSON *counts_from,
+/* Fills t from a status's members f; its id is id. The engagement counts come from
+ * counts_from (the status's own members, or the retweeted original's). */
+static int s_decode_status(const status_fields_t *f, const char *id, const status_fields_t *counts_from,
                            const char *retweet_of, rtp_tweet_t *t, rtp_err_t *err)
 {
-    const cJSON *user = s_get(status, "user");
     char user_id_buf[24];
-    const char *user_id = cJSON_IsObject(user) ? s_id(user, user_id_buf, sizeof user_id_buf) : NULL;
+    const char *user_id = s_id(f->user_id_str, f->user_id, user_id_buf, sizeof user_id_buf);
 
-    const char *text = s_str(s_get(status, "extended_tweet"), "full_text");
+    const char *text = s_str(f->extended_tweet, "full_text");
     if (!text)
-        text = s_str(status, "full_text");
+        text = s_string(f->full_text);
     if (!text)
-        text = s_str(status, "text");
+        text = s_string(f->text);
 
-    char *hashtags = s_hashtags(status);
+    char *hashtags = s_hashtags(f);
     if (!hashtags)
         return rtp_err_set(err, "out of memory");
-    int rc = rtp_tweet_set(t, id, user_id, s_str(user, "name"), s_str(user, "screen_name"), text, hashtags,
-                           s_str(status, "created_at"), s_str(status, "lang"), retweet_of);
+    int rc = rtp_tweet_set(t, id, user_id, s_string(f->user_name), s_string(f->screen_name), text, hashtags,
+                           s_string(f->created_at), s_string(f->lang), retweet_of);
     free(hashtags);
     if (rc != 0)
         return rtp_err_set(err, "out of memory");
-    t->followers = s_int(s_get(user, "followers_count"));
-    t->favorites = s_int(s_get(counts_from, "favorite_count"));
-    t->retweets = s_int(s_get(counts_from, "retweet_count"));
-    t->time_ms = s_time_ms(status);
+    t->followers = s_int(f->followers_count);
+    t->favorites = s_int(counts_from->favorite_count);
+    t->retweets = s_int(counts_from->retweet_count);
+    t->time_ms = s_time_ms(f);
     return 0;
 }
 
@@ -509,26 +650,26 @@ static int s_decode_tree(const cJSON *root, rtp_decoded_t *out, rtp_err_t *err)
         return rtp_err_set(err, "wrong shape: no \"message.tweet\"");
     if (!cJSON_IsObject(tweet))
         return rtp_err_set(err, "wrong shape: \"message.tweet\" is not an object");
+    status_fields_t tf, of;
+    s_status_fields(tweet, &tf);
     char id_buf[24];
-    const char *id = s_id(tweet, id_buf, sizeof id_buf);
+    const char *id = s_id(tf.id_str, tf.id, id_buf, sizeof id_buf);
     if (!id)
         return rtp_err_set(err, "tweet has no id (no id_str, no integer id)");
     out->sent_100us = s_int(s_get(message, "unix_timestamp_100us"));
 
-    const cJSON *original = s_get(tweet, "retweeted_status");
-    if (!cJSON_IsObject(original))
-        original = NULL;
+    const cJSON *original = cJSON_IsObject(tf.retweeted_status) ? tf.retweeted_status : NULL;
+    s_status_fields(original, &of);
     /* An original without an id cannot be stored as a tweet of its own: the retweet
      * is still decoded (with the original's counts, as SPEC section 2 says) and
      * the event yields one record, with an empty retweet_of. */
     char original_id_buf[24];
-    const char *original_id = original ? s_id(original, original_id_buf, sizeof original_id_buf) : NULL;
+    const char *original_id = original ? s_id(of.id_str, of.id, original_id_buf, sizeof original_id_buf) : NULL;
     if (original_id) {
-        if (s_decode_status(original, original_id, original, "", &out->tweets[1], err) != 0)
+        if (s_decode_status(&of, original_id, &of, "", &out->tweets[1], err) != 0)
             return -1;
     }
-    if (s_decode_status(tweet, id, original ? original : tweet, original_id ? original_id : "",
-                        &out->tweets[0], err) != 0)
+    if (s_decode_status(&tf, id, original ? &of : &tf, original_id ? original_id : "", &out->tweets[0], err) != 0)
         return -1;
     out->count = original_id ? 2 : 1;
     return 0;
@@ -553,8 +694,11 @@ int rtp_tweet_decode(const char *data, size_t len, rtp_decoded_t *out, rtp_err_t
         return -1;
 
     const char *end = NULL;
+    /* the tree lives in the arena until rtp_json_arena_end(): records copy from it */
+    rtp_json_arena_begin();
     cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
     if (!root) {
+        rtp_json_arena_end();
         size_t at = end && end >= data && end <= data + len ? (size_t) (end - data) : len;
         char near[20];
         if (at >= len || at == cut_at)
@@ -573,7 +717,7 @@ int rtp_tweet_decode(const char *data, size_t len, rtp_decoded_t *out, rtp_err_t
     } else {
         rc = s_decode_tree(root, out, err);
     }
-    cJSON_Delete(root);
+    rtp_json_arena_end(); /* the tree is gone: no cJSON_Delete */
     if (rc != 0) {
         rtp_tweet_clear(&out->tweets[0]);
         rtp_tweet_clear(&out->tweets[1]);

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <errno.h>
 #include <signal.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,13 @@ int64_t rtp_mono_ms(void) { return rtp_mono_us() / 1000; }
 int64_t rtp_wall_us(void) { return s_clock_us(CLOCK_REALTIME); }
 int64_t rtp_wall_ms(void) { return rtp_wall_us() / 1000; }
 
+/* Whether x written with p significant digits reads back as x. */
+static int s_reads_back(char *buf, size_t cap, double x, int p)
+{
+    snprintf(buf, cap, "%.*e", p - 1, x);
+    return strtod(buf, NULL) == x;
+}
+
 char *rtp_fmt_double(char *buf, size_t cap, double x)
 {
     if (x == 0 || x != x) {
@@ -33,19 +41,35 @@ char *rtp_fmt_double(char *buf, size_t cap, double x)
     }
     /* The fewest significant digits p that read back exactly, then %g with enough
      * precision that numbers below 1e17 are written without an exponent (100, not
-     * 1e+02). */
-    for (int p = 1; p <= 17; p++) {
-        snprintf(buf, cap, "%.*e", p - 1, x);
-        if (strtod(buf, NULL) != x && p < 17)
-            continue;
-        const char *e = strchr(buf, 'e');
-        int exponent = e ? atoi(e + 1) : 0;
-        int precision = exponent + 1 > p ? exponent + 1 : p;
-        if (precision > 17)
-            precision = p;
-        snprintf(buf, cap, "%.*g", precision, x);
-        break;
+     * 1e+02).
+     *
+     * p is found by bisection: if p digits read back, so do p + 1 (the nearest
+     * (p+1)-digit decimal is at least as near to x, and x's rounding interval is
+     * symmetric around it). At a power of two the interval below x is half as wide
+     * as the one above, so there the digits are tried one count after the other. */
+    int p;
+    int exp2;
+    if (fabs(frexp(x, &exp2)) == 0.5) {
+        for (p = 1; p < 17 && !s_reads_back(buf, cap, x, p); p++)
+            ;
+    } else {
+        int lo = 1, hi = 17; /* 17 digits always read back */
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (s_reads_back(buf, cap, x, mid))
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        p = lo;
     }
+    snprintf(buf, cap, "%.*e", p - 1, x);
+    const char *e = strchr(buf, 'e');
+    int exponent = e ? atoi(e + 1) : 0;
+    int precision = exponent + 1 > p ? exponent + 1 : p;
+    if (precision > 17)
+        precision = p;
+    snprintf(buf, cap, "%.*g", precision, x);
     return buf;
 }
 

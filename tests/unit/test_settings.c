@@ -3,6 +3,8 @@
 #include "settings.h"
 #include "util.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +19,74 @@ static const rtp_setting_def_t defs[] = {
 static rtp_settings_t *s_parse(int argc, char **argv, int *code)
 {
     return rtp_settings_new("test", "a test", defs, argc, argv, code);
+}
+
+/* The reference: the fewest digits, tried one count after the other. */
+static int s_shortest_digits(double x)
+{
+    char buf[40];
+    for (int p = 1; p < 17; p++) {
+        snprintf(buf, sizeof buf, "%.*e", p - 1, x);
+        if (strtod(buf, NULL) == x)
+            return p;
+    }
+    return 17;
+}
+
+static int s_digits_of(const char *s)
+{
+    int n = 0, leading = 1;
+    for (; *s && *s != 'e'; s++) {
+        if (*s < '0' || *s > '9')
+            continue;
+        if (leading && *s == '0')
+            continue;
+        leading = 0;
+        n++;
+    }
+    return n;
+}
+
+/* rtp_fmt_double bisects for the digit count: it must find the same count as
+ * the one-by-one search, on random doubles of every magnitude, on powers of two
+ * (where the rounding interval is lopsided), and on the scores' ratios. */
+static void test_fmt_double_shortest(void)
+{
+    char buf[40];
+    int wrong = 0, checked = 0;
+    unsigned long long bits = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 200000; i++) {
+        bits = bits * 6364136223846793005ULL + 1442695040888963407ULL;
+        unsigned long long b = bits & 0x7fefffffffffffffULL;
+        double x;
+        memcpy(&x, &b, sizeof x);
+        if (x == 0 || x != x)
+            continue;
+        rtp_fmt_double(buf, sizeof buf, x);
+        /* %g may pad an integer with zeros (100): count only up to the shortest */
+        int got = s_digits_of(buf), want = s_shortest_digits(x);
+        wrong += strtod(buf, NULL) != x || (got != want && !(got > want && x == floor(x)));
+        checked++;
+    }
+    for (int e = -1074; e <= 1023; e++) {
+        double x = ldexp(1.0, e);
+        rtp_fmt_double(buf, sizeof buf, x);
+        int got = s_digits_of(buf), want = s_shortest_digits(x);
+        wrong += strtod(buf, NULL) != x || (got != want && !(got > want && x == floor(x)));
+        checked++;
+    }
+    for (int a = 0; a < 300; a++)
+        for (int b = 1; b < 300; b++) {
+            double x = (double) a / b;
+            if (x == 0)
+                continue;
+            rtp_fmt_double(buf, sizeof buf, x);
+            int got = s_digits_of(buf), want = s_shortest_digits(x);
+            wrong += strtod(buf, NULL) != x || (got != want && !(got > want && x == floor(x)));
+            checked++;
+        }
+    printf("fmt_double: %d values, %d with another digit count than the one-by-one search\n", checked, wrong);
+    CHECK_INT(wrong, 0);
 }
 
 int main(void)
@@ -94,5 +164,6 @@ int main(void)
         wrong += strtod(rtp_fmt_double(buf, sizeof buf, x), NULL) != x;
     }
     CHECK_INT(wrong, 0);
+    test_fmt_double_shortest();
     return CHECK_DONE();
 }

@@ -24,6 +24,7 @@ enum {
     F_ID = 1 << 14,
     F_COPIES = 1 << 15,
     F_COUNTS = 1 << 16,
+    F_TASK_TWEET = 1 << 17, /* in F_TWEET's place: only what a worker reads */
 };
 
 static const uint32_t s_fields[RTP_MSG_TYPE_COUNT_] = {
@@ -31,7 +32,7 @@ static const uint32_t s_fields[RTP_MSG_TYPE_COUNT_] = {
     [RTP_MSG_READY] = F_POOL | F_CREDIT | F_TEXT,
     [RTP_MSG_HEARTBEAT] = 0,
     [RTP_MSG_DISCONNECT] = 0,
-    [RTP_MSG_TASK] = F_KEY | F_KIND | F_RECEIVED | F_TWEET | F_COPIES,
+    [RTP_MSG_TASK] = F_KEY | F_KIND | F_RECEIVED | F_TASK_TWEET | F_COPIES,
     [RTP_MSG_RESULT] = F_KEY | F_POOL | F_NUMBER | F_NUMBER2 | F_TEXT | F_ID,
     [RTP_MSG_CANCEL] = F_KEY,
     [RTP_MSG_PART] = F_KEY | F_SEQ | F_KIND | F_RECEIVED | F_NUMBER | F_ORIGIN | F_TEXT | F_TWEET,
@@ -209,6 +210,20 @@ static void w_tweet(writer_t *w, const rtp_tweet_t *t)
     w_u64(w, (uint64_t) t->time_ms);
 }
 
+/* A task's tweet: what the workers read (the id, the screen name the censor pool
+ * prints, the text, the counts of the engagement ratio); the broker keeps the
+ * whole record for the aggregator. The text goes to every pool for the
+ * --crash-on test hook. */
+static void w_task_tweet(writer_t *w, const rtp_tweet_t *t)
+{
+    w_str(w, t->id);
+    w_str(w, t->screen_name);
+    w_str(w, t->text);
+    w_u64(w, (uint64_t) t->followers);
+    w_u64(w, (uint64_t) t->favorites);
+    w_u64(w, (uint64_t) t->retweets);
+}
+
 int rtp_msg_encode(const rtp_msg_t *msg, uint8_t hdr[4], uint8_t **buf, size_t *cap, size_t *len)
 {
     if (msg->type <= 0 || msg->type >= RTP_MSG_TYPE_COUNT_)
@@ -250,6 +265,8 @@ int rtp_msg_encode(const rtp_msg_t *msg, uint8_t hdr[4], uint8_t **buf, size_t *
     }
     if (f & F_TWEET)
         w_tweet(&w, &msg->tweet);
+    if (f & F_TASK_TWEET)
+        w_task_tweet(&w, &msg->tweet);
     if (f & F_ID)
         w_str(&w, msg->id);
     if (f & F_COPIES)
@@ -336,16 +353,24 @@ static const uint8_t *r_blob(reader_t *r, size_t *n, const char *what)
 }
 
 /* A NUL-terminated copy of a string field; a string with a NUL inside is malformed. */
-static char *r_str(reader_t *r, const char *what)
+/* A string field inside the frame (not NUL-terminated); a string with a NUL
+ * inside is malformed. */
+static const char *r_str_view(reader_t *r, size_t *n, const char *what)
 {
-    size_t n = 0;
-    const uint8_t *s = r_blob(r, &n, what);
-    if (!s)
-        return NULL;
-    if (memchr(s, 0, n)) {
+    const uint8_t *s = r_blob(r, n, what);
+    if (s && memchr(s, 0, *n)) {
         r->failed = what;
         return NULL;
     }
+    return (const char *) s;
+}
+
+static char *r_str(reader_t *r, const char *what)
+{
+    size_t n = 0;
+    const char *s = r_str_view(r, &n, what);
+    if (!s)
+        return NULL;
     char *copy = malloc(n + 1);
     if (!copy) {
         r->failed = "out of memory";
@@ -356,27 +381,55 @@ static char *r_str(reader_t *r, const char *what)
     return copy;
 }
 
+/* The record's strings go straight from the frame into its one allocation. */
 static void r_tweet(reader_t *r, rtp_tweet_t *t)
 {
     static const char *names[9] = {"tweet id", "user id", "user name", "screen name", "text",
                                    "hashtags", "created_at", "lang", "retweet_of"};
-    char *s[9] = {0};
+    const char *s[9] = {0};
+    size_t n[9] = {0};
     for (int i = 0; i < 9; i++)
-        s[i] = r_str(r, names[i]);
+        s[i] = r_str_view(r, &n[i], names[i]);
     int64_t followers = (int64_t) r_u64(r, "followers");
     int64_t favorites = (int64_t) r_u64(r, "favorites");
     int64_t retweets = (int64_t) r_u64(r, "retweets");
     int64_t time_ms = (int64_t) r_u64(r, "time");
     if (!r->failed) {
-        if (rtp_tweet_set(t, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]) != 0)
+        if (rtp_tweet_set_n(t, s, n) != 0)
             r->failed = "out of memory";
         t->followers = followers;
         t->favorites = favorites;
         t->retweets = retweets;
         t->time_ms = time_ms;
     }
-    for (int i = 0; i < 9; i++)
-        free(s[i]);
+}
+
+/* The other strings of the record are "", time_ms 0. */
+static void r_task_tweet(reader_t *r, rtp_tweet_t *t)
+{
+    const char *s[9] = {"", "", "", "", "", "", "", "", ""};
+    size_t n[9] = {0};
+    s[0] = r_str_view(r, &n[0], "tweet id");
+    s[3] = r_str_view(r, &n[3], "screen name");
+    s[4] = r_str_view(r, &n[4], "text");
+    int64_t followers = (int64_t) r_u64(r, "followers");
+    int64_t favorites = (int64_t) r_u64(r, "favorites");
+    int64_t retweets = (int64_t) r_u64(r, "retweets");
+    if (!r->failed) {
+        if (rtp_tweet_set_n(t, s, n) != 0)
+            r->failed = "out of memory";
+        t->followers = followers;
+        t->favorites = favorites;
+        t->retweets = retweets;
+    }
+}
+
+/* Version 2 changed TASK (a slimmer tweet) and SUPERVISOR (restart counts) only:
+ * the other types of a version-1 peer read the same, so that a batcher journal
+ * written before an upgrade is replayed after it. */
+static int s_same_since_v1(uint8_t type)
+{
+    return type != RTP_MSG_TASK && type != RTP_MSG_SUPERVISOR;
 }
 
 rtp_msg_t *rtp_msg_decode(const uint8_t *hdr, size_t hdr_len, const uint8_t *body, size_t body_len,
@@ -386,7 +439,7 @@ rtp_msg_t *rtp_msg_decode(const uint8_t *hdr, size_t hdr_len, const uint8_t *bod
         rtp_err_set(err, "not an rtp message (bad header frame of %zu bytes)", hdr_len);
         return NULL;
     }
-    if (hdr[2] != RTP_PROTO_VERSION) {
+    if (hdr[2] != RTP_PROTO_VERSION && !(hdr[2] == 1 && s_same_since_v1(hdr[3]))) {
         rtp_err_set(err, "protocol version %d, expected %d", hdr[2], RTP_PROTO_VERSION);
         return NULL;
     }
@@ -442,6 +495,8 @@ rtp_msg_t *rtp_msg_decode(const uint8_t *hdr, size_t hdr_len, const uint8_t *bod
     }
     if (f & F_TWEET)
         r_tweet(&r, &msg->tweet);
+    if (f & F_TASK_TWEET)
+        r_task_tweet(&r, &msg->tweet);
     if (f & F_ID)
         msg->id = r_str(&r, "id");
     if (f & F_COPIES)

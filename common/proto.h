@@ -18,7 +18,8 @@
  *   HEARTBEAT  both ways              any sign of life
  *   DISCONNECT both ways              going away, forget me
  *   TASK       broker -> worker       work on event `key` (a tweet, or a panic to crash on),
- *                                     sent to `copies` workers at once (speculative)
+ *                                     sent to `copies` workers at once (speculative); the
+ *                                     tweet carries only id, screen_name, text and the counts
  *   RESULT     worker -> broker       the result of `key` (tweet `id`) for `pool`: `text` (censor) or
  *                                     `number`; `number2` = the ms the worker spent on it
  *   CANCEL     broker -> worker       stop working on `key` (another copy won)
@@ -46,7 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RTP_PROTO_VERSION 1
+#define RTP_PROTO_VERSION 2
 
 typedef enum {
     RTP_MSG_EVENT = 1,

@@ -40,17 +40,14 @@ static void s_string_slots(rtp_tweet_t *t, char **fields[S_NSTR])
     fields[8] = &t->retweet_of;
 }
 
-/* Copies the strings (NULL reads as "") into one new allocation, then frees the
- * old one: the values may point into t's own strings. Numbers are left alone. */
-static int s_set_strings(rtp_tweet_t *t, const char *values[S_NSTR])
+/* Copies the strings (lens[i] bytes of values[i]) into one new allocation, then
+ * frees the old one: the values may point into t's own strings. Numbers are left
+ * alone. */
+static int s_set_strings_n(rtp_tweet_t *t, const char *const values[S_NSTR], const size_t lens[S_NSTR])
 {
-    size_t lens[S_NSTR], total = 0;
-    for (int i = 0; i < S_NSTR; i++) {
-        if (!values[i])
-            values[i] = "";
-        lens[i] = strlen(values[i]);
+    size_t total = 0;
+    for (int i = 0; i < S_NSTR; i++)
         total += lens[i] + 1;
-    }
     char *blob = malloc(total);
     if (!blob)
         return -1;
@@ -58,13 +55,31 @@ static int s_set_strings(rtp_tweet_t *t, const char *values[S_NSTR])
     s_string_slots(t, fields);
     char *at = blob;
     for (int i = 0; i < S_NSTR; i++) {
-        memcpy(at, values[i], lens[i] + 1);
+        memcpy(at, values[i], lens[i]);
+        at[lens[i]] = '\0';
         *fields[i] = at;
         at += lens[i] + 1;
     }
     free(t->blob_);
     t->blob_ = blob;
     return 0;
+}
+
+/* The same for NUL-terminated strings (NULL reads as ""). */
+static int s_set_strings(rtp_tweet_t *t, const char *values[S_NSTR])
+{
+    size_t lens[S_NSTR];
+    for (int i = 0; i < S_NSTR; i++) {
+        if (!values[i])
+            values[i] = "";
+        lens[i] = strlen(values[i]);
+    }
+    return s_set_strings_n(t, values, lens);
+}
+
+int rtp_tweet_set_n(rtp_tweet_t *t, const char *const values[9], const size_t lens[9])
+{
+    return s_set_strings_n(t, values, lens);
 }
 
 /* t must be zeroed or hold a record: its old strings are freed (after the copy, so

@@ -58,6 +58,11 @@ void rtp_decoded_clear(rtp_decoded_t *decoded);
 int rtp_tweet_set(rtp_tweet_t *t, const char *id, const char *user_id, const char *user_name,
                   const char *screen_name, const char *text, const char *hashtags, const char *created_at,
                   const char *lang, const char *retweet_of);
+/* The same from lens[i] bytes at values[i] each (no NUL needed; none may be
+ * inside), in the order of the record's fields: id, user_id, user_name,
+ * screen_name, text, hashtags, created_at, lang, retweet_of. For decoders that
+ * read strings out of a buffer: one allocation, one copy. */
+int rtp_tweet_set_n(rtp_tweet_t *t, const char *const values[9], const size_t lens[9]);
 void rtp_tweet_clear(rtp_tweet_t *t);
 /* Deep copy; 0 or -1. */
 int rtp_tweet_copy(rtp_tweet_t *dst, const rtp_tweet_t *src);

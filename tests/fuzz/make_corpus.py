@@ -168,15 +168,16 @@ def tweet_seeds():
 # --- proto ------------------------------------------------------------------------
 
 TYPES = ["EVENT", "READY", "HEARTBEAT", "DISCONNECT", "TASK", "RESULT", "CANCEL", "PART", "JOINED",
-         "CREDIT", "DEADLETTER", "ACK", "HASHTAGS"]
+         "CREDIT", "DEADLETTER", "ACK", "HASHTAGS", "WON", "SUPERVISOR", "SCALE"]
+VERSION = 2  # RTP_PROTO_VERSION
 # Each type's fields in wire order (common/proto.h, s_fields in common/proto.c).
 FIELDS = {
     "EVENT": ["seq", "kind", "received", "origin", "text", "raw", "tweet"],
     "READY": ["pool", "credit", "text"],
     "HEARTBEAT": [],
     "DISCONNECT": [],
-    "TASK": ["key", "kind", "received", "tweet"],
-    "RESULT": ["key", "pool", "number", "text", "id"],
+    "TASK": ["key", "kind", "received", "task_tweet", "copies"],
+    "RESULT": ["key", "pool", "number", "number2", "text", "id"],
     "CANCEL": ["key"],
     "PART": ["key", "seq", "kind", "received", "number", "origin", "text", "tweet"],
     "JOINED": ["key", "seq", "received", "number", "number2", "origin", "text", "tweet"],
@@ -184,6 +185,9 @@ FIELDS = {
     "DEADLETTER": ["key", "seq", "received", "origin", "text", "raw"],
     "ACK": ["origin", "acks"],
     "HASHTAGS": ["time", "text", "id"],
+    "WON": ["key"],
+    "SUPERVISOR": ["credit", "text", "counts"],
+    "SCALE": ["pool", "credit"],
 }
 
 
@@ -205,6 +209,15 @@ def record(status, retweet_of=""):
     return b"".join(blob(s) for s in strings) + b"".join(struct.pack(">q", n) for n in numbers)
 
 
+def task_record(status):
+    """A task's tweet: id, screen name, text and the three counts."""
+    user = status.get("user") or {}
+    strings = [status.get("id_str", ""), user.get("screen_name") or "", text_of(status)]
+    numbers = [user.get("followers_count") or 0, status.get("favorite_count") or 0,
+               status.get("retweet_count") or 0]
+    return b"".join(blob(s) for s in strings) + b"".join(struct.pack(">q", n) for n in numbers)
+
+
 def message(type_name, **values):
     body = b""
     for field in FIELDS[type_name]:
@@ -213,7 +226,7 @@ def message(type_name, **values):
             body += struct.pack(">Q", v or 0)
         elif field in ("received", "time"):
             body += struct.pack(">q", v or 0)
-        elif field in ("pool", "kind"):
+        elif field in ("pool", "kind", "copies"):
             body += struct.pack("B", v or 0)
         elif field == "credit":
             body += struct.pack(">I", v or 0)
@@ -225,7 +238,11 @@ def message(type_name, **values):
             body += struct.pack(">I", len(v or [])) + b"".join(struct.pack(">Q", a) for a in v or [])
         elif field == "tweet":
             body += v if v is not None else record({})
-    header = b"RT\x01" + bytes([TYPES.index(type_name) + 1])
+        elif field == "task_tweet":
+            body += v if v is not None else task_record({})
+        elif field == "counts":  # per pool: workers run, workers restarted
+            body += b"".join(struct.pack(">II", n, r) for n, r in (v or [(0, 0)] * 3))
+    header = bytes([ord("R"), ord("T"), VERSION, TYPES.index(type_name) + 1])
     return header, body
 
 
@@ -253,7 +270,8 @@ def proto_seeds():
         "ready-engagement": message("READY", pool=2, credit=4, text="engagement-7"),
         "heartbeat": message("HEARTBEAT"),
         "disconnect": message("DISCONNECT"),
-        "task-tweet": message("TASK", key=10, kind=1, received=received, tweet=t_plain),
+        "task-tweet": message("TASK", key=10, kind=1, received=received, task_tweet=task_record(plain),
+                              copies=2),
         "task-panic": message("TASK", key=11, kind=2, received=received),
         "result-censor": message("RESULT", key=10, pool=0, text="Can we be done with **** books?",
                                  id=plain.get("id_str", "")),
@@ -272,13 +290,16 @@ def proto_seeds():
         "ack": message("ACK", origin="reader-1", acks=[1, 2, 3, 2**63]),
         "ack-empty": message("ACK", origin="reader-1", acks=[]),
         "hashtags": message("HASHTAGS", time=1461007847658, text="rtp Elixir", id="253650670274637824"),
+        "won": message("WON", key=10),
+        "supervisor": message("SUPERVISOR", credit=64, text="host-b", counts=[(3, 1), (2, 0), (2, 5)]),
+        "scale": message("SCALE", pool=1, credit=4),
     }
     for name, (header, body) in seeds.items():
         proto_seed(name, header, body)
     header, body = seeds["credit"]
     proto_seed("bad-header-length", header[:3], body)
-    proto_seed("bad-version", b"RT\x02" + header[3:], body)
-    proto_seed("bad-type", b"RT\x01\x0e", body)
+    proto_seed("bad-version", bytes([ord("R"), ord("T"), VERSION + 1]) + header[3:], body)
+    proto_seed("bad-type", bytes([ord("R"), ord("T"), VERSION, len(TYPES) + 1]), body)
     proto_seed("trailing-byte", header, body + b"\x00")
     header, body = seeds["event-tweet"]
     proto_seed("truncated-tweet", header, body[:-3])

@@ -557,13 +557,13 @@ def test_incomplete_join_becomes_deadletter():
 
 PUSH_GARBAGE = [["00"],                                   # one frame
                 ["5254", "00"],                           # a short header
-                ["52540208", ""],                         # protocol version 2
-                ["525401ff", ""],                         # unknown type
-                ["52540108", "0001"],                     # a PART cut short
-                ["52540108", "", "", ""]]                 # four frames
+                ["52546308", ""],                         # protocol version 99
+                [t.proto_header(0xff), ""],               # unknown type
+                [t.proto_header(0x08), "0001"],           # a PART cut short
+                [t.proto_header(0x08), "", "", ""]]       # four frames
 ROUTER_GARBAGE = [["ff"],                                 # one frame
-                  ["52540109", "00"],                     # a JOINED cut short
-                  ["5254010a", "0000"]]                   # a CREDIT cut short
+                  [t.proto_header(0x09), "00"],           # a JOINED cut short
+                  [t.proto_header(0x0a), "0000"]]         # a CREDIT cut short
 
 
 def test_malformed_frames_dropped():
@@ -573,12 +573,12 @@ def test_malformed_frames_dropped():
     d = temp_dir()
     batchers_ep = f"ipc://{d}/batchers.ipc"   # where the pipeline's aggregator will bind
     inserts = [{"type": "frames", "frames": f} for f in PUSH_GARBAGE]
-    inserts.append({"type": "frames", "frames": ["5254010a", "00000005"]})   # a CREDIT, on the wrong socket
+    inserts.append({"type": "frames", "frames": [t.proto_header(0x0a), "00000005"]})   # a CREDIT, on the wrong socket
     bad_kind = part_messages(records[0], ["censor"])[0]
     bad_kind["kind"] = "9"
     inserts.append(bad_kind)
     inserts += [{"type": "dealer", "endpoint": batchers_ep, "frames": f} for f in ROUTER_GARBAGE]
-    inserts.append({"type": "dealer", "endpoint": batchers_ep, "frames": ["5254010c", "0000000000000000"]})  # ACK
+    inserts.append({"type": "dealer", "endpoint": batchers_ep, "frames": [t.proto_header(0x0c), "0000000000000000"]})  # ACK
     for ins in inserts:
         msgs.insert(rng.randrange(1, len(msgs)), ins)
     exp = Expected(records)

@@ -374,7 +374,7 @@ def test_sigkill_with_full_journal_and_torn_tail():
     # a torn append: the first bytes of a record that never finished
     segs = sorted(_segments(p.journal_dir))
     check(segs, "no journal files after the kill")
-    torn = b"\x00\x00\x01\x00\xde\xad\xbe\xef" + b"RT\x01\x09" + b"partial record"
+    torn = b"\x00\x00\x01\x00\xde\xad\xbe\xef" + bytes.fromhex(rtptest.proto_header(9)) + b"partial record"
     with open(os.path.join(p.journal_dir, segs[-1]), "ab") as f:
         f.write(torn)
     args = p.bat.args[1:]

@@ -40,6 +40,16 @@ def data_path(name):
     return os.path.join(os.environ.get("RTP_DATA_DIR", "data"), name)
 
 
+def proto_header(msg_type):
+    """The 4-byte header of a protocol message of type number msg_type, as hex
+    ("RT", the version common/proto.h defines, the type): for tests that hand-craft
+    frames, so that they follow the version."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "..", "common", "proto.h"), encoding="utf-8") as f:
+        version = int(re.search(r"#define RTP_PROTO_VERSION (\d+)", f.read()).group(1))
+    return bytes([ord("R"), ord("T"), version, msg_type]).hex()
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that was free a moment ago. Prefer letting the
     server pick (port 0) and reading the port back, which cannot race."""

@@ -195,15 +195,12 @@ static void w_str(writer_t *w, const char *s)
 
 static void w_tweet(writer_t *w, const rtp_tweet_t *t)
 {
-    w_str(w, t->id);
-    w_str(w, t->user_id);
-    w_str(w, t->user_name);
-    w_str(w, t->screen_name);
-    w_str(w, t->text);
-    w_str(w, t->hashtags);
-    w_str(w, t->created_at);
-    w_str(w, t->lang);
-    w_str(w, t->retweet_of);
+    const char *s[9] = {t->id,       t->user_id,    t->user_name, t->screen_name, t->text,
+                        t->hashtags, t->created_at, t->lang,      t->retweet_of};
+    size_t n[9];
+    rtp_tweet_lengths(t, n);
+    for (int i = 0; i < 9; i++)
+        w_blob(w, s[i] ? s[i] : "", n[i]);
     w_u64(w, (uint64_t) t->followers);
     w_u64(w, (uint64_t) t->favorites);
     w_u64(w, (uint64_t) t->retweets);

@@ -82,6 +82,24 @@ int rtp_tweet_set_n(rtp_tweet_t *t, const char *const values[9], const size_t le
     return s_set_strings_n(t, values, lens);
 }
 
+void rtp_tweet_lengths(const rtp_tweet_t *t, size_t lens[9])
+{
+    char **fields[S_NSTR];
+    s_string_slots((rtp_tweet_t *) t, fields);
+    /* the strings lie one after the other in the blob, each with its NUL: a
+     * string's length is where the next one starts, less one */
+    int laid_out = t->blob_ && *fields[0] == t->blob_;
+    for (int i = 0; i < S_NSTR; i++) {
+        const char *at = *fields[i];
+        if (!at)
+            lens[i] = 0;
+        else if (laid_out && i + 1 < S_NSTR && *fields[i + 1] > at && (*fields[i + 1])[-1] == '\0')
+            lens[i] = (size_t) (*fields[i + 1] - at) - 1;
+        else
+            lens[i] = strlen(at);
+    }
+}
+
 /* t must be zeroed or hold a record: its old strings are freed (after the copy, so
  * the arguments may be t's own strings). Its numbers are left as they are, for the
  * caller to set. NULL arguments become "". */

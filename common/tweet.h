@@ -63,6 +63,9 @@ int rtp_tweet_set(rtp_tweet_t *t, const char *id, const char *user_id, const cha
  * screen_name, text, hashtags, created_at, lang, retweet_of. For decoders that
  * read strings out of a buffer: one allocation, one copy. */
 int rtp_tweet_set_n(rtp_tweet_t *t, const char *const values[9], const size_t lens[9]);
+/* The lengths of the nine strings (in rtp_tweet_set_n's order) of a record made
+ * by this module, without reading them: for encoders. */
+void rtp_tweet_lengths(const rtp_tweet_t *t, size_t lens[9]);
 void rtp_tweet_clear(rtp_tweet_t *t);
 /* Deep copy; 0 or -1. */
 int rtp_tweet_copy(rtp_tweet_t *dst, const rtp_tweet_t *src);

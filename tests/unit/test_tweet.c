@@ -718,8 +718,44 @@ static void test_record_helpers(void)
     rtp_decoded_clear(&d);
 }
 
+/* rtp_tweet_lengths reads the lengths off the record's layout: they must be the
+ * strings' own, for records set, copied, decoded, and for a zeroed one. */
+static void s_check_lengths(const rtp_tweet_t *t)
+{
+    const char *s[9] = {t->id,       t->user_id,    t->user_name, t->screen_name, t->text,
+                        t->hashtags, t->created_at, t->lang,      t->retweet_of};
+    size_t n[9];
+    rtp_tweet_lengths(t, n);
+    for (int i = 0; i < 9; i++)
+        CHECK_INT(n[i], s[i] ? strlen(s[i]) : 0);
+}
+
+static void test_lengths(void)
+{
+    rtp_tweet_t t = {0}, copy = {0};
+    s_check_lengths(&t);
+    rtp_tweet_set(&t, "123", "", "Ann \xc3\xa9", NULL, "hello world", "a b", "", "en", "");
+    s_check_lengths(&t);
+    rtp_tweet_copy(&copy, &t);
+    s_check_lengths(&copy);
+    rtp_tweet_set(&t, t.text, t.id, "", "", "", "", "", "", "a longer last string"); /* its own strings */
+    s_check_lengths(&t);
+    CHECK_STR(t.id, "hello world");
+    rtp_decoded_t d;
+    rtp_err_t err;
+    const char *ev = "{\"message\": {\"tweet\": {\"id_str\": \"7\", \"text\": \"x\\u00e9y\", "
+                     "\"user\": {\"screen_name\": \"bob\"}, \"retweeted_status\": {\"id_str\": \"6\"}}}}";
+    CHECK(rtp_tweet_decode(ev, strlen(ev), &d, &err) == 0 && d.count == 2);
+    s_check_lengths(&d.tweets[0]);
+    s_check_lengths(&d.tweets[1]);
+    rtp_decoded_clear(&d);
+    rtp_tweet_clear(&t);
+    rtp_tweet_clear(&copy);
+}
+
 int main(void)
 {
+    test_lengths();
     test_panic();
     test_malformed();
     test_nesting();

@@ -524,12 +524,65 @@ int rtp_msg_send(const rtp_msg_t *msg, void *sock, const rtp_peer_t *peer, int f
     return rtp_msg_send_bundle((rtp_msg_t *const *) &msg, 1, sock, peer, flags);
 }
 
+void rtp_packed_header(uint8_t hdr[4])
+{
+    hdr[0] = 'R';
+    hdr[1] = 'T';
+    hdr[2] = RTP_PROTO_VERSION;
+    hdr[3] = RTP_PACKED_TYPE;
+}
+
+int rtp_packed_append(uint8_t **buf, size_t *cap, size_t *len, const uint8_t hdr[4], const uint8_t *body,
+                      size_t body_len)
+{
+    if (body_len > UINT32_MAX)
+        return -1;
+    writer_t w = {buf, cap, *len, 0};
+    w_bytes(&w, hdr, 4);
+    w_u32(&w, (uint32_t) body_len);
+    w_bytes(&w, body, body_len);
+    if (w.failed)
+        return -1;
+    *len = w.len;
+    return 0;
+}
+
+/* Per thread, like s_buf: the packed body being built. */
+static __thread uint8_t *s_pack = NULL;
+static __thread size_t s_pack_cap = 0;
+
+/* n > 1 messages as a packed bundle: a header frame and one body frame. */
+static int s_send_packed(void *handle, rtp_msg_t *const *msgs, size_t n, int flags)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t hdr[4];
+        size_t body_len = 0;
+        if (rtp_msg_encode(msgs[i], hdr, &s_buf, &s_cap, &body_len) != 0 ||
+            rtp_packed_append(&s_pack, &s_pack_cap, &len, hdr, s_buf, body_len) != 0) {
+            errno = EINVAL;
+            return -1;
+        }
+    }
+    uint8_t hdr[4];
+    rtp_packed_header(hdr);
+    if (zmq_send(handle, hdr, 4, flags | ZMQ_SNDMORE) < 0)
+        return -1;
+    return zmq_send(handle, s_pack, len, 0) < 0 ? -1 : 0;
+}
+
 int rtp_msg_send_bundle(rtp_msg_t *const *msgs, size_t n, void *sock, const rtp_peer_t *peer, int flags)
 {
     void *handle = zsock_resolve(sock);
     if (n == 0 || n > RTP_BUNDLE_MAX) {
         errno = EINVAL;
         return -1;
+    }
+    if (n > 1) {
+        /* the routing id, then the bundle: ZeroMQ takes all of it or none */
+        if (peer && zmq_send(handle, peer->data, peer->len, flags | ZMQ_SNDMORE) < 0)
+            return -1;
+        return s_send_packed(handle, msgs, n, peer ? 0 : flags);
     }
     /* ZeroMQ queues the parts of a message atomically: once the first part is taken
      * the rest will be too, so a later part cannot fail with EAGAIN. Each pair is
@@ -580,6 +633,39 @@ rtp_msg_t *rtp_msg_recv(void *sock, rtp_peer_t *peer, int flags, rtp_err_t *err)
     return rtp_msg_recv_bundle(sock, peer, flags, &msg, 1, err) ? msg : NULL;
 }
 
+size_t rtp_packed_decode(const uint8_t *body, size_t len, rtp_msg_t **out, size_t max, rtp_err_t *err)
+{
+    size_t n = 0, at = 0;
+    while (at < len) {
+        if (n == max) {
+            rtp_err_set(err, "malformed message: a packed bundle of more than %zu messages", max);
+            break;
+        }
+        if (len - at < 8) {
+            rtp_err_set(err, "malformed message: a packed bundle cut short at byte %zu", at);
+            break;
+        }
+        const uint8_t *p = body + at;
+        size_t body_len = (size_t) p[4] << 24 | (size_t) p[5] << 16 | (size_t) p[6] << 8 | p[7];
+        if (body_len > len - at - 8) {
+            rtp_err_set(err, "malformed message: a packed message of %zu bytes, %zu left", body_len, len - at - 8);
+            break;
+        }
+        out[n] = rtp_msg_decode(p, 4, p + 8, body_len, err);
+        if (!out[n])
+            break;
+        n++;
+        at += 8 + body_len;
+    }
+    if (at < len || n == 0) {
+        if (n == 0 && at >= len)
+            rtp_err_set(err, "malformed message: an empty packed bundle");
+        while (n > 0)
+            rtp_msg_destroy(&out[--n]);
+    }
+    return n;
+}
+
 size_t rtp_msg_recv_bundle(void *sock, rtp_peer_t *peer, int flags, rtp_msg_t **out, size_t max, rtp_err_t *err)
 {
     void *handle = zsock_resolve(sock);
@@ -605,6 +691,20 @@ size_t rtp_msg_recv_bundle(void *sock, rtp_peer_t *peer, int flags, rtp_msg_t **
     if (more) {
         s_drain_rest(handle);
         rtp_err_set(err, "malformed message: more than %d frames", want);
+    } else if (count == first + 2 && zmq_msg_size(&frames[first]) == 4 &&
+               ((const uint8_t *) zmq_msg_data(&frames[first]))[3] == RTP_PACKED_TYPE) {
+        const uint8_t *h = zmq_msg_data(&frames[first]);
+        if (h[0] != 'R' || h[1] != 'T' || h[2] != RTP_PROTO_VERSION)
+            rtp_err_set(err, "malformed message: a packed bundle's header is not rtp version %d", RTP_PROTO_VERSION);
+        else {
+            if (peer) {
+                size_t len = zmq_msg_size(&frames[0]);
+                peer->len = len < sizeof peer->data ? len : sizeof peer->data;
+                memcpy(peer->data, zmq_msg_data(&frames[0]), peer->len);
+            }
+            n = rtp_packed_decode(zmq_msg_data(&frames[first + 1]), zmq_msg_size(&frames[first + 1]), out, max,
+                                  err);
+        }
     } else if (count < first + 2 || (count - first) % 2)
         rtp_err_set(err, "malformed message: %d frame(s), expected %s%d", count, max > 1 ? "pairs after " : "",
                     max > 1 ? first : want);

@@ -124,19 +124,39 @@ int rtp_msg_send(const rtp_msg_t *msg, void *sock, const rtp_peer_t *peer, int f
  * (errno EAGAIN/EINTR, err says so). */
 rtp_msg_t *rtp_msg_recv(void *sock, rtp_peer_t *peer, int flags, rtp_err_t *err);
 
-/* A bundle: n messages (1..RTP_BUNDLE_MAX) sent as ONE ZeroMQ message, the frame
- * pairs one after another. ZeroMQ delivers a multipart message whole or not at all,
- * so a bundle is atomic (the four parts of one event cannot be split by a crash),
- * and it costs one wake-up of each side instead of n. Same contract as
- * rtp_msg_send otherwise. */
+/* A bundle: n messages (1..RTP_BUNDLE_MAX) sent as ONE ZeroMQ message. ZeroMQ
+ * delivers a message whole or not at all, so a bundle is atomic (the four parts of
+ * one event cannot be split by a crash), and it costs one wake-up of each side
+ * instead of n. Same contract as rtp_msg_send otherwise.
+ *
+ * On the wire a bundle of more than one is PACKED: a header frame "RT", version,
+ * RTP_PACKED_TYPE, then one frame holding, per message, its 4-byte header, its
+ * body's length (u32, big-endian) and its body. One frame instead of two per
+ * message: one allocation and copy in ZeroMQ per bundle, not per message. A single
+ * message is its usual pair of frames; receivers take a bundle in either form (a
+ * run of pairs too). */
 #define RTP_BUNDLE_MAX 64
+#define RTP_PACKED_TYPE 0xB0
 int rtp_msg_send_bundle(rtp_msg_t *const *msgs, size_t n, void *sock, const rtp_peer_t *peer, int flags);
+
+/* Appends one encoded message (its 4-byte header and body) to a packed bundle's
+ * body in *buf (grown as needed; *len is its length so far). 0, or -1 out of
+ * memory. For senders that keep messages encoded (the reader's window). */
+int rtp_packed_append(uint8_t **buf, size_t *cap, size_t *len, const uint8_t hdr[4], const uint8_t *body,
+                      size_t body_len);
+/* The header frame of a packed bundle. */
+void rtp_packed_header(uint8_t hdr[4]);
 
 /* Receives one ZeroMQ message that may be a bundle of up to `max` (<= RTP_BUNDLE_MAX)
  * messages into out[0..]; returns how many (>= 1), or 0 as rtp_msg_recv returns
- * NULL. All or nothing: a bundle with any malformed pair, an odd frame count or more
- * than max pairs is rejected whole. A plain message is a bundle of one. */
+ * NULL. All or nothing: a bundle with any malformed message, a frame count that is
+ * not a packed bundle nor pairs, or more than max messages is rejected whole. A
+ * plain message is a bundle of one. */
 size_t rtp_msg_recv_bundle(void *sock, rtp_peer_t *peer, int flags, rtp_msg_t **out, size_t max, rtp_err_t *err);
+
+/* Decodes a packed bundle's body (the frame after its header) into out[0..max);
+ * returns how many, or 0 with the reason in err (all or nothing). */
+size_t rtp_packed_decode(const uint8_t *body, size_t len, rtp_msg_t **out, size_t max, rtp_err_t *err);
 
 /* Pure codec, for tests and fuzzing. encode writes into *buf (grown with realloc as
  * needed, caller frees) and returns the body length, header into hdr[4]. */

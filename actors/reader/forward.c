@@ -43,6 +43,8 @@ struct reader_forward_t {
      * them), oldest first (a ring). */
     reader_record_t **outbox;
     size_t out_head, out_count, out_cap;
+    uint8_t *pack; /* a packed bundle's body being built, reused */
+    size_t pack_cap;
     int blocked; /* the last send was refused by ZeroMQ: retry on a short tick */
 
     /* Records sent and not acknowledged; NULL when acknowledgement is off. */
@@ -157,6 +159,24 @@ static int s_send_pair(void *handle, const uint8_t *hdr, const uint8_t *body, si
                : 0;
 }
 
+/* Sends the outbox's first n (> 1) records as one packed bundle (proto.h) without
+ * blocking; 0, or -1 with errno. */
+static int s_send_packed(reader_forward_t *self, size_t n)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        const reader_record_t *record = self->outbox[(self->out_head + i) % self->out_cap];
+        if (rtp_packed_append(&self->pack, &self->pack_cap, &len, record->data, record->data + 4, record->len - 4) !=
+            0) {
+            errno = ENOMEM;
+            return -1;
+        }
+    }
+    uint8_t hdr[4];
+    rtp_packed_header(hdr);
+    return s_send_pair(zsock_resolve(self->sock), hdr, self->pack, len, 1, 0);
+}
+
 /* Sends one encoded EVENT as a message of its own without blocking; 0, or -1 with errno. */
 static int s_send(reader_forward_t *self, const uint8_t *hdr, const uint8_t *body, size_t body_len)
 {
@@ -192,12 +212,12 @@ static int s_outbox_flush(reader_forward_t *self)
             return -1;
         if (n > room)
             n = room;
-        void *handle = zsock_resolve(self->sock);
-        int failed = 0;
-        for (size_t i = 0; i < n && !failed; i++) {
-            const reader_record_t *record = self->outbox[(self->out_head + i) % self->out_cap];
-            failed = s_send_pair(handle, record->data, record->data + 4, record->len - 4, i == 0, i + 1 < n) != 0;
-        }
+        int failed;
+        if (n == 1) {
+            const reader_record_t *record = self->outbox[self->out_head];
+            failed = s_send_pair(zsock_resolve(self->sock), record->data, record->data + 4, record->len - 4, 1, 0) != 0;
+        } else
+            failed = s_send_packed(self, n) != 0;
         if (failed) {
             s_refused(self, self->outbox[self->out_head]->seq);
             return -1;
@@ -496,6 +516,7 @@ void reader_forward_destroy(reader_forward_t **self_p)
         self->out_count--;
     }
     free(self->outbox);
+    free(self->pack);
     reader_window_destroy(&self->window);
     free(self->held);
     free(self->body);

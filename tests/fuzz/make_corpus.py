@@ -301,6 +301,13 @@ def proto_seeds():
     proto_seed("bad-version", bytes([ord("R"), ord("T"), VERSION + 1]) + header[3:], body)
     proto_seed("bad-type", bytes([ord("R"), ord("T"), VERSION, len(TYPES) + 1]), body)
     proto_seed("trailing-byte", header, body + b"\x00")
+    # a packed bundle (proto.h): per message its header, its body's length, its body
+    packed = b""
+    for name in ("part-record", "part-result", "joined"):
+        h, b = seeds[name]
+        packed += h + struct.pack(">I", len(b)) + b
+    proto_seed("packed-bundle", bytes([ord("R"), ord("T"), VERSION, 0xB0]), packed)
+    proto_seed("packed-cut-short", bytes([ord("R"), ord("T"), VERSION, 0xB0]), packed[:-5])
     header, body = seeds["event-tweet"]
     proto_seed("truncated-tweet", header, body[:-3])
     header, body = seeds["ack"]

@@ -339,15 +339,75 @@ static void test_bundles(void)
     while (n)
         rtp_msg_destroy(&got[--n]);
     CHECK_INT(rtp_msg_send_bundle(four, 0, dealer, NULL, 0), -1);
+
+    /* a bundle as a run of frame pairs (the form before packing) is still read */
+    for (int i = 0; i < 3; i++) {
+        uint8_t hdr[4], *body = NULL;
+        size_t cap = 0, len = 0;
+        CHECK_INT(rtp_msg_encode(four[i], hdr, &body, &cap, &len), 0);
+        zmq_send(zsock_resolve(dealer), hdr, 4, ZMQ_SNDMORE);
+        zmq_send(zsock_resolve(dealer), body, len, i < 2 ? ZMQ_SNDMORE : 0);
+        free(body);
+    }
+    n = rtp_msg_recv_bundle(router, &peer, 0, got, 8, &err);
+    CHECK_INT(n, 3);
+    while (n)
+        rtp_msg_destroy(&got[--n]);
+    /* a packed bundle of another version is refused */
+    uint8_t bad_hdr[4];
+    rtp_packed_header(bad_hdr);
+    bad_hdr[2] = 99;
+    zmq_send(zsock_resolve(dealer), bad_hdr, 4, ZMQ_SNDMORE);
+    zmq_send(zsock_resolve(dealer), "", 0, 0);
+    CHECK_INT(rtp_msg_recv_bundle(router, &peer, 0, got, 8, &err), 0);
+    CHECK(strstr(err.msg, "packed") != NULL);
+
     for (int i = 0; i < 4; i++)
         rtp_msg_destroy(&four[i]);
     zsock_destroy(&dealer);
     zsock_destroy(&router);
 }
 
+/* rtp_packed_decode: all of a packed body or nothing. */
+static void test_packed_decode(void)
+{
+    rtp_err_t err = {{0}};
+    rtp_msg_t *got[RTP_BUNDLE_MAX];
+    uint8_t *pack = NULL, *body = NULL;
+    size_t pack_cap = 0, len = 0, body_cap = 0, body_len = 0;
+    uint8_t hdr[4];
+    rtp_msg_t *m = s_full(RTP_MSG_JOINED);
+    CHECK_INT(rtp_msg_encode(m, hdr, &body, &body_cap, &body_len), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(rtp_packed_append(&pack, &pack_cap, &len, hdr, body, body_len), 0);
+    CHECK_INT(len, 3 * (8 + body_len));
+    size_t n = rtp_packed_decode(pack, len, got, 8, &err);
+    CHECK_INT(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        CHECK_INT(got[i]->type, RTP_MSG_JOINED);
+        CHECK_STR(got[i]->tweet.created_at, "Wed Aug 27 13:08:45 +0000 2008");
+        rtp_msg_destroy(&got[i]);
+    }
+    CHECK_INT(rtp_packed_decode(pack, len, got, 2, &err), 0); /* more than the receiver takes */
+    CHECK(strstr(err.msg, "more than 2") != NULL);
+    CHECK_INT(rtp_packed_decode(pack, len - 1, got, 8, &err), 0); /* the last body cut short */
+    CHECK(strstr(err.msg, "bytes") != NULL);
+    CHECK_INT(rtp_packed_decode(pack, 2 * (8 + body_len) + 5, got, 8, &err), 0); /* a header cut short */
+    CHECK(strstr(err.msg, "cut short") != NULL);
+    CHECK_INT(rtp_packed_decode(pack, 0, got, 8, &err), 0);
+    CHECK(strstr(err.msg, "empty") != NULL);
+    pack[8 + body_len + 3] = 200; /* the second message's type: unknown */
+    CHECK_INT(rtp_packed_decode(pack, len, got, 8, &err), 0);
+    CHECK(strstr(err.msg, "unknown message type") != NULL);
+    rtp_msg_destroy(&m);
+    free(pack);
+    free(body);
+}
+
 int main(void)
 {
     test_bundles();
+    test_packed_decode();
     test_roundtrip_all_types();
     test_malformed_headers();
     test_sockets();

@@ -39,8 +39,10 @@ typedef struct {
 } event_t;
 
 /* What the aggregator gets, in order: an event's parts as one bundle, or a dead letter. */
+/* Messages for the aggregator that go as one bundle: the parts of the events that
+ * completed in one turn of the loop (each event's parts always together). */
 typedef struct {
-    rtp_msg_t *msgs[RTP_POOL_COUNT + 1];
+    rtp_msg_t *msgs[RTP_BUNDLE_MAX];
     size_t n;
 } outgoing_t;
 
@@ -68,6 +70,7 @@ typedef struct {
      * event is read while it is not empty */
     outgoing_t *outbox;
     size_t out_head, out_len, out_cap;
+    outgoing_t to_aggregator; /* this turn's bundle, not handed over yet */
     counters_t n;
     int64_t last_cancel_log_ms;
     /* which reader (routing id) sends each origin's events, for their ACKs */
@@ -101,13 +104,14 @@ static void s_flush_outbox(broker_t *b)
     }
 }
 
-/* Takes ownership of the n messages: they reach the aggregator as one bundle. */
-static void s_to_aggregator(broker_t *b, rtp_msg_t **msgs, size_t n)
+/* Hands this turn's bundle to ZeroMQ, or queues it behind the ones waiting. */
+static void s_aggregator_flush(broker_t *b)
 {
-    outgoing_t o = {{NULL}, n};
-    memcpy(o.msgs, msgs, n * sizeof *msgs);
-    if (b->out_len == 0 && rtp_msg_send_bundle(o.msgs, n, b->results, NULL, ZMQ_DONTWAIT) == 0) {
-        s_outgoing_free(&o);
+    outgoing_t *o = &b->to_aggregator;
+    if (!o->n)
+        return;
+    if (b->out_len == 0 && rtp_msg_send_bundle(o->msgs, o->n, b->results, NULL, ZMQ_DONTWAIT) == 0) {
+        s_outgoing_free(o);
         return;
     }
     if (b->out_len == b->out_cap) {
@@ -124,8 +128,20 @@ static void s_to_aggregator(broker_t *b, rtp_msg_t **msgs, size_t n)
         b->out_head = 0;
         b->out_cap = cap;
     }
-    b->outbox[(b->out_head + b->out_len) % b->out_cap] = o;
+    b->outbox[(b->out_head + b->out_len) % b->out_cap] = *o;
     b->out_len++;
+    o->n = 0;
+}
+
+/* Takes ownership of the n messages: they reach the aggregator in one bundle, with
+ * whatever else completes in this turn of the loop (up to RTP_BUNDLE_MAX messages:
+ * one ZeroMQ message for many events instead of one each). */
+static void s_to_aggregator(broker_t *b, rtp_msg_t **msgs, size_t n)
+{
+    if (b->to_aggregator.n + n > RTP_BUNDLE_MAX)
+        s_aggregator_flush(b);
+    memcpy(b->to_aggregator.msgs + b->to_aggregator.n, msgs, n * sizeof *msgs);
+    b->to_aggregator.n += n;
 }
 
 static void s_dead_letter(broker_t *b, event_t *e, const char *origin, uint64_t seq, int64_t received_us,
@@ -906,6 +922,7 @@ int broker_run(const broker_config_t *cfg)
         for (int p = 0; p < RTP_POOL_COUNT; p++)
             s_dispatch(&b, p);
         s_flush_outbox(&b);
+        s_aggregator_flush(&b); /* nothing of this turn waits past it */
         now = rtp_mono_ms();
         if (now >= next_tick) {
             s_heartbeat(&b);
@@ -941,6 +958,7 @@ int broker_run(const broker_config_t *cfg)
     rtp_u64map_destroy(&b.by_seq);
     for (size_t i = 0; i < b.out_len; i++)
         s_outgoing_free(&b.outbox[(b.out_head + i) % b.out_cap]);
+    s_outgoing_free(&b.to_aggregator);
     free(b.outbox);
     return status;
 }

@@ -282,21 +282,24 @@ static void s_on_broker_message(agg_t *a, rtp_msg_t *msg, int64_t now)
     }
 }
 
-/* Reads up to `limit` ZeroMQ messages (bundles) from the broker. */
+/* Reads bundles from the broker (each the parts of one or more events) until at
+ * least `limit` messages were read, or none waits. */
 static void s_read_pull(agg_t *a, size_t limit)
 {
     int64_t now = rtp_mono_ms();
-    for (size_t i = 0; i < limit; i++) {
+    for (size_t i = 0; i < limit;) {
         rtp_err_t err = {{0}};
-        rtp_msg_t *bundle[RTP_POOL_COUNT + 1];
-        size_t n = rtp_msg_recv_bundle(a->pull, NULL, ZMQ_DONTWAIT, bundle, RTP_POOL_COUNT + 1, &err);
+        rtp_msg_t *bundle[RTP_BUNDLE_MAX];
+        size_t n = rtp_msg_recv_bundle(a->pull, NULL, ZMQ_DONTWAIT, bundle, RTP_BUNDLE_MAX, &err);
         if (!n) {
             if (errno == EAGAIN || errno == EINTR)
                 return;
             a->malformed++;
             s_warn(a, "dropped a malformed message from the broker: %s", err.msg);
+            i++;
             continue;
         }
+        i += n;
         for (size_t k = 0; k < n; k++)
             s_on_broker_message(a, bundle[k], now);
         size_t load = s_load(a);
@@ -377,7 +380,7 @@ static void s_begin_stop(agg_t *a, int64_t now)
     /* what the broker already put in our socket is ours: read it, bounded by the
      * socket's high-water mark (plus what arrives meanwhile, up to the same again) */
     size_t before = a->joined + joins_pending(a->joins);
-    s_read_pull(a, (size_t) a->cfg->rcvhwm * 2 + READ_BURST);
+    s_read_pull(a, ((size_t) a->cfg->rcvhwm * 2 + READ_BURST) * RTP_BUNDLE_MAX);
     zsock_destroy(&a->pull);
     rtp_info("stopping: read the parts queued in the socket (%zu new), stopped reading from the broker",
              (size_t) (a->joined + joins_pending(a->joins) - before));

@@ -296,11 +296,14 @@ static int s_check_bytes(const unsigned char *p, size_t len, size_t *cut_at, rtp
         }
         unsigned char c = p[i];
         if (c >= 0x80) {
-            const char *why = NULL;
-            size_t n = s_utf8_sequence(p + i, len - i, &why);
-            if (n == 0)
-                return rtp_err_set(err, "invalid UTF-8 at byte %zu (%s)", i, why);
-            i += n;
+            /* a run of multi-byte characters (a Japanese text, emoji) at once */
+            do {
+                const char *why = NULL;
+                size_t n = s_utf8_sequence(p + i, len - i, &why);
+                if (n == 0)
+                    return rtp_err_set(err, "invalid UTF-8 at byte %zu (%s)", i, why);
+                i += n;
+            } while (i < len && p[i] >= 0x80);
             continue;
         }
         if (c == 0)

@@ -707,7 +707,7 @@ static int s_setup(batcher_t *b)
         return 2;
     }
     b->store = rtp_store_new(b->link);
-    b->window = (size_t) b->cfg->batch_size * 2;
+    b->window = (size_t) b->cfg->batch_size * 4; /* see batcher.h: credit */
     b->cap = b->window;
     b->items = calloc(b->cap, sizeof *b->items);
     b->arrived_ms = calloc(b->cap, sizeof *b->arrived_ms);

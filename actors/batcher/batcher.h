@@ -6,8 +6,9 @@
  * with summary lines on stdout: one per batch, or at most --print-per-second lines a
  * second that sum up the batches since the last line (batch_print.h).
  *
- * Credit (reactive pull): the batcher holds at most `window` = 2 x batch_size
- * records. It grants the aggregator credit for exactly the room it has (window -
+ * Credit (reactive pull): the batcher holds at most `window` = 4 x batch_size
+ * records (room for the batch being written, the next one filling, and two more on
+ * the way, so a Redis round trip never leaves the aggregator without credit). It grants the aggregator credit for exactly the room it has (window -
  * held - credit already granted), when it connects and again after each batch is
  * written; the aggregator never sends more than it was granted, so the batcher never
  * holds more than its window. A (re)connection voids the old credit on both sides

@@ -459,7 +459,14 @@ def run_ceilings(paths, quick):
             raise BenchError(f"bench_ceilings {args[0]} failed ({r.returncode}): {r.stderr[-2000:]}")
         return json.loads(r.stdout)
 
-    out = {"parse": run("parse"), "zmq": run("zmq", "--dir", tempfile.gettempdir())}
+    # The parse ceiling is the best of three runs: on a shared machine a run can only
+    # be slowed by its neighbours, never sped up, so the best is the truest (and
+    # the strictest yardstick for the throughput target).
+    parses = [run("parse") for _ in range(3)]
+    best = dict(max(parses, key=lambda r: r["cjson_events_per_cpu_s"]))
+    best["decode_events_per_cpu_s"] = max(r["decode_events_per_cpu_s"] for r in parses)
+    best["runs"] = [{k: r[k] for k in ("cjson_events_per_cpu_s", "decode_events_per_cpu_s")} for r in parses]
+    out = {"parse": best, "zmq": run("zmq", "--dir", tempfile.gettempdir())}
     with rtpredis.RedisServer() as redis:
         out["redis"] = run("redis", redis.url, "--batch", "100")
     return out
@@ -475,10 +482,10 @@ def run_throughput(paths, data, quick):
     seconds from the first to the last batch summary; events/s = records/s x
     events per record of the data. CPU: from the snapshot before the first batch to
     the end; peak RSS: VmHWM, sampled every 0.2 s and once more at the end."""
-    loops = 5 if quick else 60
+    loops = 5 if quick else 150   # about 5 s of full speed: long enough to average the machine's noise
     expected = loops * data.records_per_loop
     with rtpredis.RedisServer() as redis:
-        up = Up(paths, redis, ["--replay-rate", 0, "--replay-loops", loops, *common_args()], label="throughput")
+        up = Up(paths, redis, ["--replay-rate", 0, "--replay-loops", loops, *common_args(batch=(500, 200))], label="throughput")
         try:
             t_first = up.wait_first_batch()
             up.wait_records(expected, timeout=600)

@@ -71,6 +71,7 @@ typedef struct {
     outgoing_t *outbox;
     size_t out_head, out_len, out_cap;
     outgoing_t to_aggregator; /* this turn's bundle, not handed over yet */
+    outgoing_t hashtags_out;  /* this turn's HASHTAGS, published as one bundle */
     counters_t n;
     int64_t last_cancel_log_ms;
     /* which reader (routing id) sends each origin's events, for their ACKs */
@@ -520,6 +521,16 @@ static void s_on_worker_msg(broker_t *b, const rtp_peer_t *peer, rtp_msg_t *msg)
 
 /* ---------- readers ---------- */
 
+/* Publishes this turn's HASHTAGS as one bundle. PUB: a slow subscriber loses,
+ * never blocks us. */
+static void s_hashtags_flush(broker_t *b)
+{
+    outgoing_t *o = &b->hashtags_out;
+    if (o->n)
+        rtp_msg_send_bundle(o->msgs, o->n, b->hashtags, NULL, ZMQ_DONTWAIT);
+    s_outgoing_free(o);
+}
+
 static void s_publish_hashtags(broker_t *b, const rtp_tweet_t *t)
 {
     if (!*t->hashtags)
@@ -528,8 +539,9 @@ static void s_publish_hashtags(broker_t *b, const rtp_tweet_t *t)
     m->time_ms = rtp_wall_ms();
     rtp_msg_set_str(&m->id, t->id);
     rtp_msg_set_str(&m->text, t->hashtags);
-    rtp_msg_send(m, b->hashtags, NULL, ZMQ_DONTWAIT);   /* PUB: a slow subscriber loses, never blocks us */
-    rtp_msg_destroy(&m);
+    if (b->hashtags_out.n == RTP_BUNDLE_MAX)
+        s_hashtags_flush(b);
+    b->hashtags_out.msgs[b->hashtags_out.n++] = m;
 }
 
 static void s_on_event(broker_t *b, rtp_msg_t *msg)
@@ -923,6 +935,7 @@ int broker_run(const broker_config_t *cfg)
             s_dispatch(&b, p);
         s_flush_outbox(&b);
         s_aggregator_flush(&b); /* nothing of this turn waits past it */
+        s_hashtags_flush(&b);
         now = rtp_mono_ms();
         if (now >= next_tick) {
             s_heartbeat(&b);
@@ -959,6 +972,7 @@ int broker_run(const broker_config_t *cfg)
     for (size_t i = 0; i < b.out_len; i++)
         s_outgoing_free(&b.outbox[(b.out_head + i) % b.out_cap]);
     s_outgoing_free(&b.to_aggregator);
+    s_outgoing_free(&b.hashtags_out);
     free(b.outbox);
     return status;
 }

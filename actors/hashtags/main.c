@@ -79,29 +79,35 @@ static void s_malformed(hashtags_t *self, const char *reason)
         s_malformed_flush(self);
 }
 
-/* Takes up to S_BATCH waiting messages without blocking. */
+/* One message from the broker (taken). */
+static void s_take(hashtags_t *self, rtp_msg_t *msg)
+{
+    if (msg->type != RTP_MSG_HASHTAGS) {
+        char reason[64];
+        snprintf(reason, sizeof reason, "unexpected %s message", rtp_msg_type_name(msg->type));
+        s_malformed(self, reason);
+    } else if (rtp_hashtag_window_add(self->window, msg->id, msg->text) < 0)
+        s_malformed(self, "HASHTAGS without a usable tweet id");
+    rtp_msg_destroy(&msg);
+}
+
+/* Takes up to S_BATCH waiting ZeroMQ messages (the broker publishes a bundle of
+ * HASHTAGS per turn of its loop) without blocking. */
 static void s_receive(hashtags_t *self)
 {
     for (int i = 0; i < S_BATCH; i++) {
         rtp_err_t err = {{0}};
-        rtp_msg_t *msg = rtp_msg_recv(self->sub, NULL, ZMQ_DONTWAIT, &err);
-        if (!msg) {
+        rtp_msg_t *bundle[RTP_BUNDLE_MAX];
+        size_t n = rtp_msg_recv_bundle(self->sub, NULL, ZMQ_DONTWAIT, bundle, RTP_BUNDLE_MAX, &err);
+        if (!n) {
             if (errno == EPROTO)
                 s_malformed(self, err.msg);
             else
                 return;   /* EAGAIN: nothing more; EINTR: the loop checks for a stop */
             continue;
         }
-        if (msg->type != RTP_MSG_HASHTAGS) {
-            char reason[64];
-            snprintf(reason, sizeof reason, "unexpected %s message", rtp_msg_type_name(msg->type));
-            s_malformed(self, reason);
-        } else {
-            int rc = rtp_hashtag_window_add(self->window, msg->id, msg->text);
-            if (rc < 0)
-                s_malformed(self, "HASHTAGS without a usable tweet id");
-        }
-        rtp_msg_destroy(&msg);
+        for (size_t k = 0; k < n; k++)
+            s_take(self, bundle[k]);
     }
 }
 

@@ -378,19 +378,22 @@ static char *r_str(reader_t *r, const char *what)
     return copy;
 }
 
-/* The record's strings go straight from the frame into its one allocation. */
-static void r_tweet(reader_t *r, rtp_tweet_t *t)
+/* The record's strings go straight from the frame into its one allocation. A full
+ * record has all nine strings and four numbers; a task's (w_task_tweet) the id,
+ * screen name, text and three counts, the other strings "" and time_ms 0. */
+static void r_tweet_fields(reader_t *r, rtp_tweet_t *t, int full)
 {
     static const char *names[9] = {"tweet id", "user id", "user name", "screen name", "text",
                                    "hashtags", "created_at", "lang", "retweet_of"};
-    const char *s[9] = {0};
+    const char *s[9] = {"", "", "", "", "", "", "", "", ""};
     size_t n[9] = {0};
     for (int i = 0; i < 9; i++)
-        s[i] = r_str_view(r, &n[i], names[i]);
+        if (full || i == 0 || i == 3 || i == 4)
+            s[i] = r_str_view(r, &n[i], names[i]);
     int64_t followers = (int64_t) r_u64(r, "followers");
     int64_t favorites = (int64_t) r_u64(r, "favorites");
     int64_t retweets = (int64_t) r_u64(r, "retweets");
-    int64_t time_ms = (int64_t) r_u64(r, "time");
+    int64_t time_ms = full ? (int64_t) r_u64(r, "time") : 0;
     if (!r->failed) {
         if (rtp_tweet_set_n(t, s, n) != 0)
             r->failed = "out of memory";
@@ -398,26 +401,6 @@ static void r_tweet(reader_t *r, rtp_tweet_t *t)
         t->favorites = favorites;
         t->retweets = retweets;
         t->time_ms = time_ms;
-    }
-}
-
-/* The other strings of the record are "", time_ms 0. */
-static void r_task_tweet(reader_t *r, rtp_tweet_t *t)
-{
-    const char *s[9] = {"", "", "", "", "", "", "", "", ""};
-    size_t n[9] = {0};
-    s[0] = r_str_view(r, &n[0], "tweet id");
-    s[3] = r_str_view(r, &n[3], "screen name");
-    s[4] = r_str_view(r, &n[4], "text");
-    int64_t followers = (int64_t) r_u64(r, "followers");
-    int64_t favorites = (int64_t) r_u64(r, "favorites");
-    int64_t retweets = (int64_t) r_u64(r, "retweets");
-    if (!r->failed) {
-        if (rtp_tweet_set_n(t, s, n) != 0)
-            r->failed = "out of memory";
-        t->followers = followers;
-        t->favorites = favorites;
-        t->retweets = retweets;
     }
 }
 
@@ -491,9 +474,9 @@ rtp_msg_t *rtp_msg_decode(const uint8_t *hdr, size_t hdr_len, const uint8_t *bod
         }
     }
     if (f & F_TWEET)
-        r_tweet(&r, &msg->tweet);
+        r_tweet_fields(&r, &msg->tweet, 1);
     if (f & F_TASK_TWEET)
-        r_task_tweet(&r, &msg->tweet);
+        r_tweet_fields(&r, &msg->tweet, 0);
     if (f & F_ID)
         msg->id = r_str(&r, "id");
     if (f & F_COPIES)

@@ -44,6 +44,7 @@ typedef struct {
     int64_t next_attempt_ms, failing_since_ms, next_grant_ms;
     phase_t phase;
     int64_t phase_until_ms, drain_started_ms, last_msg_ms, linger_until_ms;
+    int64_t last_grant_ms; /* when credit was last sent: the aggregator's silence counts from then */
     int warnings;
     uint64_t rng;
     uint64_t batches, records, stored, duplicates, deadletters, failed_writes, malformed, unexpected,
@@ -170,8 +171,10 @@ static void s_grant(batcher_t *b, int64_t now)
         return;
     rtp_msg_t *credit = rtp_msg_new(RTP_MSG_CREDIT);
     credit->credit = (uint32_t) (b->window - used);
-    if (rtp_msg_send(credit, b->dealer, NULL, ZMQ_DONTWAIT) == 0)
+    if (rtp_msg_send(credit, b->dealer, NULL, ZMQ_DONTWAIT) == 0) {
         b->outstanding += credit->credit;
+        b->last_grant_ms = now;
+    }
     else
         b->next_grant_ms = now + GRANT_RETRY_MS; /* the connection is not ready yet */
     rtp_msg_destroy(&credit);
@@ -585,7 +588,12 @@ static void s_phases(batcher_t *b, int64_t now)
                  b->cfg->drain_ms, b->count);
     }
     if (b->phase == DRAINING) {
+        /* quiet: nothing came since the later of the last record and the last
+         * credit, so that our own writes (no credit while the window is full) never
+         * count as the aggregator's silence */
         int64_t quiet_from = b->last_msg_ms > b->drain_started_ms ? b->last_msg_ms : b->drain_started_ms;
+        if (b->last_grant_ms > quiet_from)
+            quiet_from = b->last_grant_ms;
         if (now >= b->phase_until_ms || now - quiet_from >= b->cfg->quiet_ms) {
             b->phase = FINISHING;
             b->phase_until_ms = now + b->cfg->finish_timeout_ms;

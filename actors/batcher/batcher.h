@@ -39,7 +39,9 @@
  * is then kept in memory, no credit is granted, and it is retried with backoff.
  *
  * Stopping (SIGINT/SIGTERM): the batcher keeps receiving and writing (still granting
- * credit) for up to drain_ms, or until the aggregator has been quiet for quiet_ms;
+ * credit) for up to drain_ms, or until the aggregator has been quiet for quiet_ms
+ * (nothing received since the last record or the last credit we sent, whichever is
+ * later: while our window is full and we write, the silence is ours);
  * then it says DISCONNECT (the aggregator voids its credit), takes what was already
  * in flight, writes everything it holds and replays the journal (retrying for up to
  * finish_timeout_ms), and exits. What Redis did not take by then stays in the journal

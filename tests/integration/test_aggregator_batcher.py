@@ -706,6 +706,8 @@ def test_sigterm_drains():
     for proc in (p.agg, p.bat):
         t.wait_until(lambda: not proc.alive(), 30, f"{proc.name} to exit after SIGTERM")
     codes = (p.bat.popen.returncode, p.agg.popen.returncode)
+    if codes != (0, 0):
+        print("aggregator:\n" + p.agg.stderr_text()[-3000:] + "\nbatcher:\n" + p.bat.stderr_text()[-3000:])
     check(codes == (0, 0), f"exit codes after SIGTERM {codes}")
     check(before["ready"] > 0 and stored_before < len(exp.tweets),
           f"nothing was left to drain at SIGTERM (ready {before['ready']}, stored {stored_before})")

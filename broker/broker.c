@@ -29,7 +29,8 @@ typedef struct {
     uint64_t seq;
     uint8_t needed;                                   /* bit per pool that must answer */
     uint8_t done;                                     /* bit per pool that answered */
-    uint8_t crashes[RTP_POOL_COUNT];                  /* workers lost while holding it */
+    uint8_t crashes[RTP_POOL_COUNT];                  /* losses of workers that held it (incidents) */
+    uint32_t blamed_in[RTP_POOL_COUNT];               /* the incident that last counted one */
     uint32_t holders[RTP_POOL_COUNT][MAX_COPIES];     /* worker ids; 0 = none */
     uint64_t sent_at[RTP_POOL_COUNT][MAX_COPIES];     /* the broker's dispatch number of each copy */
     uint8_t copies[RTP_POOL_COUNT];                   /* copies sent in the last dispatch */
@@ -64,6 +65,10 @@ typedef struct {
     uint64_t recent_panics[RECENT_PANICS];
     size_t next_recent_panic;
     uint64_t next_key;
+    /* Workers lost together are one incident: a host cut off silences all its
+     * workers at once, and speculative copies of one task on several of them must
+     * not count as several crashes (three would make it poison). */
+    uint32_t incident;
     uint64_t next_dispatch;
     uint32_t next_worker_id;
     /* what the aggregator's socket did not take yet, in order; bounded because no
@@ -338,7 +343,9 @@ static uint64_t s_sent_at(const event_t *e, int pool, uint32_t worker_id)
  * only that one is blamed. A blamed panic did what the lab wants and becomes a dead
  * letter; a blamed tweet counts one crash, and a tweet blamed for max_crashes lost
  * workers is poison: a dead letter instead of another dead worker. */
-static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why)
+/* incident: b->incident for a loss of its own (++ it first), or shared by the
+ * workers lost in the same heartbeat pass. */
+static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why, uint32_t incident)
 {
     int pool = w->pool;
     lost_scan_t scan = {b, w, NULL, 0, 0};
@@ -370,9 +377,12 @@ static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why)
         if (e->done & (1u << pool))
             continue;
         int blamed = e->key == suspect;
-        /* a crash counts even when another copy of the task is still running */
-        if (blamed && e->task->kind != RTP_EVENT_PANIC)
+        /* a crash counts even when another copy of the task is still running, once
+         * per incident */
+        if (blamed && e->task->kind != RTP_EVENT_PANIC && e->blamed_in[pool] != incident) {
             e->crashes[pool]++;
+            e->blamed_in[pool] = incident;
+        }
         if (!blamed && s_holder_count(e, pool) > 0)
             continue;
         if (blamed && e->task->kind == RTP_EVENT_PANIC) {
@@ -407,7 +417,7 @@ static void s_on_ready(broker_t *b, const rtp_peer_t *peer, rtp_msg_t *msg)
 {
     pool_worker_t *old = s_find_worker(b, peer);
     if (old)
-        s_worker_lost(b, old, "announced itself again");
+        s_worker_lost(b, old, "announced itself again", ++b->incident);
     int64_t expires = rtp_mono_ms() + (int64_t) b->cfg->heartbeat_ms * b->cfg->liveness;
     pool_worker_t *w = pool_add(b->pools[msg->pool], ++b->next_worker_id, peer, msg->text, (int) msg->credit, expires);
     if (!w) {
@@ -509,7 +519,7 @@ static void s_on_worker_msg(broker_t *b, const rtp_peer_t *peer, rtp_msg_t *msg)
         if (msg->type == RTP_MSG_RESULT)
             s_on_result(b, w, msg);
         else if (msg->type == RTP_MSG_DISCONNECT)
-            s_worker_lost(b, w, "disconnected");
+            s_worker_lost(b, w, "disconnected", ++b->incident);
         else if (msg->type != RTP_MSG_HEARTBEAT) {
             b->n.dropped_frames++;
             rtp_warn("unexpected %s from worker %s, dropped", rtp_msg_type_name(msg->type), w->name);
@@ -746,13 +756,14 @@ static void s_dispatch(broker_t *b, int pool)
 static void s_heartbeat(broker_t *b)
 {
     int64_t now = rtp_mono_ms();
+    uint32_t incident = ++b->incident; /* the workers found silent now were lost together */
     rtp_msg_t *hb = rtp_msg_new(RTP_MSG_HEARTBEAT);
     for (int p = 0; p < RTP_POOL_COUNT; p++) {
         pool_t *pool = b->pools[p];
         for (int i = 0; i < pool->count;) {
             pool_worker_t *w = pool->workers[i];
             if (now > w->expires_ms) {
-                s_worker_lost(b, w, "silent past its liveness");
+                s_worker_lost(b, w, "silent past its liveness", incident);
                 continue;   /* pool_remove moved another worker into slot i */
             }
             s_send_to_worker(b, w, hb);

@@ -17,6 +17,7 @@
 #include <cJSON.h>
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,91 +362,52 @@ typedef struct {
     const cJSON *user_id_str, *user_id, *user_name, *screen_name, *followers_count;
 } status_fields_t;
 
-static void s_first(const cJSON **slot, const cJSON *item)
-{
-    if (!*slot)
-        *slot = item;
-}
+/* A member the records read, and where status_fields_t keeps it. */
+typedef struct {
+    const char *name;
+    size_t slot; /* offsetof(status_fields_t, ...) */
+} member_t;
 
-static void s_user_fields(const cJSON *user, status_fields_t *f)
+#define S_MEMBER(name, field) {name, offsetof(status_fields_t, field)}
+static const member_t s_status_members[] = {
+    S_MEMBER("id_str", id_str),           S_MEMBER("id", id),
+    S_MEMBER("user", user),               S_MEMBER("extended_tweet", extended_tweet),
+    S_MEMBER("full_text", full_text),     S_MEMBER("text", text),
+    S_MEMBER("entities", entities),       S_MEMBER("created_at", created_at),
+    S_MEMBER("lang", lang),               S_MEMBER("timestamp_ms", timestamp_ms),
+    S_MEMBER("favorite_count", favorite_count), S_MEMBER("retweet_count", retweet_count),
+    S_MEMBER("retweeted_status", retweeted_status),
+};
+static const member_t s_user_members[] = {
+    S_MEMBER("id_str", user_id_str), S_MEMBER("id", user_id),           S_MEMBER("name", user_name),
+    S_MEMBER("screen_name", screen_name), S_MEMBER("followers_count", followers_count),
+};
+#undef S_MEMBER
+
+/* One pass over object's members: each named in the table goes to its slot in f,
+ * the first of two with the same name winning. */
+static void s_members(const cJSON *object, const member_t *table, size_t n, status_fields_t *f)
 {
-    if (!cJSON_IsObject(user))
+    if (!cJSON_IsObject(object))
         return;
-    for (const cJSON *m = user->child; m; m = m->next) {
+    for (const cJSON *m = object->child; m; m = m->next) {
         const char *k = m->string;
-        if (!k)
-            continue;
-        if (strcmp(k, "id_str") == 0)
-            s_first(&f->user_id_str, m);
-        else if (strcmp(k, "id") == 0)
-            s_first(&f->user_id, m);
-        else if (strcmp(k, "name") == 0)
-            s_first(&f->user_name, m);
-        else if (strcmp(k, "screen_name") == 0)
-            s_first(&f->screen_name, m);
-        else if (strcmp(k, "followers_count") == 0)
-            s_first(&f->followers_count, m);
+        for (size_t i = 0; k && i < n; i++)
+            /* the first byte first: most members are none of ours */
+            if (k[0] == table[i].name[0] && strcmp(k, table[i].name) == 0) {
+                const cJSON **slot = (const cJSON **) ((char *) f + table[i].slot);
+                if (!*slot)
+                    *slot = m;
+                break;
+            }
     }
 }
 
 static void s_status_fields(const cJSON *status, status_fields_t *f)
 {
     memset(f, 0, sizeof *f);
-    if (!cJSON_IsObject(status))
-        return;
-    for (const cJSON *m = status->child; m; m = m->next) {
-        const char *k = m->string;
-        if (!k)
-            continue;
-        /* dispatch on the first byte: most members are none of ours */
-        switch (k[0]) {
-        case 'c':
-            if (strcmp(k, "created_at") == 0)
-                s_first(&f->created_at, m);
-            break;
-        case 'e':
-            if (strcmp(k, "extended_tweet") == 0)
-                s_first(&f->extended_tweet, m);
-            else if (strcmp(k, "entities") == 0)
-                s_first(&f->entities, m);
-            break;
-        case 'f':
-            if (strcmp(k, "full_text") == 0)
-                s_first(&f->full_text, m);
-            else if (strcmp(k, "favorite_count") == 0)
-                s_first(&f->favorite_count, m);
-            break;
-        case 'i':
-            if (strcmp(k, "id_str") == 0)
-                s_first(&f->id_str, m);
-            else if (strcmp(k, "id") == 0)
-                s_first(&f->id, m);
-            break;
-        case 'l':
-            if (strcmp(k, "lang") == 0)
-                s_first(&f->lang, m);
-            break;
-        case 'r':
-            if (strcmp(k, "retweet_count") == 0)
-                s_first(&f->retweet_count, m);
-            else if (strcmp(k, "retweeted_status") == 0)
-                s_first(&f->retweeted_status, m);
-            break;
-        case 't':
-            if (strcmp(k, "text") == 0)
-                s_first(&f->text, m);
-            else if (strcmp(k, "timestamp_ms") == 0)
-                s_first(&f->timestamp_ms, m);
-            break;
-        case 'u':
-            if (strcmp(k, "user") == 0)
-                s_first(&f->user, m);
-            break;
-        default:
-            break;
-        }
-    }
-    s_user_fields(f->user, f);
+    s_members(status, s_status_members, sizeof s_status_members / sizeof s_status_members[0], f);
+    s_members(f->user, s_user_members, sizeof s_user_members / sizeof s_user_members[0], f);
 }
 
 static const cJSON *s_get(const cJSON *object, const char *name)

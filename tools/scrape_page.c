@@ -55,3 +55,8 @@ double scrape_page_rate(const scrape_page_t *p, const char *name, const char *co
         return NAN;
     return (now >= before ? now - before : now) / dt;
 }
+
+double scrape_page_quantile(const scrape_page_t *p, const char *name, const char *const *labels, double q)
+{
+    return p->cur ? rtp_scrape_quantile(p->cur, p->prev, name, labels, q) : NAN;
+}

@@ -28,5 +28,9 @@ double scrape_page_value(const scrape_page_t *p, const char *name, const char *c
 /* A counter's rate per second between the last two scrapes; NaN before the second
  * one. A counter that went down belongs to a restarted actor: it counts from zero. */
 double scrape_page_rate(const scrape_page_t *p, const char *name, const char *const *labels);
+/* A histogram's q-quantile (in its unit: seconds for *_seconds) over the interval
+ * between the last two scrapes, over everything before the second; NaN without a
+ * scrape or without observations. */
+double scrape_page_quantile(const scrape_page_t *p, const char *name, const char *const *labels, double q);
 
 #endif

@@ -86,7 +86,7 @@ static double s_rate(const top_t *t, const char *name, const char *pool)
 static double s_quantile_ms(const top_t *t, const char *pool, double q)
 {
     const char *const labels[] = {"pool", pool, NULL};
-    return rtp_scrape_quantile(t->broker.cur, t->broker.prev, "rtp_broker_task_seconds", labels, q) * 1000.0;
+    return scrape_page_quantile(&t->broker, "rtp_broker_task_seconds", labels, q) * 1000.0;
 }
 
 static void s_note_lost(top_t *t)
@@ -150,6 +150,21 @@ static void s_line(screen_t *s, const char *fmt, ...)
     s->n++;
 }
 
+/* Appends to the last line (there is one). */
+static void s_append(screen_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void s_append(screen_t *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *more, *joined;
+    if (vasprintf(&more, fmt, ap) < 0 || asprintf(&joined, "%s%s", s->lines[s->n - 1], more) < 0)
+        abort();
+    va_end(ap);
+    free(more);
+    free(s->lines[s->n - 1]);
+    s->lines[s->n - 1] = joined;
+}
+
 static void s_screen_free(screen_t *s)
 {
     for (int i = 0; i < s->n; i++)
@@ -194,8 +209,7 @@ static void s_uptime(char *buf, size_t cap, double start_s)
 /* The end-to-end latency quantile, reader to Redis, over the last interval. */
 static double s_latency_ms(const top_t *t, double q)
 {
-    const scrape_page_t *bt = &t->batcher;
-    return rtp_scrape_quantile(bt->cur, bt->prev, "rtp_batcher_record_latency_seconds", NULL, q) * 1000.0;
+    return scrape_page_quantile(&t->batcher, "rtp_batcher_record_latency_seconds", NULL, q) * 1000.0;
 }
 
 /* "#tag count" pairs, most counted first, into buf (as many as fit). */
@@ -241,10 +255,8 @@ static void s_batcher_line(const top_t *t, screen_t *s)
     double up = rtp_scrape_value(bt->cur, "rtp_batcher_redis_up", NULL);
     s_line(s, "batcher: records %s/s   Redis write p50 %s ms p99 %s ms   journal %s records (%s bytes)   Redis %s%s",
            s_num(a, sizeof a, scrape_page_rate(bt, "rtp_batcher_records_total", NULL), 1),
-           s_num(b, sizeof b,
-                 rtp_scrape_quantile(bt->cur, bt->prev, "rtp_batcher_redis_write_seconds", NULL, 0.5) * 1000.0, 2),
-           s_num(c, sizeof c,
-                 rtp_scrape_quantile(bt->cur, bt->prev, "rtp_batcher_redis_write_seconds", NULL, 0.99) * 1000.0, 2),
+           s_num(b, sizeof b, scrape_page_quantile(bt, "rtp_batcher_redis_write_seconds", NULL, 0.5) * 1000.0, 2),
+           s_num(c, sizeof c, scrape_page_quantile(bt, "rtp_batcher_redis_write_seconds", NULL, 0.99) * 1000.0, 2),
            s_num(d, sizeof d, rtp_scrape_value(bt->cur, "rtp_batcher_journal_records", NULL), 0),
            s_num(e, sizeof e, rtp_scrape_value(bt->cur, "rtp_batcher_journal_bytes", NULL), 0),
            isnan(up) ? "-" : up > 0 ? "up" : "DOWN", *bt->error ? " (last scrape failed)" : "");
@@ -375,19 +387,13 @@ static void s_plain_line(const top_t *t, screen_t *s)
            s_num(f, sizeof f, s_restarts(t), 0), s_num(e, sizeof e, s_now(t, "rtp_broker_poison_total", NULL), 0),
            s_num(g, sizeof g, s_now(t, "rtp_broker_dead_letters_total", NULL), 0), *t->broker.error ? " error=" : "",
            *t->broker.error ? "stale" : "");
-    /* the optional parts, appended to the same line */
-    char *line = s->lines[s->n - 1], *more = NULL, list[512];
-    if (t->batcher.cur && asprintf(&more, "%s | latency_p50=%sms latency_p99=%sms", line,
-                                   s_num(a, sizeof a, s_latency_ms(t, 0.5), 1),
-                                   s_num(b, sizeof b, s_latency_ms(t, 0.99), 1)) >= 0) {
-        free(line);
-        line = s->lines[s->n - 1] = more;
-    }
-    if (t->redis && t->top.n &&
-        asprintf(&more, "%s | hashtags=%s", line, s_hashtag_list(t, list, sizeof list, ",", "%s%s:%lld")) >= 0) {
-        free(line);
-        s->lines[s->n - 1] = more;
-    }
+    /* the optional parts, on the same line */
+    char list[512];
+    if (t->batcher.cur)
+        s_append(s, " | latency_p50=%sms latency_p99=%sms", s_num(a, sizeof a, s_latency_ms(t, 0.5), 1),
+                 s_num(b, sizeof b, s_latency_ms(t, 0.99), 1));
+    if (t->redis && t->top.n)
+        s_append(s, " | hashtags=%s", s_hashtag_list(t, list, sizeof list, ",", "%s%s:%lld"));
 }
 
 /* ---------- the terminal ---------- */

@@ -213,9 +213,11 @@ static void w_tweet(writer_t *w, const rtp_tweet_t *t)
  * --crash-on test hook. */
 static void w_task_tweet(writer_t *w, const rtp_tweet_t *t)
 {
-    w_str(w, t->id);
-    w_str(w, t->screen_name);
-    w_str(w, t->text);
+    size_t n[9];
+    rtp_tweet_lengths(t, n);
+    w_blob(w, t->id ? t->id : "", n[0]);
+    w_blob(w, t->screen_name ? t->screen_name : "", n[3]);
+    w_blob(w, t->text ? t->text : "", n[4]);
     w_u64(w, (uint64_t) t->followers);
     w_u64(w, (uint64_t) t->favorites);
     w_u64(w, (uint64_t) t->retweets);

@@ -33,6 +33,37 @@ static int s_reads_back(char *buf, size_t cap, double x, int p)
     return strtod(buf, NULL) == x;
 }
 
+/* The exponent of a "%e" string. */
+static int s_exponent_of(const char *buf)
+{
+    const char *e = strchr(buf, 'e');
+    return e ? atoi(e + 1) : 0;
+}
+
+/* The fewest significant digits that read back as x, for a normal double x, in one
+ * or two tries instead of a search. buf is left with a "%e" form of x with the
+ * p-digit form's exponent (when p < 17).
+ *
+ * If some p <= 15 digits read back, the 15-digit form is those p digits and zeros:
+ * fifteen-digit decimals lie more than 1e-15 * |x| apart and x's rounding interval
+ * (the doubles nearer to x than to its neighbours) is at most 2^-52 * |x| wide,
+ * even at a power of two where it is lopsided, so the one 15-digit decimal within
+ * it is the p-digit one, padded. Otherwise 16 digits read back, or 17 (17 always do). */
+static int s_shortest_normal(char *buf, size_t cap, double x)
+{
+    if (s_reads_back(buf, cap, x, 15)) {
+        const char *e = strchr(buf, 'e');
+        const char *last = e ? e - 1 : buf + strlen(buf) - 1;
+        while (*last == '0')
+            last--;
+        int p = 0;
+        for (const char *c = buf; c <= last; c++)
+            p += *c >= '0' && *c <= '9';
+        return p;
+    }
+    return s_reads_back(buf, cap, x, 16) ? 16 : 17;
+}
+
 char *rtp_fmt_double(char *buf, size_t cap, double x)
 {
     if (x == 0 || x != x) {
@@ -41,18 +72,14 @@ char *rtp_fmt_double(char *buf, size_t cap, double x)
     }
     /* The fewest significant digits p that read back exactly, then %g with enough
      * precision that numbers below 1e17 are written without an exponent (100, not
-     * 1e+02).
-     *
-     * p is found by bisection: if p digits read back, so do p + 1 (the nearest
-     * (p+1)-digit decimal is at least as near to x, and x's rounding interval is
-     * symmetric around it). At a power of two the interval below x is half as wide
-     * as the one above, so there the digits are tried one count after the other. */
+     * 1e+02). */
     int p;
-    int exp2;
-    if (fabs(frexp(x, &exp2)) == 0.5) {
-        for (p = 1; p < 17 && !s_reads_back(buf, cap, x, p); p++)
-            ;
+    if (isnormal(x)) {
+        p = s_shortest_normal(buf, cap, x);
     } else {
+        /* subnormal or infinite: bisection (if p digits read back, so do p + 1: the
+         * nearest (p+1)-digit decimal is at least as near to x, and a subnormal's
+         * rounding interval is symmetric around it) */
         int lo = 1, hi = 17; /* 17 digits always read back */
         while (lo < hi) {
             int mid = (lo + hi) / 2;
@@ -62,10 +89,11 @@ char *rtp_fmt_double(char *buf, size_t cap, double x)
                 lo = mid + 1;
         }
         p = lo;
+        s_reads_back(buf, cap, x, p);
     }
-    snprintf(buf, cap, "%.*e", p - 1, x);
-    const char *e = strchr(buf, 'e');
-    int exponent = e ? atoi(e + 1) : 0;
+    /* buf holds a "%e" form of x with the p-digit form's exponent, unless p is 17,
+     * where the precision is 17 whatever the exponent */
+    int exponent = p < 17 ? s_exponent_of(buf) : 0;
     int precision = exponent + 1 > p ? exponent + 1 : p;
     if (precision > 17)
         precision = p;

@@ -47,9 +47,11 @@ static int s_digits_of(const char *s)
     return n;
 }
 
-/* rtp_fmt_double bisects for the digit count: it must find the same count as
- * the one-by-one search, on random doubles of every magnitude, on powers of two
- * (where the rounding interval is lopsided), and on the scores' ratios. */
+/* rtp_fmt_double finds the digit count in one or two tries (bisection for
+ * subnormals): it must find the same count as the one-by-one search, on random
+ * doubles of every magnitude, on powers of two (where the rounding interval is
+ * lopsided), on short decimals of every length and magnitude, subnormals
+ * included, and on the scores' ratios. */
 static void test_fmt_double_shortest(void)
 {
     char buf[40];
@@ -70,6 +72,22 @@ static void test_fmt_double_shortest(void)
     }
     for (int e = -1074; e <= 1023; e++) {
         double x = ldexp(1.0, e);
+        rtp_fmt_double(buf, sizeof buf, x);
+        int got = s_digits_of(buf), want = s_shortest_digits(x);
+        wrong += strtod(buf, NULL) != x || (got != want && !(got > want && x == floor(x)));
+        checked++;
+    }
+    for (int i = 0; i < 100000; i++) {
+        bits = bits * 6364136223846793005ULL + 1442695040888963407ULL;
+        int digits = 1 + (int) ((bits >> 33) % 17);
+        long long mantissa = (long long) ((bits >> 3) % 100000000000000000ULL);
+        for (int d = digits; d < 17; d++)
+            mantissa /= 10;
+        char text[48];
+        snprintf(text, sizeof text, "%lld.0e%d", mantissa ? mantissa : 7, (int) ((bits >> 40) % 640) - 330);
+        double x = strtod(text, NULL);
+        if (x == 0 || isinf(x))
+            continue;
         rtp_fmt_double(buf, sizeof buf, x);
         int got = s_digits_of(buf), want = s_shortest_digits(x);
         wrong += strtod(buf, NULL) != x || (got != want && !(got > want && x == floor(x)));

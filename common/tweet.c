@@ -2,14 +2,16 @@
  *
  * The work is done in three steps, each cheap next to the one after it:
  *   1. the lab's panic message, which is not JSON, is recognised on the raw bytes;
- *   2. one pass over the bytes rejects what cJSON would accept silently or report
- *      badly: NUL bytes, invalid UTF-8, escaped NULs (records hold C strings), and
- *      nesting deeper than cJSON allows (so the reason says so);
+ *   2. one pass over the bytes rejects what cJSON would accept silently: NUL
+ *      bytes, invalid UTF-8, escaped NULs (records hold C strings); it stops only
+ *      at non-ASCII bytes;
  *   3. cJSON parses the bytes once, into an arena (json_arena.h: no malloc and
  *      free per node), and the fields SPEC section 1 lists are read from the tree
  *      in one pass over each object's members into records whose strings share one
- *      allocation each.
+ *      allocation each. When cJSON fails, a second pass that follows strings and
+ *      brackets says why: nesting deeper than cJSON allows, or an event cut off.
  */
+#define _GNU_SOURCE /* memmem */
 #include "tweet.h"
 
 #include "json_arena.h"
@@ -230,102 +232,95 @@ static size_t s_utf8_sequence(const unsigned char *p, size_t avail, const char *
     return n;
 }
 
-/* Which bytes s_check_bytes must look at, inside (S_IN) and outside (S_OUT) JSON
- * strings; all others are skipped in a tight loop. */
-enum { S_IN = 1, S_OUT = 2 };
-static const unsigned char s_special[256] = {
-    [0] = S_IN | S_OUT, ['"'] = S_IN | S_OUT, ['\\'] = S_IN, ['{'] = S_OUT,
-    ['['] = S_OUT,      ['}'] = S_OUT,        [']'] = S_OUT, [0x80 ... 0xFF] = S_IN | S_OUT,
-};
-
-/* One pass over the bytes: NULs, UTF-8, escaped NULs and nesting depth. Strings
- * are tracked only so that brackets inside them do not count; cJSON remains the
- * judge of the syntax. To tell a cut-off event from a syntax error, *cut_at gets
- * where cJSON reports running out of bytes: just after the opening quote of a
- * string left open, else the last byte if an object or array is left open, else
- * SIZE_MAX. */
 #if defined(__SSE2__)
 #include <emmintrin.h>
 
-/* From i, the index of the first byte s_check_bytes must look at, 16 bytes at a
- * time: inside strings '"', '\\', NUL and bytes >= 0x80; outside, also the
- * brackets. Stops at the last whole block; the caller's byte loop does the rest. */
-static size_t s_skip_plain(const unsigned char *p, size_t i, size_t len, unsigned char look)
+/* From i, the index of the first NUL or byte >= 0x80, 16 bytes at a time; stops at
+ * the last whole block. */
+static size_t s_skip_ascii(const unsigned char *p, size_t i, size_t len)
 {
-    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), zero = _mm_setzero_si128();
-    const __m128i open_brace = _mm_set1_epi8('{'), close_brace = _mm_set1_epi8('}');
-    const __m128i open_bracket = _mm_set1_epi8('['), close_bracket = _mm_set1_epi8(']');
+    const __m128i zero = _mm_setzero_si128();
     for (; i + 16 <= len; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *) (p + i));
-        __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, zero));
-        if (look == S_IN)
-            hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, backslash));
-        else
-            hit = _mm_or_si128(_mm_or_si128(hit, _mm_cmpeq_epi8(v, open_brace)),
-                               _mm_or_si128(_mm_cmpeq_epi8(v, close_brace),
-                                            _mm_or_si128(_mm_cmpeq_epi8(v, open_bracket),
-                                                         _mm_cmpeq_epi8(v, close_bracket))));
-        /* movemask takes each byte's top bit: the hits, and every byte >= 0x80 */
-        unsigned mask = (unsigned) _mm_movemask_epi8(_mm_or_si128(hit, v));
+        unsigned mask = (unsigned) _mm_movemask_epi8(_mm_or_si128(v, _mm_cmpeq_epi8(v, zero)));
         if (mask)
             return i + (size_t) __builtin_ctz(mask);
     }
     return i;
 }
 #else
-static size_t s_skip_plain(const unsigned char *p, size_t i, size_t len, unsigned char look)
+static size_t s_skip_ascii(const unsigned char *p, size_t i, size_t len)
 {
-    (void) p, (void) len, (void) look;
+    (void) p, (void) len;
     return i;
 }
 #endif
 
-static int s_check_bytes(const unsigned char *p, size_t len, size_t *cut_at, rtp_err_t *err)
+/* What cJSON does not check, over the whole event: no NUL byte, valid UTF-8, no
+ * escaped NUL (\u0000: a record's strings end at a NUL). Strings need not be told
+ * apart from the rest for these, so this pass stops only at non-ASCII bytes, which
+ * makes it much cheaper than one that follows strings (s_check_structure, run only
+ * when cJSON has failed). */
+static int s_check_content(const unsigned char *p, size_t len, rtp_err_t *err)
 {
-    unsigned char look = S_OUT;
-    int depth = 0;
-    size_t i = 0, string_at = 0;
+    size_t i = 0;
     for (;;) {
-        /* 16 bytes at a time while the run of plain bytes lasts, then a table
-         * lookup a byte for the rest of a block */
-        i = s_skip_plain(p, i, len, look);
-        while (i < len && !(s_special[p[i]] & look))
+        i = s_skip_ascii(p, i, len);
+        while (i < len && p[i] != 0 && p[i] < 0x80)
             i++;
-        if (i == len) {
-            *cut_at = look == S_IN ? string_at + 1 : depth > 0 ? len - 1 : SIZE_MAX;
-            return 0;
-        }
-        unsigned char c = p[i];
-        if (c >= 0x80) {
-            /* a run of multi-byte characters (a Japanese text, emoji) at once */
-            do {
-                const char *why = NULL;
-                size_t n = s_utf8_sequence(p + i, len - i, &why);
-                if (n == 0)
-                    return rtp_err_set(err, "invalid UTF-8 at byte %zu (%s)", i, why);
-                i += n;
-            } while (i < len && p[i] >= 0x80);
-            continue;
-        }
-        if (c == 0)
+        if (i == len)
+            break;
+        if (p[i] == 0)
             return rtp_err_set(err, "NUL byte in data at byte %zu", i);
+        do {   /* a run of multi-byte characters (a Japanese text, emoji) at once */
+            const char *why = NULL;
+            size_t n = s_utf8_sequence(p + i, len - i, &why);
+            if (n == 0)
+                return rtp_err_set(err, "invalid UTF-8 at byte %zu (%s)", i, why);
+            i += n;
+        } while (i < len && p[i] >= 0x80);
+    }
+    /* "\\u0000" is an escaped NUL unless its backslash is itself escaped: preceded
+     * by an odd number of backslashes */
+    for (const unsigned char *at = p; (at = memmem(at, len - (size_t) (at - p), "\\u0000", 6)) != NULL; at++) {
+        size_t before = 0;
+        while (at - before > p && at[-(ptrdiff_t) before - 1] == '\\')
+            before++;
+        if (before % 2 == 0)
+            return rtp_err_set(err, "escaped NUL (\\u0000) in a string at byte %zu", (size_t) (at - p));
+    }
+    return 0;
+}
+
+/* After cJSON failed on valid bytes (s_check_content passed), why: nesting deeper
+ * than cJSON allows (an error, returned), or where cJSON reports running out of
+ * bytes, in *cut_at, to tell a cut-off event from a syntax error: just after the
+ * opening quote of a string left open, else the last byte if an object or array
+ * is left open, else SIZE_MAX. Strings are followed only so that brackets inside
+ * them do not count; cJSON remains the judge of the syntax. */
+static int s_check_structure(const unsigned char *p, size_t len, size_t *cut_at, rtp_err_t *err)
+{
+    bool in_string = false;
+    int depth = 0;
+    size_t string_at = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = p[i];
         if (c == '"') {
             string_at = i;
-            look = look == S_IN ? S_OUT : S_IN;
-        } else if (c == '\\') {
-            if (len - i >= 6 && memcmp(p + i + 1, "u0000", 5) == 0)
-                return rtp_err_set(err, "escaped NUL (\\u0000) in a string at byte %zu", i);
-            if (i + 1 < len && p[i + 1] < 0x80 && p[i + 1] != 0)
+            in_string = !in_string;
+        } else if (in_string) {
+            if (c == '\\')
                 i++; /* the escaped character cannot end the string */
         } else if (c == '{' || c == '[') {
             if (++depth > CJSON_NESTING_LIMIT)
                 return rtp_err_set(err, "JSON nested deeper than %d levels at byte %zu", CJSON_NESTING_LIMIT,
                                    i);
-        } else if (depth > 0) { /* '}' or ']' */
+        } else if ((c == '}' || c == ']') && depth > 0) {
             depth--;
         }
-        i++;
     }
+    *cut_at = in_string ? string_at + 1 : depth > 0 ? len - 1 : SIZE_MAX;
+    return 0;
 }
 
 /* Writes up to 16 bytes of p from at into buf (cap >= 20) for a reason line:
@@ -687,8 +682,7 @@ int rtp_tweet_decode(const char *data, size_t len, rtp_decoded_t *out, rtp_err_t
         out->kind = RTP_EVENT_PANIC;
         return 0;
     }
-    size_t cut_at = SIZE_MAX;
-    if (s_check_bytes(p, len, &cut_at, err) != 0)
+    if (s_check_content(p, len, err) != 0)
         return -1;
 
     const char *end = NULL;
@@ -697,6 +691,10 @@ int rtp_tweet_decode(const char *data, size_t len, rtp_decoded_t *out, rtp_err_t
     cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
     if (!root) {
         rtp_json_arena_end();
+        /* the bytes are valid: the structure is what failed (too deep, or cut off) */
+        size_t cut_at = SIZE_MAX;
+        if (s_check_structure(p, len, &cut_at, err) != 0)
+            return -1;
         size_t at = end && end >= data && end <= data + len ? (size_t) (end - data) : len;
         char near[20];
         if (at >= len || at == cut_at)

@@ -17,7 +17,7 @@ static const rtp_setting_def_t s_settings[] = {
     {"scale-tick-ms", RTP_SET_INT, "1000", "how often the pool managers measure and decide", NULL},
     {"heartbeat-ms", RTP_SET_INT, "500", "heartbeat interval to workers", NULL},
     {"liveness", RTP_SET_INT, "4", "heartbeats a worker may miss before it is declared dead", NULL},
-    {"max-events", RTP_SET_INT, "20000", "events in flight at most; at the limit readers are not read", NULL},
+    {"max-events", RTP_SET_INT, "4000", "events in flight at most; at the limit readers are not read", NULL},
     {"max-crashes", RTP_SET_INT, "3", "K: a task in flight on K lost workers is poison (dead letter)", NULL},
     {"speculative-censor", RTP_SET_INT, "3", "copies of each task sent to distinct idle censor workers (1 = off, up to 3)", NULL},
     {"speculative-sentiment", RTP_SET_INT, "1", "the same for the sentiment pool", NULL},

@@ -71,9 +71,28 @@ int rtp_pool_from_name(const char *name)
     return -1;
 }
 
+/* Messages are made and freed by the thousand a second on every hot path, in
+ * bursts (a bundle of 64 at once), where malloc's per-thread cache (7 blocks of a
+ * size) runs dry: each thread keeps up to MSG_CACHE freed ones for its next
+ * rtp_msg_new. Not under AddressSanitizer, which must see every free. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MSG_CACHE 0
+#else
+#define MSG_CACHE 256
+static __thread rtp_msg_t *t_msg_cache[MSG_CACHE];
+static __thread int t_msg_cached;
+#endif
+
 rtp_msg_t *rtp_msg_new(rtp_msg_type_t type)
 {
-    rtp_msg_t *self = calloc(1, sizeof *self);
+    rtp_msg_t *self;
+#if MSG_CACHE
+    if (t_msg_cached) {
+        self = t_msg_cache[--t_msg_cached];
+        memset(self, 0, sizeof *self);
+    } else
+#endif
+        self = calloc(1, sizeof *self);
     if (self)
         self->type = type;
     return self;
@@ -90,7 +109,12 @@ void rtp_msg_destroy(rtp_msg_t **self_p)
     free(self->raw);
     free(self->acks);
     rtp_tweet_clear(&self->tweet);
-    free(self);
+#if MSG_CACHE
+    if (t_msg_cached < MSG_CACHE)
+        t_msg_cache[t_msg_cached++] = self;
+    else
+#endif
+        free(self);
     *self_p = NULL;
 }
 

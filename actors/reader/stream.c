@@ -144,6 +144,10 @@ static void s_start(reader_stream_t *self)
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, self);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, s_on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, self);
+    /* a stream at full speed fills any buffer: 256 KiB per read, not libcurl's
+     * 16 KiB, is 16 times fewer system calls (a read returns what has arrived, so
+     * a slow stream waits no longer) */
+    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 256L * 1024);
     curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, s_on_connected);
     curl_easy_setopt(easy, CURLOPT_PREREQDATA, self);
 

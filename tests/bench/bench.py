@@ -601,6 +601,11 @@ def _phase_analysis(series, steps, end):
 # serves a fifth of it: no autoscaler can meet the target there.)
 ELASTICITY_WORK_MS = 4
 ELASTICITY_CENSOR = "2:32"
+# The backlog the autoscaler reacts to is the broker's queue: with the default bound
+# of events in flight (4,000) it would stop growing at the bound within a second or
+# two, whatever the autoscaler did, and the targets would say nothing. With 20,000
+# the backlog can grow for several seconds, so when it stops, the pool's growth did it.
+ELASTICITY_MAX_EVENTS = 20000
 
 # rtp up's supervisor starts rtp-censor#N, which joins the broker as local/censor-N
 STARTED = re.compile(r"^(\S+) INFO  rtp\[\d+\] started rtp-censor#(\d+) \(pid \d+\)")
@@ -648,8 +653,9 @@ def run_elasticity(paths, data, quick, plot_path, work_ms=ELASTICITY_WORK_MS, ce
     every second (RTP_STATS_MS=1000) gives the censor pool's size, its target, tasks
     in flight and tasks queued. Time 0 is the stand-in server's start, where its
     schedule starts. The log also gives how long new workers take to be READY. At the
-    end nothing drains its backlog (NO_DRAIN); in a quick run it holds at most 2,000
-    events in flight (RTP_MAX_EVENTS) so that stopping is quick too."""
+    end nothing drains its backlog (NO_DRAIN). The broker holds up to
+    ELASTICITY_MAX_EVENTS events in flight (see there why), 2,000 in a quick run so
+    that stopping is quick too."""
     phases = [(100, 2), (1500, 2), (100, 3)] if quick else [(100, 20), (1500, 20), (100, 30)]
     schedule = ",".join(f"{r}:{s}" for r, s in phases)
     total = sum(s for _, s in phases)
@@ -657,7 +663,7 @@ def run_elasticity(paths, data, quick, plot_path, work_ms=ELASTICITY_WORK_MS, ce
     with rtpredis.RedisServer() as redis:
         up = Up(paths, redis, ["--replay-rate-schedule", schedule, "--replay-loops", 0,
                                *common_args(work_ms=work_ms, censor=censor, others="2:4")],
-                env={"RTP_STATS_MS": 1000, **NO_DRAIN, **({"RTP_MAX_EVENTS": 2000} if quick else {})},
+                env={"RTP_STATS_MS": 1000, **NO_DRAIN, "RTP_MAX_EVENTS": 2000 if quick else ELASTICITY_MAX_EVENTS},
                 label="elasticity")
         try:
             up.wait_first_batch()

@@ -78,7 +78,7 @@ int rtp_pool_from_name(const char *name)
 #if defined(__SANITIZE_ADDRESS__)
 #define MSG_CACHE 0
 #else
-#define MSG_CACHE 256
+#define MSG_CACHE 64
 static __thread rtp_msg_t *t_msg_cache[MSG_CACHE];
 static __thread int t_msg_cached;
 #endif

@@ -70,6 +70,12 @@ class Paths:
                 raise BenchError(f"{exe} is missing: build first (cmake -S . -B build && cmake --build build)")
         os.environ["RTP_DATA_DIR"] = self.data
 
+    def default_of(self, exe, option):
+        """An option's default as `exe --help` states it (a string), or None."""
+        r = subprocess.run([os.path.join(self.bin, exe), "--help"], capture_output=True, text=True, timeout=30)
+        m = re.search(rf"--{re.escape(option)}\b.*?default: ([^)]*)\)", r.stdout + r.stderr, re.S)
+        return m.group(1) if m else None
+
     def build_type(self):
         cache = os.path.join(os.path.dirname(self.bin), "CMakeCache.txt")
         kind, sanitize = "unknown", False
@@ -886,7 +892,7 @@ def run_overload(paths, data, quick):
             "unacknowledged_at_exit": unacked,
             "distinct_in_redis": zcard,
             "drained_after_feed_end_s": None if drained is None else round(drained, 1),
-            "broker_peak_in_flight": peak_queue, "max_events": 20000,
+            "broker_peak_in_flight": peak_queue, "max_events": paths.default_of("rtp-broker", "max-events"),
             "processes": roles}
 
 

@@ -303,7 +303,7 @@ static void s_emit(reader_forward_t *self, rtp_event_kind_t kind)
         reader_record_destroy(&record);
         return;
     }
-    /* the outbox goes out a bundle at a time, or when this piece of the stream is parsed */
+    /* the outbox goes out a bundle at a time, or in reader_forward_flush after a round of feeding */
     if (self->out_count >= SEND_BUNDLE)
         s_outbox_flush(self);
 }
@@ -530,8 +530,6 @@ void reader_forward_destroy(reader_forward_t **self_p)
 
 int reader_forward_feed(reader_forward_t *self, const char *buf, size_t len)
 {
-    if (self->out_count > 0)
-        s_outbox_flush(self);
     if (self->held_len > 0 || !s_may_parse(self)) {
         if (s_window_full(self)) {
             self->stats->window_full_pauses++;
@@ -548,8 +546,12 @@ int reader_forward_feed(reader_forward_t *self, const char *buf, size_t len)
     size_t used = s_parse(self, buf, len);
     if (used < len)
         s_hold(self, buf + used, len - used);
-    s_outbox_flush(self);
     return 1;
+}
+
+void reader_forward_flush(reader_forward_t *self)
+{
+    s_outbox_flush(self);
 }
 
 void reader_forward_end(reader_forward_t *self)

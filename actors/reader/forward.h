@@ -64,8 +64,13 @@ void reader_forward_destroy(reader_forward_t **self_p);
 
 /* Takes stream bytes: returns 1 when it took them all (parsed, or held to parse
  * later), 0 when it took none because records wait (outbox, full window, held
- * bytes): reader_forward_ready says when to offer bytes again. */
+ * bytes): reader_forward_ready says when to offer bytes again. Full bundles go
+ * out at once; the last, partial one waits for reader_forward_flush, so that the
+ * events of all the pieces libcurl hands over in one go travel together. */
 int reader_forward_feed(reader_forward_t *self, const char *buf, size_t len);
+/* Hands the outbox to ZeroMQ: call after each round of feeding (after libcurl's
+ * perform), before sleeping. */
+void reader_forward_flush(reader_forward_t *self);
 /* The connection ended: once the held bytes are parsed, a partly received event
  * is discarded (and counted as truncated). */
 void reader_forward_end(reader_forward_t *self);

@@ -86,6 +86,7 @@ int reader_run(const reader_config_t *config)
         if (reader_stream_paused(stream) && reader_forward_ready(forward))
             reader_stream_resume(stream);
         reader_stream_work(stream);
+        reader_forward_flush(forward);   /* what this round parsed, as one bundle */
         stats.paused = (uint64_t) reader_stream_paused(stream);
         if (config->stats_interval_ms > 0 && rtp_mono_ms() >= next_stats) {
             reader_stats_log(&stats, "stats", config->name);

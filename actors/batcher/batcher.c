@@ -47,8 +47,8 @@ typedef struct {
     int64_t last_grant_ms; /* when credit was last sent: the aggregator's silence counts from then */
     int warnings;
     uint64_t rng;
-    uint64_t batches, records, stored, duplicates, deadletters, failed_writes, malformed, unexpected,
-        unsolicited, reconnects, acks_sent, received;
+    uint64_t batches, records, stored, duplicates, deadletters, deadletter_duplicates, failed_writes, malformed,
+        unexpected, unsolicited, reconnects, acks_sent, received;
     int64_t next_stats_ms;
     FILE *latency; /* --latency-log, or NULL */
     /* the journal (NULL when off); records go there while it holds any */
@@ -90,14 +90,14 @@ static void s_stats(batcher_t *b, const char *label)
         rtp_journal_stats(b->journal, &j);
     rtp_info("%s held=%zu max_held=%zu window=%zu outstanding=%" PRIu64 " received=%" PRIu64
              " batches=%" PRIu64 " records=%" PRIu64 " new=%" PRIu64 " duplicates=%" PRIu64
-             " deadletters=%" PRIu64 " failed_writes=%" PRIu64 " malformed=%" PRIu64 " unexpected=%" PRIu64
+             " deadletters=%" PRIu64 " deadletter_duplicates=%" PRIu64 " failed_writes=%" PRIu64 " malformed=%" PRIu64 " unexpected=%" PRIu64
              " unsolicited=%" PRIu64 " connected=%d healthy=%d journal_records=%" PRIu64
              " journal_bytes=%" PRIu64 " journal_segments=%" PRIu64 " journaled=%" PRIu64 " replayed=%" PRIu64
              " recovered=%" PRIu64 " torn=%" PRIu64 " torn_bytes=%" PRIu64 " corrupt=%" PRIu64
              " undecodable=%" PRIu64 " journal_full=%d fsyncs=%" PRIu64 " fsync_avg_us=%" PRIu64
              " fsync_max_us=%" PRIu64,
              label, b->count, b->max_held, b->window, b->outstanding, b->received, b->batches, b->records,
-             b->stored, b->duplicates, b->deadletters, b->failed_writes, b->malformed, b->unexpected,
+             b->stored, b->duplicates, b->deadletters, b->deadletter_duplicates, b->failed_writes, b->malformed, b->unexpected,
              b->unsolicited, b->connected, b->healthy, j.records, j.bytes, j.segments, j.appended, j.consumed,
              j.recovered, j.torn, j.torn_bytes, j.corrupt, j.undecodable, b->journal_full, j.syncs,
              j.syncs ? j.sync_us_total / j.syncs : 0, j.sync_us_max);
@@ -349,6 +349,7 @@ static void s_written(batcher_t *b, rtp_msg_t *const *msgs, size_t n, const rtp_
     b->stored += counts->stored;
     b->duplicates += counts->duplicates;
     b->deadletters += counts->deadletters;
+    b->deadletter_duplicates += counts->deadletter_duplicates;
     char line[BATCH_PRINT_LINE_MAX];
     if (b->print.interval_ms > 0) {
         batch_print_format_one(line, sizeof line, b->batches, n, counts->stored, counts->duplicates,
@@ -730,9 +731,11 @@ static int s_setup(batcher_t *b)
     if (b->cfg->journal_max_bytes > 0 && s_open_journal(b) != 0)
         return 1;
     batch_print_init(&b->print, b->cfg->print_per_second);
-    batcher_view_t view = {&b->received, &b->batches,       &b->records,   &b->stored,
-                           &b->duplicates, &b->deadletters, &b->failed_writes, &b->acks_sent,
-                           &b->acked,    &b->count,         &b->redis_up,  &b->journal};
+    batcher_view_t view = {&b->received,    &b->batches,     &b->records,
+                           &b->stored,      &b->duplicates,  &b->deadletters,
+                           &b->deadletter_duplicates,        &b->failed_writes,
+                           &b->acks_sent,   &b->acked,       &b->count,
+                           &b->redis_up,    &b->journal};
     b->metrics = batcher_metrics_new(b->cfg->metrics_port, &view);
     if (s_open(b) != 0)
         return 1;

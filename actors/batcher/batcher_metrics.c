@@ -67,12 +67,17 @@ static void s_register(batcher_metrics_t *self)
     s_counter(self, "rtp_batcher_received_total", "Records taken from the aggregator.", v->received);
     s_counter(self, "rtp_batcher_batches_total", "Batches written to Redis.", v->batches);
     s_counter(self, "rtp_batcher_records_total",
-              "Records written to Redis (new tweets, tweets already stored, dead letters).", v->records);
+              "Records written to Redis (new tweets, tweets already stored, dead letters, dead letters already "
+              "in the list).",
+              v->records);
     s_counter(self, "rtp_batcher_tweets_stored_total", "Tweets stored that Redis did not hold yet.", v->stored);
     s_counter(self, "rtp_batcher_duplicates_total", "Tweets written that Redis already held (resends).",
               v->duplicates);
     s_counter(self, "rtp_batcher_dead_letters_total", "Dead letters stored (the deadletter list).",
               v->deadletters);
+    s_counter(self, "rtp_batcher_dead_letter_duplicates_total",
+              "Dead letters the deadletter list held already (a resend): not appended again.",
+              v->deadletter_duplicates);
     s_counter(self, "rtp_batcher_failed_writes_total", "Redis writes that failed (each is retried).",
               v->failed_writes);
     s_counter(self, "rtp_batcher_acks_total", "ACK messages sent to the broker for the readers.", v->acks_sent);

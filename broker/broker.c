@@ -39,7 +39,6 @@ typedef struct {
     uint64_t seq_key;                                 /* its key in the broker's by_seq map; 0: not listed */
 } event_t;
 
-/* What the aggregator gets, in order: an event's parts as one bundle, or a dead letter. */
 /* Messages for the aggregator that go as one bundle: the parts of the events that
  * completed in one turn of the loop (each event's parts always together). */
 typedef struct {
@@ -342,9 +341,9 @@ static uint64_t s_sent_at(const event_t *e, int pool, uint32_t worker_id)
  * run their tasks in arrival order, so a crash happened on the oldest task it held:
  * only that one is blamed. A blamed panic did what the lab wants and becomes a dead
  * letter; a blamed tweet counts one crash, and a tweet blamed for max_crashes lost
- * workers is poison: a dead letter instead of another dead worker. */
-/* incident: b->incident for a loss of its own (++ it first), or shared by the
- * workers lost in the same heartbeat pass. */
+ * workers is poison: a dead letter instead of another dead worker, and a tweet is
+ * blamed once per incident: b->incident for a loss of its own (++ it first), or
+ * shared by the workers lost in the same heartbeat pass. */
 static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why, uint32_t incident)
 {
     int pool = w->pool;
@@ -680,10 +679,6 @@ static size_t s_read_bundle(broker_t *b, zsock_t *sock, const char *endpoint,
 
 /* ---------- dispatch ---------- */
 
-/* Sends queued tasks of one pool to the least-loaded workers while any has room.
- * A pool with speculative copies > 1 also sends each task to up to that many
- * distinct workers that are idle right now (speculative execution spends idle
- * capacity only); the first result wins, the others are cancelled. */
 /* Sends the tasks a dispatch round chose for w, as one bundle. */
 static void s_flush_tasks(broker_t *b, pool_worker_t *w)
 {
@@ -693,6 +688,10 @@ static void s_flush_tasks(broker_t *b, pool_worker_t *w)
     w->n_outgoing = 0;
 }
 
+/* Sends queued tasks of one pool to the least-loaded workers while any has room.
+ * A pool with speculative copies > 1 also sends each task to up to that many
+ * distinct workers that are idle right now (speculative execution spends idle
+ * capacity only); the first result wins, the others are cancelled. */
 static void s_dispatch(broker_t *b, int pool)
 {
     pool_t *p = b->pools[pool];

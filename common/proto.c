@@ -247,14 +247,20 @@ static void w_task_tweet(writer_t *w, const rtp_tweet_t *t)
     w_u64(w, (uint64_t) t->retweets);
 }
 
+/* A header frame: "RT", our version, the type (a message's, or RTP_PACKED_TYPE). */
+static void s_header(uint8_t hdr[4], uint8_t type)
+{
+    hdr[0] = 'R';
+    hdr[1] = 'T';
+    hdr[2] = RTP_PROTO_VERSION;
+    hdr[3] = type;
+}
+
 int rtp_msg_encode(const rtp_msg_t *msg, uint8_t hdr[4], uint8_t **buf, size_t *cap, size_t *len)
 {
     if (msg->type <= 0 || msg->type >= RTP_MSG_TYPE_COUNT_)
         return -1;
-    hdr[0] = 'R';
-    hdr[1] = 'T';
-    hdr[2] = RTP_PROTO_VERSION;
-    hdr[3] = (uint8_t) msg->type;
+    s_header(hdr, (uint8_t) msg->type);
     uint32_t f = s_fields[msg->type];
     writer_t w = {buf, cap, 0, 0};
     if (f & F_KEY)
@@ -375,7 +381,6 @@ static const uint8_t *r_blob(reader_t *r, size_t *n, const char *what)
     return s;
 }
 
-/* A NUL-terminated copy of a string field; a string with a NUL inside is malformed. */
 /* A string field inside the frame (not NUL-terminated); a string with a NUL
  * inside is malformed. */
 static const char *r_str_view(reader_t *r, size_t *n, const char *what)
@@ -388,6 +393,7 @@ static const char *r_str_view(reader_t *r, size_t *n, const char *what)
     return (const char *) s;
 }
 
+/* A NUL-terminated copy of a string field; a string with a NUL inside is malformed. */
 static char *r_str(reader_t *r, const char *what)
 {
     size_t n = 0;
@@ -535,10 +541,7 @@ int rtp_msg_send(const rtp_msg_t *msg, void *sock, const rtp_peer_t *peer, int f
 
 void rtp_packed_header(uint8_t hdr[4])
 {
-    hdr[0] = 'R';
-    hdr[1] = 'T';
-    hdr[2] = RTP_PROTO_VERSION;
-    hdr[3] = RTP_PACKED_TYPE;
+    s_header(hdr, RTP_PACKED_TYPE);
 }
 
 int rtp_packed_append(uint8_t **buf, size_t *cap, size_t *len, const uint8_t hdr[4], const uint8_t *body,
@@ -697,6 +700,11 @@ size_t rtp_msg_recv_bundle(void *sock, rtp_peer_t *peer, int flags, rtp_msg_t **
         count++;
     }
     size_t n = 0;
+    if (peer && count > 0) {   /* the routing id (read by the caller only when n > 0) */
+        size_t len = zmq_msg_size(&frames[0]);
+        peer->len = len < sizeof peer->data ? len : sizeof peer->data;
+        memcpy(peer->data, zmq_msg_data(&frames[0]), peer->len);
+    }
     if (more) {
         s_drain_rest(handle);
         rtp_err_set(err, "malformed message: more than %d frames", want);
@@ -705,24 +713,13 @@ size_t rtp_msg_recv_bundle(void *sock, rtp_peer_t *peer, int flags, rtp_msg_t **
         const uint8_t *h = zmq_msg_data(&frames[first]);
         if (h[0] != 'R' || h[1] != 'T' || h[2] != RTP_PROTO_VERSION)
             rtp_err_set(err, "malformed message: a packed bundle's header is not rtp version %d", RTP_PROTO_VERSION);
-        else {
-            if (peer) {
-                size_t len = zmq_msg_size(&frames[0]);
-                peer->len = len < sizeof peer->data ? len : sizeof peer->data;
-                memcpy(peer->data, zmq_msg_data(&frames[0]), peer->len);
-            }
+        else
             n = rtp_packed_decode(zmq_msg_data(&frames[first + 1]), zmq_msg_size(&frames[first + 1]), out, max,
                                   err);
-        }
     } else if (count < first + 2 || (count - first) % 2)
         rtp_err_set(err, "malformed message: %d frame(s), expected %s%d", count, max > 1 ? "pairs after " : "",
                     max > 1 ? first : want);
     else {
-        if (peer) {
-            size_t len = zmq_msg_size(&frames[0]);
-            peer->len = len < sizeof peer->data ? len : sizeof peer->data;
-            memcpy(peer->data, zmq_msg_data(&frames[0]), peer->len);
-        }
         for (int i = first; i < count; i += 2) {
             out[n] = rtp_msg_decode(zmq_msg_data(&frames[i]), zmq_msg_size(&frames[i]),
                                     zmq_msg_data(&frames[i + 1]), zmq_msg_size(&frames[i + 1]), err);

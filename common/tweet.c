@@ -45,7 +45,7 @@ static void s_string_slots(rtp_tweet_t *t, char **fields[S_NSTR])
 /* Copies the strings (lens[i] bytes of values[i]) into one new allocation, then
  * frees the old one: the values may point into t's own strings. Numbers are left
  * alone. */
-static int s_set_strings_n(rtp_tweet_t *t, const char *const values[S_NSTR], const size_t lens[S_NSTR])
+int rtp_tweet_set_n(rtp_tweet_t *t, const char *const values[S_NSTR], const size_t lens[S_NSTR])
 {
     size_t total = 0;
     for (int i = 0; i < S_NSTR; i++)
@@ -76,12 +76,7 @@ static int s_set_strings(rtp_tweet_t *t, const char *values[S_NSTR])
             values[i] = "";
         lens[i] = strlen(values[i]);
     }
-    return s_set_strings_n(t, values, lens);
-}
-
-int rtp_tweet_set_n(rtp_tweet_t *t, const char *const values[9], const size_t lens[9])
-{
-    return s_set_strings_n(t, values, lens);
+    return rtp_tweet_set_n(t, values, lens);
 }
 
 void rtp_tweet_lengths(const rtp_tweet_t *t, size_t lens[9])

@@ -10,7 +10,9 @@ static const rtp_setting_def_t s_settings[] = {
      "the broker's results endpoint to connect to (PUSH side)", NULL},
     {"bind", RTP_SET_STR, "tcp://127.0.0.1:5558", "where batchers connect (ROUTER)", "RTP_AGGREGATOR_BIND"},
     {"max-pending", RTP_SET_INT, "50000",
-     "cap on pending joins + ready records; at the cap the broker is pushed back (the bundle read last may pass it by up to 64 messages)", NULL},
+     "cap on pending joins + ready records; at the cap the broker is pushed back (the bundle read last "
+     "may pass it by up to 64 messages)",
+     NULL},
     {"join-timeout-ms", RTP_SET_INT, "30000", "an incomplete join older than this becomes a dead letter",
      NULL},
     {"drain-timeout-ms", RTP_SET_INT, "5000",

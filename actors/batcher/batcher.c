@@ -90,16 +90,17 @@ static void s_stats(batcher_t *b, const char *label)
         rtp_journal_stats(b->journal, &j);
     rtp_info("%s held=%zu max_held=%zu window=%zu outstanding=%" PRIu64 " received=%" PRIu64
              " batches=%" PRIu64 " records=%" PRIu64 " new=%" PRIu64 " duplicates=%" PRIu64
-             " deadletters=%" PRIu64 " deadletter_duplicates=%" PRIu64 " failed_writes=%" PRIu64 " malformed=%" PRIu64 " unexpected=%" PRIu64
-             " unsolicited=%" PRIu64 " connected=%d healthy=%d journal_records=%" PRIu64
+             " deadletters=%" PRIu64 " deadletter_duplicates=%" PRIu64 " failed_writes=%" PRIu64
+             " malformed=%" PRIu64 " unexpected=%" PRIu64 " unsolicited=%" PRIu64
+             " connected=%d healthy=%d journal_records=%" PRIu64
              " journal_bytes=%" PRIu64 " journal_segments=%" PRIu64 " journaled=%" PRIu64 " replayed=%" PRIu64
              " recovered=%" PRIu64 " torn=%" PRIu64 " torn_bytes=%" PRIu64 " corrupt=%" PRIu64
              " undecodable=%" PRIu64 " journal_full=%d fsyncs=%" PRIu64 " fsync_avg_us=%" PRIu64
              " fsync_max_us=%" PRIu64,
              label, b->count, b->max_held, b->window, b->outstanding, b->received, b->batches, b->records,
-             b->stored, b->duplicates, b->deadletters, b->deadletter_duplicates, b->failed_writes, b->malformed, b->unexpected,
-             b->unsolicited, b->connected, b->healthy, j.records, j.bytes, j.segments, j.appended, j.consumed,
-             j.recovered, j.torn, j.torn_bytes, j.corrupt, j.undecodable, b->journal_full, j.syncs,
+             b->stored, b->duplicates, b->deadletters, b->deadletter_duplicates, b->failed_writes, b->malformed,
+             b->unexpected, b->unsolicited, b->connected, b->healthy, j.records, j.bytes, j.segments, j.appended,
+             j.consumed, j.recovered, j.torn, j.torn_bytes, j.corrupt, j.undecodable, b->journal_full, j.syncs,
              j.syncs ? j.sync_us_total / j.syncs : 0, j.sync_us_max);
 }
 
@@ -174,8 +175,7 @@ static void s_grant(batcher_t *b, int64_t now)
     if (rtp_msg_send(credit, b->dealer, NULL, ZMQ_DONTWAIT) == 0) {
         b->outstanding += credit->credit;
         b->last_grant_ms = now;
-    }
-    else
+    } else
         b->next_grant_ms = now + GRANT_RETRY_MS; /* the connection is not ready yet */
     rtp_msg_destroy(&credit);
 }

@@ -8,8 +8,9 @@
  *
  * Credit (reactive pull): the batcher holds at most `window` = 4 x batch_size
  * records (room for the batch being written, the next one filling, and two more on
- * the way, so a Redis round trip never leaves the aggregator without credit). It grants the aggregator credit for exactly the room it has (window -
- * held - credit already granted), when it connects and again after each batch is
+ * the way, so a Redis round trip never leaves the aggregator without credit). It
+ * grants the aggregator credit for exactly the room it has (window - held - credit
+ * already granted), when it connects and again after each batch is
  * written; the aggregator never sends more than it was granted, so the batcher never
  * holds more than its window. A (re)connection voids the old credit on both sides
  * (the aggregator sees a new peer), so the whole free window is granted again.

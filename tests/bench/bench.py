@@ -501,15 +501,14 @@ THROUGHPUT_RUNS = 3
 
 def run_throughput(paths, data, quick):
     """The throughput scenario THROUGHPUT_RUNS times (once in a quick run), each on a
-    fresh system and Redis, each after a parse ceiling measurement; the figures are the best run's, as the parse ceiling's
-    are the best of three runs: on a shared machine a run can only be slowed by its
-    neighbours, never sped up, and this machine's speed drifts by 15 % and more from
-    one run to the next (the same code: 0.053 and 0.072 CPU s per 1000 tweets in two
-    runs ten minutes apart). Every run must store every record; peak memory is each
-    process's highest of all runs, so the memory targets are judged on the worst."""
-    # Each run follows a parse ceiling measurement, so that the ceiling's best and
-    # the throughput's best sample the same stretch of the machine's time (its speed
-    # drifts over minutes); main() merges them into the ceilings' best.
+    fresh system and Redis; the figures are the best run's, as the parse ceiling's
+    are the best of its runs: on a shared machine a run can only be slowed by its
+    neighbours, never sped up, and this machine's speed drifts by 15 % and more over
+    minutes (the same code: 0.053 and 0.072 CPU s per 1000 tweets ten minutes apart).
+    Each run follows a parse ceiling measurement, so that both bests sample the same
+    stretch of time; main() merges those into the ceilings' best. Every run must
+    store every record; peak memory is each process's highest of all runs, so the
+    memory targets are judged on the worst."""
     runs, parses = [], []
     for _ in range(1 if quick else THROUGHPUT_RUNS):
         parses.append(_ceiling(paths, quick, "parse"))
@@ -536,7 +535,8 @@ def _throughput_once(paths, data, quick):
     loops = 5 if quick else 150   # about 5 s of full speed
     expected = loops * data.records_per_loop
     with rtpredis.RedisServer() as redis:
-        up = Up(paths, redis, ["--replay-rate", 0, "--replay-loops", loops, *common_args(batch=(500, 200))], label="throughput")
+        up = Up(paths, redis, ["--replay-rate", 0, "--replay-loops", loops, *common_args(batch=(500, 200))],
+                label="throughput")
         try:
             t_first = up.wait_first_batch()
             up.wait_records(expected, timeout=600)

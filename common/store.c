@@ -16,12 +16,14 @@
  *
  * First it checks the types of the global keys (TYPE): a wrong one answers
  * "RTPBLOCKED key type wanted" before anything is written, since no row can be
- * stored without it. Then phase 1 only reads, row by row: a tweet is already stored
- * when tweet:<id> is a hash whose id field is <id>; a new tweet's user keys are read
- * with redis.pcall, so a key of the wrong type (WRONGTYPE), a hash rtp did not write
- * or a user total that would stop being a finite number refuses that row alone (and
- * every copy of its tweet in the batch), before any write: the rows are decided and
- * the totals computed over the accepted rows only. Any other error of a read (a
+ * stored without it. Then phase 1 only reads, row by row, with redis.pcall: a tweet
+ * is already stored when tweet:<id> is a hash whose id field is <id> (HLEN, then HGET
+ * when it exists), new when there is no such key; a new tweet's user hash must hold
+ * rtp's id, engagement and tweets fields as rtp writes them, or none of them. A key
+ * of the wrong type (WRONGTYPE), another hash at tweet:<id>, a user hash with rtp's
+ * fields wrong, or a user total that would stop being a finite number refuses that
+ * row alone (and every copy of its tweet in the batch), before any write: the rows
+ * are decided and the totals computed over the accepted rows only. Any other error of a read (a
  * missing permission, say) fails the batch with nothing written. Phase 2 writes the
  * accepted rows; its commands cannot meet a key of the wrong type, and Redis refuses
  * a script for memory (OOM) only at its first write, so a batch is never half
@@ -75,11 +77,10 @@ static const char s_script[] =
     "end\n"
     "local function user_state(uid)\n"
     "  local key, set = 'user:' .. uid, 'user:' .. uid .. ':tweets'\n"
-    "  local n = redis.pcall('HLEN', key)\n"
-    "  if type(n) == 'table' then return wrong(key, 'hash', n) end\n"
+    "  local v = redis.pcall('HMGET', key, 'id', 'engagement', 'tweets')\n"
+    "  if v.err then return wrong(key, 'hash', v) end\n"
     "  local u = {eng = 0, cnt = 0}\n"
-    "  if n > 0 then\n"
-    "    local v = redis.call('HMGET', key, 'id', 'engagement', 'tweets')\n"
+    "  if v[1] or v[2] or v[3] then\n"
     "    u.eng, u.cnt = tonumber(v[2]), tonumber(v[3])\n"
     "    if v[1] ~= uid or not finite(u.eng) or not finite(u.cnt) then\n"
     "      return {key = key, what = 'is in the way: a hash rtp did not write (id ' .. show(v[1]) ..\n"

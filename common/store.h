@@ -21,8 +21,9 @@
  *     does a second copy of a tweet within one batch.
  *   - The script reads and checks every key it will touch before it writes any:
  *       - a row whose own keys are in the way (tweet:<id>, user:<id> or
- *         user:<id>:tweets of the wrong type, a tweet:<id> or user:<id> hash rtp did
- *         not write, a user total that would not be a finite number) is refused:
+ *         user:<id>:tweets of the wrong type, a tweet:<id> hash rtp did not write, a
+ *         user:<id> hash whose id, engagement or tweets field is not as rtp writes
+ *         it, a user total that would not be a finite number) is refused:
  *         nothing of it is written, and it becomes a dead letter whose reason names
  *         the key and quotes Redis's error ("tweet 12 not stored: key user:7 holds a
  *         string, not a hash (Redis: WRONGTYPE ...)"), written in a second round

@@ -110,7 +110,8 @@ def test_rows_in_the_way_are_refused_alone():
         f"user:{ub}:tweets": f"holds a list, not a set (Redis: {WRONGTYPE})",
         f"tweet:{tc}": f"holds a string, not a hash (Redis: {WRONGTYPE})",
         f"tweet:{td}": "is in the way: a hash rtp did not write (its id field is missing)",
-        f"user:{ue}": "is in the way: a hash rtp did not write (id missing, engagement missing, tweets missing)",
+        f"user:{ue}": 'is in the way: a hash rtp did not write (id "someone else", engagement "n/a", tweets '
+                      'missing)',
     }
     redis = RedisServer().start()
     with redis.client() as r:
@@ -118,7 +119,7 @@ def test_rows_in_the_way_are_refused_alone():
         r.command("RPUSH", f"user:{ub}:tweets", "1")
         r.command("SET", f"tweet:{tc}", "not a tweet")
         r.command("HSET", f"tweet:{td}", "note", "another program's")
-        r.command("HSET", f"user:{ue}", "name", "another program's")
+        r.command("HSET", f"user:{ue}", "id", "someone else", "engagement", "n/a")
         before = {k: r.command("DUMP", k) for k in poisons}
 
     d = _temp_dir()

@@ -552,7 +552,7 @@ static void s_poison(redisContext *c)
     freeReplyObject(redisCommand(c, "RPUSH user:pc:tweets 1"));         /* 5003 */
     freeReplyObject(redisCommand(c, "SET tweet:5004 oops"));            /* 5004 */
     freeReplyObject(redisCommand(c, "HSET tweet:5005 note foreign"));   /* 5005 */
-    freeReplyObject(redisCommand(c, "HSET user:pf name someone-else")); /* 5006 */
+    freeReplyObject(redisCommand(c, "HSET user:pf id someone-else"));   /* 5006 */
     freeReplyObject(redisCommand(c, "HSET user:ph id ph engagement 1.5e308 tweets 1 name H screen_name h "
                                     "followers 1")); /* 5007 */
 }
@@ -581,7 +581,6 @@ static void s_check_refused_rows(int port)
     rtp_store_t *store = rtp_store_new(link);
     redisContext *c = s_conn(port, NULL, 2);
     s_poison(c);
-    char *poisoned = s_dump(c);
 
     rec_t recs[16];
     rtp_msg_t *b[16];
@@ -633,8 +632,8 @@ static void s_check_refused_rows(int port)
         s_check_refused_entry(dl->element[4]->str, "5005", "tweet:5005",
                               "is in the way: a hash rtp did not write (its id field is missing)");
         s_check_refused_entry(dl->element[5]->str, "5006", "user:pf",
-                              "is in the way: a hash rtp did not write (id missing, engagement missing, "
-                              "tweets missing)");
+                              "is in the way: a hash rtp did not write (id \\\"someone-else\\\", "
+                              "engagement missing, tweets missing)");
         s_check_refused_entry(dl->element[6]->str, "5007", "user:ph",
                               "has an engagement total of 1.5e+308: adding 1.5e+308 would make it inf");
         snprintf(what, sizeof what, "holds a string, not a hash (Redis: %s)", wrongtype);
@@ -679,8 +678,19 @@ static void s_check_refused_rows(int port)
     s_check_user(c, "pa", "Alice", "alice", "10",
                  recs[0].engagement + recs[3].engagement + recs[4].engagement + recs[7].engagement, 4);
     s_free_all(again, n);
+
+    /* a user hash with fields of another program and none of rtp's: rtp's are added */
+    freeReplyObject(redisCommand(c, "HSET user:pz note kept"));
+    rec_t z = T1;
+    z.id = "5100";
+    z.user_id = "pz";
+    rtp_msg_t *bz[] = {s_joined(&z)};
+    CHECK_INT(s_write(store, bz, 1, &counts), 0);
+    CHECK_INT(counts.stored, 1);
+    CHECK_STR(s_hget(c, "user:pz", "note"), "kept");
+    CHECK_STR(s_hget(c, "user:pz", "tweets"), "1");
+    s_free_all(bz, 1);
     s_free_all(b, n);
-    free(poisoned);
     redisFree(c);
     rtp_store_destroy(&store);
     rtp_redis_link_destroy(&link);

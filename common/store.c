@@ -381,43 +381,37 @@ void rtp_store_destroy(rtp_store_t **self_p)
     *self_p = NULL;
 }
 
-/* Room for count rows (a batch's messages). 0 or -1. */
-static int s_reserve_rows(rtp_store_t *self, size_t count)
+/* p grown to n items of size bytes, or p itself with *failed set when out of memory
+ * (so that every array of a set can be grown before the one check). */
+static void *s_grow(void *p, size_t n, size_t size, int *failed)
 {
-    if (count <= self->rowcap)
-        return 0;
-    size_t *rows = realloc(self->rows, count * sizeof *rows);
-    if (rows)
-        self->rows = rows;
-    size_t *refused = realloc(self->refused, count * sizeof *refused);
-    if (refused)
-        self->refused = refused;
-    rtp_msg_t **again = realloc(self->again, count * sizeof *again);
-    if (again)
-        self->again = again;
-    if (!rows || !refused || !again)
-        return -1;
-    self->rowcap = count;
-    return 0;
+    void *grown = realloc(p, n * size);
+    if (!grown) {
+        *failed = 1;
+        return p;
+    }
+    return grown;
 }
 
-static int s_reserve(rtp_store_t *self, size_t argc)
+/* Room for argc arguments of the command and count rows (a batch's messages). 0 or -1. */
+static int s_reserve(rtp_store_t *self, size_t argc, size_t count)
 {
-    if (argc <= self->argcap)
-        return 0;
-    const char **argv = realloc(self->argv, argc * sizeof *argv);
-    if (argv)
-        self->argv = argv;
-    size_t *lens = realloc(self->lens, argc * sizeof *lens);
-    if (lens)
-        self->lens = lens;
-    size_t *offs = realloc(self->offs, argc * sizeof *offs);
-    if (offs)
-        self->offs = offs;
-    if (!argv || !lens || !offs)
-        return -1;
-    self->argcap = argc;
-    return 0;
+    int failed = 0;
+    if (argc > self->argcap) {
+        self->argv = s_grow(self->argv, argc, sizeof *self->argv, &failed);
+        self->lens = s_grow(self->lens, argc, sizeof *self->lens, &failed);
+        self->offs = s_grow(self->offs, argc, sizeof *self->offs, &failed);
+        if (!failed)
+            self->argcap = argc;
+    }
+    if (count > self->rowcap) {
+        self->rows = s_grow(self->rows, count, sizeof *self->rows, &failed);
+        self->refused = s_grow(self->refused, count, sizeof *self->refused, &failed);
+        self->again = s_grow(self->again, count, sizeof *self->again, &failed);
+        if (!failed)
+            self->rowcap = count;
+    }
+    return failed ? -1 : 0;
 }
 
 /* Argument i points at a string owned by a message. */
@@ -474,7 +468,7 @@ static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size
                    rtp_err_t *err)
 {
     size_t argc = HEAD + nt * FIELDS + nd;
-    if (s_reserve(self, argc) != 0)
+    if (s_reserve(self, argc, count) != 0)
         return rtp_err_set(err, "out of memory");
     self->scratch.len = 0;
     char num[64];
@@ -691,8 +685,6 @@ int rtp_store_write(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp
     size_t nt, nd;
     if (s_prepare(msgs, count, &nt, &nd, err) != 0)
         return -1;
-    if (s_reserve_rows(self, count) != 0)
-        return rtp_err_set(err, "out of memory");
     redisReply *tail = NULL;
     if (s_run(self, msgs, count, nt, nd, counts, &tail, err) != 0)
         return -1;

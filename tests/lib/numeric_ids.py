@@ -16,10 +16,10 @@ never exercise that rule; these copies do:
 - in every other line a status's `id` is written after all its other members (after
   `user`, `retweeted_status`, `quoted_status`), so that a reader looking for the first
   `"id"` in the text finds the wrong one.
-- with --bad, a few lines get an id that is not a plain non-negative integer (7e18,
-  -5, 1.5, 12.0, 2^64, 2^70) on the tweet, its user, its original or the original's
-  user: each such line must become a dead letter (rtp_reference.records_of raises
-  ValueError for them).
+- with --bad, about one line in seven gets an id that is not a plain non-negative
+  integer (7e18, -5, 1.5, 12.0, 2^64, 2^70, -1) on the tweet, its user, its original
+  or the original's user: each such line must become a dead letter
+  (rtp_reference.records_of raises ValueError for them).
 - with --plain, only the `id_str` members are removed: ids, and the order of
   members, stay as they are (what the benchmark compares with the bundled files).
 
@@ -109,9 +109,10 @@ def _bad_target(tweet, where):
     return t if isinstance(t, dict) else None
 
 
-def convert_line(tweet, n, ids, bad=False, plain=False):
-    """Line n (0-based) of a file, parsed, with numeric ids only. Returns (tweet, what)
-    where `what` says which bad id was put in, or None."""
+def convert_line(tweet, n, ids, bad=None, plain=False):
+    """Line n (0-based) of a file, parsed, with numeric ids only, and the BAD entry
+    `bad` put in if the line has its target. Returns (tweet, what) where `what` says
+    which bad id was put in, or None."""
     for status in _statuses(tweet):
         old = _old_id(status)
         status.pop("id_str", None)
@@ -120,8 +121,8 @@ def convert_line(tweet, n, ids, bad=False, plain=False):
     if plain:
         return tweet, None
     what = None
-    if bad and n % 7 == 3:
-        where, value = BAD[(n // 7) % len(BAD)]
+    if bad:
+        where, value = bad
         target = _bad_target(tweet, where)
         if target is not None:
             target["id"] = value
@@ -141,7 +142,10 @@ def convert_file(src, dst, bad=False, ids=None, plain=False):
         lines = [line for line in f if line.strip()]
     with open(dst, "w", encoding="utf-8") as out:
         for n, line in enumerate(lines):
-            tweet, what = convert_line(json.loads(line), n, ids, bad, plain)
+            # every 7th line from the 4th on takes the next BAD entry; one whose target
+            # the line lacks (an original) waits for the next line that has it
+            entry = BAD[len(bad_lines) % len(BAD)] if bad and n >= 3 + 7 * len(bad_lines) else None
+            tweet, what = convert_line(json.loads(line), n, ids, entry, plain)
             if what:
                 bad_lines.append((n + 1, what))
             out.write(json.dumps(tweet, ensure_ascii=False) + "\n")

@@ -309,7 +309,8 @@ MALFORMED = [
     (nested(1000), "tweet", None),
     (tweet_with_text(b"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf"), "tweet", None),
     (b'\t{"message": {"tweet": {"id": 7}}}\r', "tweet", None),
-    (b'{"message": {"tweet": {"id": 18446744073709551615, "user": {"id": 9007199254740993}}}}', "tweet", None),
+    (b'{"message": {"tweet": {"id": 18446744073709551615, "user": {"id": 9007199254740993}}}}', "tweet",
+     None),
 ]
 
 
@@ -338,8 +339,8 @@ def main():
     n_cap = check_captured_events()
     n_bad_ids = check_numeric_id_files()
     n_bad = check_malformed()
-    print(f"checked {stats['events']} events ({n_a} + {n_b} tweets, {n_cap} captured events, both files again "
-          f"with numeric ids only): "
+    print(f"checked {stats['events']} events ({n_a} + {n_b} tweets, {n_cap} captured events, both files "
+          f"again with numeric ids only): "
           f"{stats['records']} records, {stats['fields']} fields")
     print("  of which: " + ", ".join(f"{v} {k}" for k, v in stats.items() if k not in ("events", "records", "fields")))
     print(f"checked {n_bad} malformed/panic/edge events")

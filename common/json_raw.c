@@ -54,13 +54,14 @@ static size_t s_find(const unsigned char *p, size_t i, size_t end, bool string)
 #endif
 
 /* p[i] is a string's opening quote: the index just past its closing one (end if
- * there is none). */
+ * there is none). A backslash escapes the byte after it, which may be a quote:
+ * the search goes on after both. */
 static size_t s_string_end(const unsigned char *p, size_t i, size_t end)
 {
     for (i = s_find(p, i + 1, end, true); i < end; i = s_find(p, i + 2, end, true))
         if (p[i] == '"')
             return i + 1;
-    return end; /* a backslash escapes the byte after it, which may be a quote */
+    return end;
 }
 
 /* The index just past the value that starts at p[i]. */

@@ -761,11 +761,9 @@ static int s_decode_tree(const cJSON *root, const char *text, size_t len, rtp_de
      * is still decoded (with the original's counts, as SPEC section 2 says) and
      * the event yields one record, with an empty retweet_of. */
     const char *original_id = ids.value[ID_ORIGINAL];
-    if (original_id) {
-        if (s_decode_status(&of, original_id, ids.value[ID_ORIGINAL_USER], &of, "", &out->tweets[1], err) !=
-            0)
-            return -1;
-    }
+    if (original_id &&
+        s_decode_status(&of, original_id, ids.value[ID_ORIGINAL_USER], &of, "", &out->tweets[1], err) != 0)
+        return -1;
     if (s_decode_status(&tf, ids.value[ID_TWEET], ids.value[ID_USER], original ? &of : &tf,
                         original_id ? original_id : "", &out->tweets[0], err) != 0)
         return -1;

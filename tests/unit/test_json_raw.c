@@ -27,49 +27,48 @@ static const char *s_member_of(const char *text, const char *name, char *buf, si
 
 static void test_values(void)
 {
+    static const char obj[] =
+        " {\"a\": 1, \"b\" : \"x\\\"}\" , \"c\":{\"d\": [1, {\"e\": \"]\"}]}, \"f\": [], "
+        "\"g\": true, \"h\": -1.5e3 , \"i\":null}";
+    /* {text, name, the value's bytes, "<none>" or "<not an object>"} */
+    static const char *const cases[][3] = {
+        {obj, "a", "1"},
+        {obj, "b", "\"x\\\"}\""},
+        {obj, "c", "{\"d\": [1, {\"e\": \"]\"}]}"},
+        {obj, "f", "[]"},
+        {obj, "g", "true"},
+        {obj, "h", "-1.5e3"},
+        {obj, "i", "null"},
+        /* members of nested objects and text in strings are not members */
+        {obj, "d", "<none>"},
+        {obj, "e", "<none>"},
+        {obj, "x", "<none>"},
+        {"{}", "a", "<none>"},
+        {"{ \n}", "a", "<none>"},
+        {"[{\"a\": 1}]", "a", "<not an object>"},
+        {"\"{\\\"a\\\": 1}\"", "a", "<not an object>"},
+        {"  ", "a", "<not an object>"},
+        {"", "a", "<not an object>"},
+        /* a BOM and any byte up to the space before the value, as cJSON skips them */
+        {"\xEF\xBB\xBF\x01\t{\"a\":\x02"
+         "7\x03}",
+         "a", "7"},
+        /* names compare after unescaping; the first member of a name wins */
+        {"{\"\\u0061\": 1, \"a\": 2}", "a", "1"},
+        {"{\"\\u0041\": 1, \"a\": 2}", "a", "2"},
+        {"{\"a\\/b\": 1}", "a/b", "1"},
+        {"{\"a\\\"b\": 1}", "a\"b", "1"},
+        {"{\"a\\\\\": 1}", "a\\", "1"},
+        {"{\"\\t\\n\\r\\b\\f\": 1}", "\t\n\r\b\f", "1"},
+        {"{\"\\u00e9\": 1, \"\xC3\xA9\": 2}", "\xC3\xA9", "2"},
+        /* a prefix, a longer name, another case are other names */
+        {"{\"ab\": 1, \"A\": 2, \"\": 3}", "a", "<none>"},
+        {"{\"ab\": 1, \"A\": 2, \"\": 3}", "", "3"},
+        {"{\"a\\u00\": 1}", "a", "<none>"},
+    };
     char buf[256];
-    const char *obj = " {\"a\": 1, \"b\" : \"x\\\"}\" , \"c\":{\"d\": [1, {\"e\": \"]\"}]}, \"f\": [], "
-                      "\"g\": true, \"h\": -1.5e3 , \"i\":null}";
-    CHECK_STR(s_member_of(obj, "a", buf, sizeof buf), "1");
-    CHECK_STR(s_member_of(obj, "b", buf, sizeof buf), "\"x\\\"}\"");
-    CHECK_STR(s_member_of(obj, "c", buf, sizeof buf), "{\"d\": [1, {\"e\": \"]\"}]}");
-    CHECK_STR(s_member_of(obj, "f", buf, sizeof buf), "[]");
-    CHECK_STR(s_member_of(obj, "g", buf, sizeof buf), "true");
-    CHECK_STR(s_member_of(obj, "h", buf, sizeof buf), "-1.5e3");
-    CHECK_STR(s_member_of(obj, "i", buf, sizeof buf), "null");
-    /* members of nested objects and text in strings are not members */
-    CHECK_STR(s_member_of(obj, "d", buf, sizeof buf), "<none>");
-    CHECK_STR(s_member_of(obj, "e", buf, sizeof buf), "<none>");
-    CHECK_STR(s_member_of(obj, "x", buf, sizeof buf), "<none>");
-    CHECK_STR(s_member_of("{}", "a", buf, sizeof buf), "<none>");
-    CHECK_STR(s_member_of("{ \n}", "a", buf, sizeof buf), "<none>");
-    /* not an object */
-    CHECK_STR(s_member_of("[{\"a\": 1}]", "a", buf, sizeof buf), "<not an object>");
-    CHECK_STR(s_member_of("\"{\\\"a\\\": 1}\"", "a", buf, sizeof buf), "<not an object>");
-    CHECK_STR(s_member_of("  ", "a", buf, sizeof buf), "<not an object>");
-    CHECK_STR(s_member_of("", "a", buf, sizeof buf), "<not an object>");
-    /* a BOM and any byte up to the space before the value, as cJSON skips them */
-    CHECK_STR(s_member_of("\xEF\xBB\xBF\x01\t{\"a\":\x02"
-                          "7\x03}",
-                          "a", buf, sizeof buf),
-              "7");
-}
-
-static void test_names(void)
-{
-    char buf[256];
-    /* names compare after unescaping; the first member of a name wins */
-    CHECK_STR(s_member_of("{\"\\u0061\": 1, \"a\": 2}", "a", buf, sizeof buf), "1");
-    CHECK_STR(s_member_of("{\"\\u0041\": 1, \"a\": 2}", "a", buf, sizeof buf), "2");
-    CHECK_STR(s_member_of("{\"a\\/b\": 1}", "a/b", buf, sizeof buf), "1");
-    CHECK_STR(s_member_of("{\"a\\\"b\": 1}", "a\"b", buf, sizeof buf), "1");
-    CHECK_STR(s_member_of("{\"a\\\\\": 1}", "a\\", buf, sizeof buf), "1");
-    CHECK_STR(s_member_of("{\"\\t\\n\\r\\b\\f\": 1}", "\t\n\r\b\f", buf, sizeof buf), "1");
-    CHECK_STR(s_member_of("{\"\\u00e9\": 1, \"\xC3\xA9\": 2}", "\xC3\xA9", buf, sizeof buf), "2");
-    /* a prefix, a longer name, another case are other names */
-    CHECK_STR(s_member_of("{\"ab\": 1, \"A\": 2, \"\": 3}", "a", buf, sizeof buf), "<none>");
-    CHECK_STR(s_member_of("{\"ab\": 1, \"A\": 2, \"\": 3}", "", buf, sizeof buf), "3");
-    CHECK_STR(s_member_of("{\"a\\u00\": 1}", "a", buf, sizeof buf), "<none>");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        CHECK_STR(s_member_of(cases[i][0], cases[i][1], buf, sizeof buf), cases[i][2]);
 }
 
 static void test_several(void)
@@ -115,7 +114,6 @@ static void test_several(void)
 int main(void)
 {
     test_values();
-    test_names();
     test_several();
     return CHECK_DONE();
 }

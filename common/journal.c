@@ -162,28 +162,6 @@ static uint64_t s_parse_name(const char *name)
     return v;
 }
 
-/* mkdir -p: 0, or -1 with errno. */
-static int s_mkdirs(const char *dir)
-{
-    char *path = strdup(dir);
-    if (!path)
-        return -1;
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-            free(path);
-            return -1;
-        }
-        *p = '/';
-    }
-    int rc = mkdir(path, 0755), e = errno;
-    free(path);
-    errno = e;
-    return rc == 0 || e == EEXIST ? 0 : -1;
-}
-
 static int s_cmp_numbers(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
@@ -385,7 +363,7 @@ rtp_journal_t *rtp_journal_new(const char *dir, uint64_t max_bytes, uint64_t seg
     if (segment_bytes < max_bytes / 64)
         segment_bytes = max_bytes / 64;
     self->segment_bytes = segment_bytes;
-    if (s_mkdirs(dir) != 0) {
+    if (rtp_mkdirs(dir) != 0) {
         rtp_err_set(err, "cannot create the journal folder %s: %s", dir, strerror(errno));
         rtp_journal_destroy(&self);
         return NULL;

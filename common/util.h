@@ -43,6 +43,11 @@ char *rtp_read_file(const char *path, size_t *len_p);
  * and check rtp_stop_requested(). */
 void rtp_signals_install(void);
 int rtp_stop_requested(void);
+/* How many SIGINT/SIGTERM arrived: a second one asks to stop at once. */
+int rtp_stop_signals(void);
 void rtp_stop_request(void);
+
+/* mkdir -p (mode 0755): 0, or -1 with errno. */
+int rtp_mkdirs(const char *dir);
 
 #endif

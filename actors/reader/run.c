@@ -30,7 +30,10 @@ int reader_run(const reader_config_t *config)
                                   .linger_ms = config->linger_ms,
                                   .window = config->window,
                                   .ack_timeout_ms = config->ack_timeout_ms,
-                                  .ack_backoff_max_ms = config->ack_backoff_max_ms};
+                                  .ack_backoff_max_ms = config->ack_backoff_max_ms,
+                                  .spool_dir = config->spool_dir,
+                                  .spool_max_bytes = config->spool_max_bytes,
+                                  .spool_sync_ms = config->spool_sync_ms};
     reader_forward_t *forward = reader_forward_new(&fc, &stats, &err);
     if (!forward) {
         rtp_error("cannot start: %s", err.msg);

@@ -102,3 +102,34 @@ void up_status_tick(up_status_t *self)
     if (*line)
         rtp_info("status: %s", line);
 }
+
+/* v with thousands separators ("3,400"), "-" when unknown. */
+static const char *s_grouped(char *buf, size_t cap, double v)
+{
+    if (isnan(v) || v < 0 || v > 1e15)
+        return s_num(buf, cap, v);
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%.0f", v), out = 0;
+    for (int i = 0; i < n && out + 2 < (int) cap; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            buf[out++] = ',';
+        buf[out++] = digits[i];
+    }
+    buf[out] = 0;
+    return buf;
+}
+
+void up_status_drain_line(up_status_t *self, int readers)
+{
+    if (!self)
+        return;
+    if (self->broker.url)
+        scrape_page_fetch(&self->broker, SCRAPE_TIMEOUT_MS);
+    if (self->batcher.url)
+        scrape_page_fetch(&self->batcher, SCRAPE_TIMEOUT_MS);
+    char a[32], b[32];
+    rtp_info("draining: %s events in flight, %s/s stored; %d reader%s waiting for acknowledgements",
+             s_grouped(a, sizeof a, scrape_page_value(&self->broker, "rtp_broker_events_in_flight", NULL)),
+             s_grouped(b, sizeof b, scrape_page_rate(&self->batcher, "rtp_batcher_records_total", NULL)), readers,
+             readers == 1 ? "" : "s");
+}

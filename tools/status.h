@@ -20,6 +20,10 @@ void up_status_destroy(up_status_t **self_p);
  * once. At most about 2 x 300 ms when a page does not answer. */
 void up_status_tick(up_status_t *self);
 
+/* Scrapes now and prints the drain's progress line ("draining: 3,400 events in
+ * flight, 1,200/s stored; 2 readers waiting"), whatever the interval. */
+void up_status_drain_line(up_status_t *self, int readers);
+
 /* The line from the scrapes so far (for the tests), into buf; "" before two scrapes. */
 void up_status_format(const up_status_t *self, char *buf, size_t cap);
 

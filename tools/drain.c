@@ -40,6 +40,7 @@ int up_drain(sup_t *sup, supervise_link_t *link, up_status_t *status, int64_t bo
         "draining: the readers took their last events; waiting up to %lld ms (--drain-ms) for what is in "
         "flight to be stored. A second Ctrl-C stops at once (the readers' spools keep the rest)",
         (long long) bound_ms);
+    up_status_drain_line(status, s_readers(sup, 0));
     int second = 0;
     while (s_readers(sup, 0) > 0) {
         if (rtp_stop_signals() >= 2 && !second) {

@@ -127,6 +127,8 @@ void up_status_drain_line(up_status_t *self, int readers)
         scrape_page_fetch(&self->broker, SCRAPE_TIMEOUT_MS);
     if (self->batcher.url)
         scrape_page_fetch(&self->batcher, SCRAPE_TIMEOUT_MS);
+    if (!self->broker.prev && !self->batcher.prev)
+        return; /* the first scrape: the rates need a second */
     char a[32], b[32];
     rtp_info("draining: %s events in flight, %s/s stored; %d reader%s waiting for acknowledgements",
              s_grouped(a, sizeof a, scrape_page_value(&self->broker, "rtp_broker_events_in_flight", NULL)),

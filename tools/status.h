@@ -21,7 +21,8 @@ void up_status_destroy(up_status_t **self_p);
 void up_status_tick(up_status_t *self);
 
 /* Scrapes now and prints the drain's progress line ("draining: 3,400 events in
- * flight, 1,200/s stored; 2 readers waiting"), whatever the interval. */
+ * flight, 1,200/s stored; 2 readers waiting"), whatever the interval; the first call
+ * with no scrape before only scrapes (a rate needs two). */
 void up_status_drain_line(up_status_t *self, int readers);
 
 /* The line from the scrapes so far (for the tests), into buf; "" before two scrapes. */

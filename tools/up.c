@@ -75,6 +75,10 @@ typedef struct {
 
 enum { EP_READERS, EP_WORKERS, EP_RESULTS, EP_HASHTAGS, EP_BATCHER, EP_CONTROL };
 
+/* The broker is stopped after the drain (drain.h): what it has not finished by then is
+ * in the readers' spools, so it only finishes what is nearly done. */
+#define BROKER_DRAIN_MS "2000"
+
 /* Starts one actor: bin_dir/exe with the given arguments (NULL-terminated). */
 static int s_actor(up_t *u, const char *name, const char *exe, char *const args[])
 {
@@ -102,7 +106,7 @@ static int s_start_all(up_t *u)
                       u->endpoint[EP_CONTROL], "--scale-censor", (char *) rtp_settings_str(u->s, "censor-workers"),
                       "--scale-sentiment", (char *) rtp_settings_str(u->s, "sentiment-workers"),
                       "--scale-engagement", (char *) rtp_settings_str(u->s, "engagement-workers"),
-                      "--metrics-port", u->metrics_port, NULL};
+                      "--metrics-port", u->metrics_port, "--drain-ms", BROKER_DRAIN_MS, NULL};
     char *aggregator[] = {"--results", u->endpoint[EP_RESULTS], "--bind", u->endpoint[EP_BATCHER], "--metrics-port",
                           u->aggregator_port, NULL};
     char journal[PATH_MAX + 16], spool[PATH_MAX + 16], drain_ms[32];

@@ -17,37 +17,13 @@ broker:
 import os
 import shutil
 import signal
-import struct
 import tempfile
 
 import rtptest
+from rtpspool import read_spool
 from rtptest import check
 
 FAST = ["--backoff-min-ms", "20", "--backoff-max-ms", "300", "--stats-interval-ms", "200"]
-
-
-def read_spool(path):
-    """The live records of a spool file: [(seq, encoded EVENT bytes)] in file order,
-    and the bytes after the last whole entry (spool.h's format)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    assert data[:4] == b"RTPS", f"{path}: no spool header"
-    pos, live = 8, {}
-    order = []
-    while pos + 9 <= len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        if pos + 8 + length > len(data):
-            break
-        body = data[pos + 8:pos + 8 + length]
-        if body[:1] == b"R":
-            (seq,) = struct.unpack(">Q", body[1:9])
-            live[seq] = body[9:]
-            order.append(seq)
-        elif body[:1] == b"A":
-            for i in range((length - 1) // 8):
-                live.pop(struct.unpack(">Q", body[1 + 8 * i:9 + 8 * i])[0], None)
-        pos += 8 + length
-    return [(s, live[s]) for s in order if s in live], len(data) - pos
 
 
 def start_reader(url, broker, spool_dir, *extra):

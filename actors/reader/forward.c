@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RAW_MAX 4096        /* bytes of a bad event's data kept in its EVENT */
 #define LOG_BURST 5         /* bad-event lines per second before suppressing */
@@ -60,6 +61,7 @@ struct reader_forward_t {
     uint64_t spool_max;
     int spool_failed; /* the last spool write failed: nothing is sent until one succeeds */
     int64_t spool_log_ms;
+    pid_t parent; /* at start: a drain ends when the launcher is gone (it cannot forward ACKs then) */
 
     /* Stream bytes taken but not parsed yet (parsing stopped at a line end). */
     char *held;
@@ -577,6 +579,7 @@ reader_forward_t *reader_forward_new(const reader_forward_config_t *config, read
     self->stats = stats;
     self->linger_ms = config->linger_ms;
     self->next_seq = (uint64_t) rtp_wall_us();
+    self->parent = getppid();
     self->name = strdup(config->name);
     self->broker = strdup(config->broker);
     self->msg = rtp_msg_new(RTP_MSG_EVENT);
@@ -788,7 +791,7 @@ size_t reader_forward_drain(reader_forward_t *self, int64_t drain_ms)
              self->held_len ? " (and the rest of the last read)" : "");
     /* a second SIGINT/SIGTERM ends the wait: the spool keeps what is left */
     while ((reader_window_size(self->window) > 0 || self->out_count > 0 || self->held_len > 0) &&
-           rtp_mono_ms() - start < drain_ms && rtp_stop_signals() < 2) {
+           rtp_mono_ms() - start < drain_ms && rtp_stop_signals() < 2 && (!self->spool || getppid() == self->parent)) {
         int64_t wait = drain_ms - (rtp_mono_ms() - start);
         int64_t due = reader_forward_wait_ms(self);
         if (due >= 0 && due < wait)

@@ -646,6 +646,11 @@ void reader_forward_destroy(reader_forward_t **self_p)
     if (self->window)
         s_resend_log(self, 1);
     if (self->spool) {
+        reader_spool_stats_t st;
+        reader_spool_stats(self->spool, &st);
+        rtp_info("spool: %llu writes, %llu bytes written, %llu syncs, %llu compactions",
+                 (unsigned long long) st.writes, (unsigned long long) st.bytes_written,
+                 (unsigned long long) st.syncs, (unsigned long long) st.compactions);
         size_t kept = self->out_count + reader_window_size(self->window);
         if (kept > 0)
             rtp_warn("%zu records not acknowledged stay in the spool %s: they are sent again at the next start",

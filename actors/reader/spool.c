@@ -93,8 +93,20 @@ uint64_t reader_spool_entry_bytes(const reader_record_t *record)
     return RECORD_OVERHEAD + record->len;
 }
 
+/* Seals the open acknowledgement entry: its checksum is computed once, when no more
+ * seqs join it (not at every seq, which made the cost per seq grow with the entry). */
+static void s_close_ack(reader_spool_t *self)
+{
+    if (self->ack_entry == SIZE_MAX)
+        return;
+    uint8_t *entry = self->buf + self->ack_entry;
+    s_seal(entry, s_get32(entry));
+    self->ack_entry = SIZE_MAX;
+}
+
 int reader_spool_add(reader_spool_t *self, const reader_record_t *record)
 {
+    s_close_ack(self);
     if (s_reserve(self, RECORD_OVERHEAD + record->len) != 0)
         return -1;
     self->buf_len += s_encode_record(self->buf + self->buf_len, record);
@@ -113,16 +125,17 @@ int reader_spool_ack(reader_spool_t *self, uint64_t seq)
             entry = self->buf + self->ack_entry;
             s_put64(self->buf + self->buf_len, seq);
             self->buf_len += 8;
-            s_seal(entry, len + 8);
+            s_put32(entry, len + 8); /* sealed by s_close_ack */
             return 0;
         }
+        s_close_ack(self);
     }
     if (s_reserve(self, ENTRY_OVERHEAD + 8) != 0)
         return -1;
     uint8_t *entry = self->buf + self->buf_len;
     entry[8] = 'A';
     s_put64(entry + 9, seq);
-    s_seal(entry, 1 + 8);
+    s_put32(entry, 1 + 8);
     self->ack_entry = self->buf_len;
     self->buf_len += ENTRY_OVERHEAD + 8;
     return 0;
@@ -151,6 +164,7 @@ int reader_spool_write(reader_spool_t *self, rtp_err_t *err)
 {
     if (self->buf_len == 0)
         return 0;
+    s_close_ack(self);
     if (s_write_all(self->fd, self->file_bytes, self->buf, self->buf_len, err, self->path) != 0)
         return -1;
     self->stats.writes++;

@@ -7,7 +7,7 @@ on one machine with the same data, printed as a table and written as JSON.
                                  [--elasticity-work-ms MS] [--elasticity-censor MIN:MAX]
 
 LIST is a comma-separated subset of: ceilings, throughput, latency, elasticity,
-scaling, overload (default: all); `--scenarios elasticity` runs that one alone
+scaling, overload, spool (default: all); `--scenarios elasticity` runs that one alone
 (what to run while tuning the autoscaler). --quick runs each scenario for a few seconds (the
 ctest smoke test uses it); the figures of a quick run are not worth quoting.
 Executables are taken from --build DIR (bin/ and tests/ under it), else from
@@ -44,9 +44,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 
 import rtpredis  # noqa: E402
+from spool_cost import print_spool, run_spool  # noqa: E402  (tests/bench, this script's folder)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SCENARIOS = ["ceilings", "throughput", "latency", "elasticity", "scaling", "overload"]
+SCENARIOS = ["ceilings", "throughput", "latency", "elasticity", "scaling", "overload", "spool"]
 WORKER_NAMES = ("rtp-censor", "rtp-sentiment", "rtp-engagement")
 
 
@@ -1034,6 +1035,8 @@ def print_table(results):
         print("  peak RSS (PSS, anon) MiB: " + ", ".join(
             f"{k} {v['peak_rss_mib']:.1f} ({v['peak_pss_mib']:.1f}, {v['peak_anon_mib']:.1f})"
             for k, v in o["processes"].items()))
+    if results.get("spool"):
+        print_spool(results["spool"])
     if results["targets"]:
         print("\ntargets")
         for tg in results["targets"]:
@@ -1076,6 +1079,8 @@ def main(argv=None):
         try:
             if name == "ceilings":
                 results[name] = run_ceilings(paths, args.quick)
+            elif name == "spool":
+                results[name] = run_spool(paths, data, args.quick, BenchError)
             elif name == "elasticity":
                 results[name] = run_elasticity(paths, data, args.quick, plot, args.elasticity_work_ms,
                                                args.elasticity_censor)

@@ -63,7 +63,7 @@ int up_drain(sup_t *sup, supervise_link_t *link, up_status_t *status, int64_t bo
             "drain ended after %lld ms with records not yet stored: the readers' spools keep them, and the "
             "next start sends them again",
             (long long) took);
-        return -1;
+        return second ? 2 : 1;
     }
     rtp_info("drained in %lld ms: every event the readers took is stored", (long long) took);
     return 0;

@@ -14,8 +14,9 @@
 
 #include <stdint.h>
 
-/* Returns 0 when every reader exited on its own (all it took is stored), -1 when the
- * bound or a second signal ended the drain. */
+/* Returns 0 when every reader exited on its own (all it took is stored), 1 when the
+ * bound ended the drain, 2 when a second signal did (then the rest may stop at once,
+ * in no order: the spools keep what is not stored). */
 int up_drain(sup_t *sup, supervise_link_t *link, up_status_t *status, int64_t bound_ms);
 
 #endif

@@ -341,13 +341,14 @@ int up_main(int argc, char **argv)
     up_status_t *line = status == 0 ? up_status_new(u.metrics_url, u.batcher_url,
                                                     (int) rtp_settings_int(u.s, "status-ms"))
                                     : NULL;
+    up_status_set_readers(line, (const char *const[]){u.reader_url[0], u.reader_url[1]}, 2);
     while (status == 0 && !rtp_stop_requested()) {
         sup_poll(u.sup);
         supervise_link_poll(u.link, 100);
         up_status_tick(line);
     }
-    if (status == 0)
-        up_drain(u.sup, u.link, line, rtp_settings_int(u.s, "drain-ms"));
+    if (status == 0 && up_drain(u.sup, u.link, line, rtp_settings_int(u.s, "drain-ms")) == 2)
+        sup_stop_all(u.sup, 10000); /* the second Ctrl-C: everything at once */
     up_status_destroy(&line);
     s_stop_all(&u);
     runinfo_remove(u.dir);

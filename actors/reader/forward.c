@@ -783,7 +783,7 @@ int64_t reader_forward_wait_ms(const reader_forward_t *self)
     return next;
 }
 
-size_t reader_forward_drain(reader_forward_t *self, int64_t drain_ms)
+size_t reader_forward_drain(reader_forward_t *self, int64_t drain_ms, void (*tick)(void *arg), void *arg)
 {
     if (!self->window)
         return 0;
@@ -806,6 +806,8 @@ size_t reader_forward_drain(reader_forward_t *self, int64_t drain_ms)
         zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
         zmq_poll(&item, 1, (long) (wait > 0 ? wait : 0));
         reader_forward_service(self);
+        if (tick)
+            tick(arg);
     }
     size_t left = reader_window_size(self->window) + self->out_count;
     int64_t took = rtp_mono_ms() - start;

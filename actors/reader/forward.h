@@ -91,9 +91,11 @@ void reader_forward_service(reader_forward_t *self);
  * socket event announces (a deadline, ZeroMQ room): ms, or -1 for no limit. */
 int64_t reader_forward_wait_ms(const reader_forward_t *self);
 /* The stream has stopped: waits at most drain_ms for every record taken to be
- * sent and acknowledged, serving the socket; logs the outcome. Returns the
+ * sent and acknowledged, serving the socket and calling tick(arg) (if not NULL) every
+ * round (at most DRAIN_POLL_MS apart); logs the outcome. A second SIGINT/SIGTERM, or
+ * with a spool the launcher's death, ends the wait early. Returns the
  * records still unacknowledged (0 at once when acknowledgement is off). */
-size_t reader_forward_drain(reader_forward_t *self, int64_t drain_ms);
+size_t reader_forward_drain(reader_forward_t *self, int64_t drain_ms, void (*tick)(void *arg), void *arg);
 /* The seq of the next record. */
 uint64_t reader_forward_next_seq(const reader_forward_t *self);
 

@@ -33,25 +33,14 @@ struct reader_spool_t {
     reader_spool_stats_t stats;
 };
 
-static void s_put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t) (v >> 24);
-    p[1] = (uint8_t) (v >> 16);
-    p[2] = (uint8_t) (v >> 8);
-    p[3] = (uint8_t) v;
-}
-static uint32_t s_get32(const uint8_t *p)
-{
-    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
-}
 static void s_put64(uint8_t *p, uint64_t v)
 {
-    s_put32(p, (uint32_t) (v >> 32));
-    s_put32(p + 4, (uint32_t) v);
+    rtp_put_be32(p, (uint32_t) (v >> 32));
+    rtp_put_be32(p + 4, (uint32_t) v);
 }
 static uint64_t s_get64(const uint8_t *p)
 {
-    return (uint64_t) s_get32(p) << 32 | s_get32(p + 4);
+    return (uint64_t) rtp_get_be32(p) << 32 | rtp_get_be32(p + 4);
 }
 
 /* Room for n more bytes in the buffer. */
@@ -73,9 +62,9 @@ static int s_reserve(reader_spool_t *self, size_t n)
 /* Sets the length and checksum of the entry at p whose payload (kind first) is len bytes. */
 static void s_seal(uint8_t *p, uint32_t len)
 {
-    s_put32(p, len);
+    rtp_put_be32(p, len);
     uint32_t crc = rtp_journal_crc32c(0, p, 4);
-    s_put32(p + 4, rtp_journal_crc32c(crc, p + 8, len));
+    rtp_put_be32(p + 4, rtp_journal_crc32c(crc, p + 8, len));
 }
 
 /* Appends a record's entry to out (room reserved by the caller). */
@@ -100,7 +89,7 @@ static void s_close_ack(reader_spool_t *self)
     if (self->ack_entry == SIZE_MAX)
         return;
     uint8_t *entry = self->buf + self->ack_entry;
-    s_seal(entry, s_get32(entry));
+    s_seal(entry, rtp_get_be32(entry));
     self->ack_entry = SIZE_MAX;
 }
 
@@ -118,14 +107,14 @@ int reader_spool_ack(reader_spool_t *self, uint64_t seq)
 {
     if (self->ack_entry != SIZE_MAX) {
         uint8_t *entry = self->buf + self->ack_entry;
-        uint32_t len = s_get32(entry);
+        uint32_t len = rtp_get_be32(entry);
         if ((len - 1) / 8 < ACKS_PER_ENTRY) {
             if (s_reserve(self, 8) != 0)
                 return -1;
             entry = self->buf + self->ack_entry;
             s_put64(self->buf + self->buf_len, seq);
             self->buf_len += 8;
-            s_put32(entry, len + 8); /* sealed by s_close_ack */
+            rtp_put_be32(entry, len + 8); /* sealed by s_close_ack */
             return 0;
         }
         s_close_ack(self);
@@ -135,7 +124,7 @@ int reader_spool_ack(reader_spool_t *self, uint64_t seq)
     uint8_t *entry = self->buf + self->buf_len;
     entry[8] = 'A';
     s_put64(entry + 9, seq);
-    s_put32(entry, 1 + 8);
+    rtp_put_be32(entry, 1 + 8);
     self->ack_entry = self->buf_len;
     self->buf_len += ENTRY_OVERHEAD + 8;
     return 0;
@@ -292,10 +281,10 @@ static int s_load(reader_spool_t *self, reader_record_t ***out, size_t *count, r
     size_t pos = len ? HEADER_BYTES : 0;
     int rc = index ? 0 : rtp_err_set(err, "out of memory");
     while (rc == 0 && pos + ENTRY_OVERHEAD <= len) {
-        uint32_t elen = s_get32(data + pos);
+        uint32_t elen = rtp_get_be32(data + pos);
         if (elen < 1 || elen > MAX_ENTRY || pos + 8 + elen > len ||
             rtp_journal_crc32c(rtp_journal_crc32c(0, data + pos, 4), data + pos + 8, elen) !=
-                s_get32(data + pos + 4))
+                rtp_get_be32(data + pos + 4))
             break;
         const uint8_t *p = data + pos + 8;
         if (p[0] == 'R' && elen >= 1 + 8 + 4) {

@@ -55,8 +55,7 @@ def _killed_with_window(folder, window=300):
 
 
 def test_sigkill_then_restart_resends_exactly_the_spooled_records():
-    folder = tempfile.mkdtemp(prefix="rtptest-spool-")
-    try:
+    with tempfile.TemporaryDirectory(prefix="rtptest-spool-") as folder:
         replay, got = _killed_with_window(folder)
         check(len(got) == 300, f"the window of 300 went out and no more: {len(got)}")
         spooled, tail = read_spool(os.path.join(folder, "tweets-1.spool"))
@@ -80,13 +79,10 @@ def test_sigkill_then_restart_resends_exactly_the_spooled_records():
               "nothing left to resend: the spool file is removed")
         replay.stop()
         sink.stop()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_torn_last_entry_loses_only_that_record():
-    folder = tempfile.mkdtemp(prefix="rtptest-spool-torn-")
-    try:
+    with tempfile.TemporaryDirectory(prefix="rtptest-spool-torn-") as folder:
         replay, got = _killed_with_window(folder, window=50)
         path = os.path.join(folder, "tweets-1.spool")
         size = os.path.getsize(path)
@@ -105,13 +101,10 @@ def test_torn_last_entry_loses_only_that_record():
         reader.stop()
         replay.stop()
         sink.stop()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_not_a_spool_or_unopenable_refuses_to_start_and_keeps_the_file():
-    folder = tempfile.mkdtemp(prefix="rtptest-spool-bad-")
-    try:
+    with tempfile.TemporaryDirectory(prefix="rtptest-spool-bad-") as folder:
         sink = rtptest.start_sink(acks="none")
         path = os.path.join(folder, "tweets-1.spool")
         junk = b"this is somebody's notes, not a spool\n" * 10
@@ -130,13 +123,10 @@ def test_not_a_spool_or_unopenable_refuses_to_start_and_keeps_the_file():
         check(f"cannot open the spool {path}: Is a directory" in reader.stderr_text(),
               f"it says why: {reader.stderr_text()[-300:]}")
         sink.stop()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_full_spool_waits_within_its_bound_and_a_small_bound_carries_a_stream():
-    folder = tempfile.mkdtemp(prefix="rtptest-spool-full-")
-    try:
+    with tempfile.TemporaryDirectory(prefix="rtptest-spool-full-") as folder:
         bound = 65536
         replay = rtptest.start_replay("--loops", 1, "--rate", 0, "--burst", "false", "--panic-rate", 0)
         sink = rtptest.start_sink(acks="none")
@@ -168,8 +158,6 @@ def test_full_spool_waits_within_its_bound_and_a_small_bound_carries_a_stream():
         check(not os.path.exists(path), "the spool file is removed once all is acknowledged")
         sink.stop()
         replay.stop()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

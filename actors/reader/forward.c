@@ -594,6 +594,8 @@ reader_forward_t *reader_forward_new(const reader_forward_config_t *config, read
         reader_forward_destroy(&self);
         return NULL;
     }
+    if (config->spool_dir && *config->spool_dir && !self->window)
+        rtp_warn("--spool-dir is ignored with --window 0: nothing is acknowledged, so nothing is kept");
     if (config->spool_dir && *config->spool_dir && self->window && s_spool_open(self, config, err) != 0) {
         reader_forward_destroy(&self);
         return NULL;
@@ -625,15 +627,17 @@ void reader_forward_destroy(reader_forward_t **self_p)
     reader_forward_t *self = *self_p;
     if (self->sock) {
         /* What was taken from the stream goes to the broker rather than nowhere,
-         * whether or not it can still be acknowledged. */
+         * whether or not it can still be acknowledged; with a spool it goes there,
+         * and the next start sends it: no waiting for the broker (linger 0). */
         self->closing = 1;
         s_parse_held(self);
-        int64_t deadline = rtp_mono_ms() + self->linger_ms;
-        while (s_outbox_flush(self) != 0 && rtp_mono_ms() < deadline) {
+        s_spool_write(self);
+        int64_t deadline = rtp_mono_ms() + (self->spool ? 0 : self->linger_ms);
+        while (!self->spool && s_outbox_flush(self) != 0 && rtp_mono_ms() < deadline) {
             zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLOUT, 0};
             zmq_poll(&item, 1, (long) (deadline - rtp_mono_ms()));
         }
-        if (self->out_count > 0)
+        if (self->out_count > 0 && !self->spool)
             rtp_warn("%zu events could not be handed to the broker at %s before exit", self->out_count,
                      self->broker);
         /* What ZeroMQ still queues may take the rest of the linger time, no more. */

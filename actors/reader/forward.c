@@ -560,6 +560,7 @@ static int s_spool_open(reader_forward_t *self, const reader_forward_config_t *c
         }
     }
     free(kept);
+    self->stats->spooled += n;
     if (n > 0)
         rtp_info("spool %s: %zu records taken by the last run and not acknowledged: sending them again first",
                  reader_spool_path(self->spool), n);

@@ -14,6 +14,8 @@ starts in its state folder; every row is checked against rtpcheck's computation.
   had taken and not seen stored) is stored after its restart
 - `rtp up` and all its children SIGKILLed mid-stream: what Redis had stored is still
   there at the restart, and every record in the readers' spools is stored after it
+- `rtp up` alone SIGKILLed and started again at once: the new run waits for the old
+  processes if needed, and its readers send every record the old ones kept
 """
 import os
 import re
@@ -192,6 +194,41 @@ def test_rtp_up_and_all_children_sigkilled_then_restart():
     replay.stop()
     print(f"  after the restart: {report.summary()}")
     check(kept and kept <= ids, "the spools held records at the kill, and every one is stored")
+    check(not report.problems, f"no wrong rows: {report.problems[:5]}")
+
+
+def test_rtp_up_alone_sigkilled_then_restart_at_once():
+    """Only `rtp up` SIGKILLed: its children get SIGTERM from the kernel and stop on their
+    own (the readers without waiting for acknowledgements nobody can pass on, keeping
+    them in their spools); the same command at once waits for them if they still hold the
+    state folder, then sends every record they kept."""
+    state = os.path.join(tempfile.mkdtemp(prefix="rtptest-drain-kill-up-"), "state")
+    replay = rtptest.start_replay("--loops", 1, "--rate", 150, "--burst", "false", "--panic-rate", 0)
+    slow = ["--censor-workers", 1, "--work-mean-ms", 8]
+    up = start_up(state, replay, *slow)
+    with redis_of(up) as c:
+        rtptest.wait_until(lambda: stored(c) > 100, 60, "the first tweets stored")
+    up.signal(signal.SIGKILL)
+    up.stop()
+    again = start_up(state, replay, *slow)
+    # what each old reader left in its spool, as it said at exit (its log is rtp up's)
+    kept = rtptest.wait_until(
+        lambda: [int(n) for n in re.findall(r"rtp-reader\[\d+\] (\d+) records not acknowledged stay in the spool",
+                                            up.stderr_text())] if up.stderr_text().count("final stats") >= 2
+        else None, 60, "the old readers gone")
+    spool_lines = r"rtp-reader\[\d+\] spool \S+: (\d+ records taken by the last run|empty)"
+    rtptest.wait_until(lambda: len(re.findall(spool_lines, again.stderr_text())) >= 2, 90, "the new readers started")
+    resent = [int(n) for n in re.findall(r"rtp-reader\[\d+\] spool \S+: (\d+) records taken by the last run",
+                                         again.stderr_text())]
+    waited = "waiting for the processes of the last run" in again.stderr_text()
+    with redis_of(again) as c:
+        wait_settled(c, set())
+        report = rtpcheck.check_redis(c, EXPECTED, allow_missing=True)
+    check(again.stop(timeout=120) == 0, "the restarted rtp up exits 0")
+    replay.stop()
+    print(f"  old readers kept {kept}; the new ones resent {resent}; the restart "
+          f"{'waited for the old processes' if waited else 'found the folder free'}; {report.summary()}")
+    check(sum(kept) > 0 and sorted(kept) == sorted(resent), "every record the old readers kept is sent again")
     check(not report.problems, f"no wrong rows: {report.problems[:5]}")
 
 

@@ -557,7 +557,8 @@ int rtp_journal_peek(rtp_journal_t *self, rtp_msg_t **out, size_t max, rtp_err_t
                     rtp_msg_destroy(&out[k]);
                 return rtp_err_set(err, "cannot read %s: %s", path, strerror(errno));
             }
-            good = rtp_journal_crc32c(rtp_journal_crc32c(0, frame, 4), self->rbuf, len) == rtp_get_be32(frame + 4);
+            good = rtp_journal_crc32c(rtp_journal_crc32c(0, frame, 4), self->rbuf, len) ==
+                   rtp_get_be32(frame + 4);
         }
         if (!good) {
             if (n > 0)

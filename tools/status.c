@@ -160,6 +160,6 @@ void up_status_drain_line(up_status_t *self, int readers)
     char a[32], b[32];
     rtp_info("draining: %s events in flight, %s/s stored; %d reader%s waiting for acknowledgements",
              s_grouped(a, sizeof a, held),
-             s_grouped(b, sizeof b, scrape_page_rate(&self->batcher, "rtp_batcher_records_total", NULL)), readers,
-             readers == 1 ? "" : "s");
+             s_grouped(b, sizeof b, scrape_page_rate(&self->batcher, "rtp_batcher_records_total", NULL)),
+             readers, readers == 1 ? "" : "s");
 }

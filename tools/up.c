@@ -253,8 +253,8 @@ int up_main(int argc, char **argv)
         rtp_settings_destroy(&u.s);
         return 1;
     }
-    rtp_info("state folder: %s (readers' spools, batcher journal, private Redis data; running again here resumes "
-             "from it; move it with --state-dir or RTP_STATE_DIR)",
+    rtp_info("state folder: %s (readers' spools, batcher journal, private Redis data; running again here "
+             "resumes from it; move it with --state-dir or RTP_STATE_DIR)",
              u.state.dir);
     const char *names[6] = {"readers", "workers", "results", "hashtags", "batcher", "control"};
     for (int i = 0; i < 6; i++)
@@ -282,9 +282,10 @@ int up_main(int argc, char **argv)
     else {
         char redis_dir[PATH_MAX + 16];
         snprintf(redis_dir, sizeof redis_dir, "%s/redis", u.state.dir);
-        if (rtp_mkdirs(redis_dir) == 0 && services_start_redis(u.sup, redis_dir, u.redis_url, sizeof u.redis_url) == 0)
-            rtp_info("private redis-server: %s (files in %s); query it with redis-cli -u %s", u.redis_url, redis_dir,
-                     u.redis_url);
+        if (rtp_mkdirs(redis_dir) == 0 &&
+            services_start_redis(u.sup, redis_dir, u.redis_url, sizeof u.redis_url) == 0)
+            rtp_info("private redis-server: %s (files in %s); query it with redis-cli -u %s", u.redis_url,
+                     redis_dir, u.redis_url);
         else
             status = 1;
     }

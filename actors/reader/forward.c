@@ -346,7 +346,8 @@ static void s_emit(reader_forward_t *self, rtp_event_kind_t kind)
     }
     reader_record_t *record = reader_record_new(msg->seq, hdr, self->body, len);
     /* (a record spooled but not kept is sent again at the next start: harmless) */
-    if (!record || (self->spool && reader_spool_add(self->spool, record) != 0) || s_outbox_push(self, record) != 0) {
+    if (!record || (self->spool && reader_spool_add(self->spool, record) != 0) ||
+        s_outbox_push(self, record) != 0) {
         rtp_error("out of memory: EVENT seq %llu lost", (unsigned long long) msg->seq);
         reader_record_destroy(&record);
         return;
@@ -658,8 +659,9 @@ void reader_forward_destroy(reader_forward_t **self_p)
                  (unsigned long long) st.syncs, (unsigned long long) st.compactions);
         size_t kept = self->out_count + reader_window_size(self->window);
         if (kept > 0)
-            rtp_warn("%zu records not acknowledged stay in the spool %s: they are sent again at the next start",
-                     kept, reader_spool_path(self->spool));
+            rtp_warn(
+                "%zu records not acknowledged stay in the spool %s: they are sent again at the next start",
+                kept, reader_spool_path(self->spool));
         reader_spool_destroy(&self->spool, kept == 0);
     }
     while (self->out_count > 0) {
@@ -801,7 +803,8 @@ size_t reader_forward_drain(reader_forward_t *self, int64_t drain_ms, void (*tic
              self->held_len ? " (and the rest of the last read)" : "");
     /* a second SIGINT/SIGTERM ends the wait: the spool keeps what is left */
     while ((reader_window_size(self->window) > 0 || self->out_count > 0 || self->held_len > 0) &&
-           rtp_mono_ms() - start < drain_ms && rtp_stop_signals() < 2 && (!self->spool || getppid() == self->parent)) {
+           rtp_mono_ms() - start < drain_ms && rtp_stop_signals() < 2 &&
+           (!self->spool || getppid() == self->parent)) {
         int64_t wait = drain_ms - (rtp_mono_ms() - start);
         int64_t due = reader_forward_wait_ms(self);
         if (due >= 0 && due < wait)

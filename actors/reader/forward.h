@@ -49,7 +49,7 @@ typedef struct {
     size_t window;              /* records sent and not acknowledged at most; 0: no acknowledgement */
     int64_t ack_timeout_ms;     /* first resend of an unacknowledged record after this long */
     int64_t ack_backoff_max_ms; /* the resend delay doubles per resend up to this */
-    const char *spool_dir;      /* keep what is not acknowledged on disk here (spool.h); NULL: in memory only */
+    const char *spool_dir;      /* keep what is not acknowledged on disk here (spool.h); NULL: memory only */
     uint64_t spool_max_bytes;   /* the spool file's bound: when full the stream waits */
     int64_t spool_sync_ms;      /* fdatasync the spool this often; 0: never (the page cache only) */
 } reader_forward_config_t;

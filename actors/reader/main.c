@@ -45,8 +45,8 @@ static const rtp_setting_def_t s_settings[] = {
      "on SIGTERM, how long to wait for the acknowledgement of what was sent before exiting",
      "RTP_READER_DRAIN_MS"},
     {"spool-dir", RTP_SET_STR, NULL,
-     "keep the records not yet acknowledged in a file here (NAME.spool) and send them again at the next start; "
-     "unset: in memory only (a stop or crash loses them)",
+     "keep the records not yet acknowledged in a file here (NAME.spool) and send them again at the next "
+     "start; unset: in memory only (a stop or crash loses them)",
      "RTP_READER_SPOOL_DIR"},
     {"spool-max-bytes", RTP_SET_INT, "268435456", "the spool file's bound; when full the stream waits",
      "RTP_READER_SPOOL_MAX_BYTES"},

@@ -53,7 +53,8 @@ int reader_window_ack(reader_window_t *self, uint64_t seq);
 /* The record of seq in the window, or NULL. */
 const reader_record_t *reader_window_find(const reader_window_t *self, uint64_t seq);
 /* Calls fn for every record in the window (in no particular order). */
-void reader_window_each(const reader_window_t *self, void (*fn)(reader_record_t *record, void *arg), void *arg);
+void reader_window_each(const reader_window_t *self, void (*fn)(reader_record_t *record, void *arg),
+                        void *arg);
 
 /* The record whose deadline passed longest ago at now_ms, or NULL when none has.
  * It stays in the window: send it, then call reader_window_resent. */

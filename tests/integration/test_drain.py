@@ -38,6 +38,18 @@ def start_up(state, replay, *extra, env=None):
     return rtptest.Proc("rtp", args, env=env)
 
 
+def start_flowing(prefix, min_stored):
+    """A state folder, a replay at 150 events/s per stream (one pass), and `rtp up` on a
+    slow censor pool, once min_stored tweets are stored: (state, replay, slow, up)."""
+    state = os.path.join(tempfile.mkdtemp(prefix=prefix), "state")
+    replay = rtptest.start_replay("--loops", 1, "--rate", 150, "--burst", "false", "--panic-rate", 0)
+    slow = ["--censor-workers", 1, "--work-mean-ms", 8]
+    up = start_up(state, replay, *slow)
+    with redis_of(up) as c:
+        rtptest.wait_until(lambda: stored(c) > min_stored, 60, "the first tweets stored")
+    return state, replay, slow, up
+
+
 def redis_of(up):
     """A client of the private redis-server this `rtp up` started."""
     port = int(up.wait_log(r"private redis-server: redis://127\.0\.0\.1:(\d+)", 60).group(1))
@@ -140,11 +152,8 @@ def test_second_sigint_stops_at_once_then_restart_stores_every_row():
 
 
 def test_reader_sigkilled_mid_stream_its_spool_is_stored():
-    state = os.path.join(tempfile.mkdtemp(prefix="rtptest-drain-kill-reader-"), "state")
-    replay = rtptest.start_replay("--loops", 1, "--rate", 150, "--burst", "false", "--panic-rate", 0)
-    up = start_up(state, replay, "--censor-workers", 1, "--work-mean-ms", 8, "--max-restarts", 100)
+    state, replay, _, up = start_flowing("rtptest-drain-kill-reader-", 50)
     with redis_of(up) as c:
-        rtptest.wait_until(lambda: stored(c) > 50, 60, "the first tweets stored")
         # hold the supervisor for a moment, so the spool is read before a new reader opens it
         up.signal(signal.SIGSTOP)
         try:
@@ -168,12 +177,8 @@ def test_reader_sigkilled_mid_stream_its_spool_is_stored():
 
 
 def test_rtp_up_and_all_children_sigkilled_then_restart():
-    state = os.path.join(tempfile.mkdtemp(prefix="rtptest-drain-kill-all-"), "state")
-    replay = rtptest.start_replay("--loops", 1, "--rate", 150, "--burst", "false", "--panic-rate", 0)
-    slow = ["--censor-workers", 1, "--work-mean-ms", 8]
-    up = start_up(state, replay, *slow)
+    state, replay, slow, up = start_flowing("rtptest-drain-kill-all-", 100)
     with redis_of(up) as c:
-        rtptest.wait_until(lambda: stored(c) > 100, 60, "the first tweets stored")
         up.signal(signal.SIGSTOP)
         family = _descendants(up.pid)
         before = stored(c)
@@ -202,12 +207,7 @@ def test_rtp_up_alone_sigkilled_then_restart_at_once():
     own (the readers without waiting for acknowledgements nobody can pass on, keeping
     them in their spools); the same command at once waits for them if they still hold the
     state folder, then sends every record they kept."""
-    state = os.path.join(tempfile.mkdtemp(prefix="rtptest-drain-kill-up-"), "state")
-    replay = rtptest.start_replay("--loops", 1, "--rate", 150, "--burst", "false", "--panic-rate", 0)
-    slow = ["--censor-workers", 1, "--work-mean-ms", 8]
-    up = start_up(state, replay, *slow)
-    with redis_of(up) as c:
-        rtptest.wait_until(lambda: stored(c) > 100, 60, "the first tweets stored")
+    state, replay, slow, up = start_flowing("rtptest-drain-kill-up-", 100)
     up.signal(signal.SIGKILL)
     up.stop()
     again = start_up(state, replay, *slow)

@@ -28,6 +28,19 @@ static const char *s_dir(char *buf, size_t cap)
     return buf;
 }
 
+/* Opens the spool of name in a folder where it holds nothing yet. */
+static reader_spool_t *s_open_empty(const char *dir, const char *name, uint64_t max_bytes)
+{
+    reader_record_t **got;
+    size_t n;
+    rtp_err_t err;
+    reader_spool_t *sp = reader_spool_new(dir, name, max_bytes, &got, &n, &err);
+    CHECK(sp != NULL);
+    CHECK_INT(n, 0);
+    free(got);
+    return sp;
+}
+
 static void s_free(reader_record_t **list, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -35,7 +48,7 @@ static void s_free(reader_record_t **list, size_t n)
     free(list);
 }
 
-/* 2000 records, every third acknowledged (1,000+ seqs: several 512-seq entries),
+/* 2000 records, every third acknowledged (666 seqs, in entries of up to 512),
  * written in pieces; reopened: exactly the rest, in order, same bytes. */
 static void test_reopen(void)
 {
@@ -44,10 +57,7 @@ static void test_reopen(void)
     reader_record_t **got;
     size_t n;
     rtp_err_t err;
-    reader_spool_t *sp = reader_spool_new(dir, "tweets-1", 1 << 24, &got, &n, &err);
-    CHECK(sp != NULL);
-    CHECK_INT(n, 0);
-    free(got);
+    reader_spool_t *sp = s_open_empty(dir, "tweets-1", 1 << 24);
     for (uint64_t seq = 1; seq <= 2000; seq++) {
         reader_record_t *r = s_record(seq);
         CHECK_INT(reader_spool_add(sp, r), 0);
@@ -99,8 +109,7 @@ static void test_rewrite(void)
     reader_record_t **got;
     size_t n;
     rtp_err_t err;
-    reader_spool_t *sp = reader_spool_new(dir, "r", 1 << 24, &got, &n, &err);
-    free(got);
+    reader_spool_t *sp = s_open_empty(dir, "r", 1 << 24);
     reader_record_t *keep[3];
     for (uint64_t seq = 1; seq <= 100; seq++) {
         reader_record_t *r = s_record(seq);
@@ -132,8 +141,7 @@ static void test_torn_tail(void)
     reader_record_t **got;
     size_t n;
     rtp_err_t err;
-    reader_spool_t *sp = reader_spool_new(dir, "t", 1 << 20, &got, &n, &err);
-    free(got);
+    reader_spool_t *sp = s_open_empty(dir, "t", 1 << 20);
     for (uint64_t seq = 1; seq <= 10; seq++) {
         reader_record_t *r = s_record(seq);
         reader_spool_add(sp, r);
@@ -164,8 +172,7 @@ static void test_bound_lock_and_bad_files(void)
     reader_record_t **got;
     size_t n;
     rtp_err_t err;
-    reader_spool_t *sp = reader_spool_new(dir, "b", 65536, &got, &n, &err);
-    free(got);
+    reader_spool_t *sp = s_open_empty(dir, "b", 65536);
     uint64_t seq = 0;
     while (!reader_spool_full(sp) && seq < 100000) {
         reader_record_t *r = s_record(++seq);

@@ -321,6 +321,8 @@ class Up:
         # the batcher's line for every batch (by default it samples them for people):
         # the scenarios time and count batches from those lines
         full_env["RTP_BATCHER_PRINT_PER_SECOND"] = "0"
+        # a state folder of its own (the readers' spools): nothing a run left reaches the next
+        full_env["RTP_STATE_DIR"] = os.path.join(self.dir, "state")
         full_env.update({k: str(v) for k, v in (env or {}).items()})
         self.argv = [os.path.join(paths.bin, "rtp"), "up", "--redis-url", redis.url, "--runtime-dir", self.dir,
                      *[str(a) for a in args]]

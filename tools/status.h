@@ -20,6 +20,16 @@ void up_status_destroy(up_status_t **self_p);
  * once. At most about 2 x 300 ms when a page does not answer. */
 void up_status_tick(up_status_t *self);
 
+/* The readers' metrics pages (up to UP_STATUS_READERS; NULL or "" entries skipped),
+ * for the drain's progress line: the records they hold not yet stored. */
+#define UP_STATUS_READERS 8
+void up_status_set_readers(up_status_t *self, const char *const urls[], int n);
+
+/* Scrapes now and prints the drain's progress line ("draining: 3,400 events in
+ * flight, 1,200/s stored; 2 readers waiting"), whatever the interval; the first call
+ * with no scrape before only scrapes (a rate needs two). */
+void up_status_drain_line(up_status_t *self, int readers);
+
 /* The line from the scrapes so far (for the tests), into buf; "" before two scrapes. */
 void up_status_format(const up_status_t *self, char *buf, size_t cap);
 

@@ -872,6 +872,8 @@ int broker_run(const broker_config_t *cfg)
     b.manager = b.control ? manager_new(b.control, cfg->scale, cfg->managed, cfg->heartbeat_ms, cfg->liveness,
                                         cfg->scale_tick_ms)
                           : NULL;
+    if (b.manager)
+        manager_set_welcome(b.manager, cfg->welcome);
     int status = 0;
     if (!b.readers || !b.workers || !b.results || !b.hashtags || !b.manager)
         status = 1;
@@ -945,6 +947,7 @@ int broker_run(const broker_config_t *cfg)
         now = rtp_mono_ms();
         if (now >= next_tick) {
             s_heartbeat(&b);
+            broker_metrics_sync_hosts(b.metrics);
             rtp_metrics_service(metrics);   /* also drops its clients past their deadline */
             next_tick = now + cfg->heartbeat_ms;
         }

@@ -27,6 +27,11 @@
  *                                     run `counts[pool]` of each pool now, and restarted
  *                                     `restarts[pool]` crashed ones so far (also my heartbeat)
  *   SCALE      broker -> supervisor   run `credit` workers of `pool` (a target, not a delta)
+ *   WELCOME    broker -> supervisor   sent when a supervisor joins (or rejoins), before any SCALE:
+ *                                     what its workers need: `text` the workers endpoint
+ *                                     the broker binds, `origin` the workers' settings
+ *                                     ("POOL:--flag=value" words, space-separated), `raw`
+ *                                     the sentiment word list (empty: none to offer)
  *   WON        broker -> worker       your result for `key` is the one used (a task sent
  *                                     to several workers, `copies` > 1, prints only then)
  *   PART       broker -> aggregator   one part of event `key`: the record, or one pool's result;
@@ -47,7 +52,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RTP_PROTO_VERSION 2
+/* Version 3 added WELCOME; a version-2 peer's messages of the other types read
+ * the same. Version 2 changed TASK and SUPERVISOR (see s_readable in proto.c). */
+#define RTP_PROTO_VERSION 3
 
 typedef enum {
     RTP_MSG_EVENT = 1,
@@ -66,6 +73,7 @@ typedef enum {
     RTP_MSG_WON,
     RTP_MSG_SUPERVISOR,
     RTP_MSG_SCALE,
+    RTP_MSG_WELCOME,
     RTP_MSG_TYPE_COUNT_
 } rtp_msg_type_t;
 

@@ -168,8 +168,8 @@ def tweet_seeds():
 # --- proto ------------------------------------------------------------------------
 
 TYPES = ["EVENT", "READY", "HEARTBEAT", "DISCONNECT", "TASK", "RESULT", "CANCEL", "PART", "JOINED",
-         "CREDIT", "DEADLETTER", "ACK", "HASHTAGS", "WON", "SUPERVISOR", "SCALE"]
-VERSION = 2  # RTP_PROTO_VERSION
+         "CREDIT", "DEADLETTER", "ACK", "HASHTAGS", "WON", "SUPERVISOR", "SCALE", "WELCOME"]
+VERSION = 3  # RTP_PROTO_VERSION
 # Each type's fields in wire order (common/proto.h, s_fields in common/proto.c).
 FIELDS = {
     "EVENT": ["seq", "kind", "received", "origin", "text", "raw", "tweet"],
@@ -188,6 +188,7 @@ FIELDS = {
     "WON": ["key"],
     "SUPERVISOR": ["credit", "text", "counts"],
     "SCALE": ["pool", "credit"],
+    "WELCOME": ["origin", "text", "raw"],
 }
 
 

@@ -3,7 +3,7 @@
  * backlog, results, late results, dispatches and the task time (dispatch to
  * result), the broker-wide speculative, fault and acknowledgement counters, and
  * per host (supervisor, by name) whether it is up, its capacity and its workers.
- * The README's "Metrics and rtp top" section lists every name. */
+ * docs/rtp-broker.md (generated from these definitions) lists every name. */
 #ifndef RTP_BROKER_METRICS_H
 #define RTP_BROKER_METRICS_H
 

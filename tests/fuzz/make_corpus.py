@@ -294,6 +294,8 @@ def proto_seeds():
         "won": message("WON", key=10),
         "supervisor": message("SUPERVISOR", credit=64, text="host-b", counts=[(3, 1), (2, 0), (2, 5)]),
         "scale": message("SCALE", pool=1, credit=4),
+        "welcome": message("WELCOME", origin="censor:--work-mean-ms=20 censor:--print=false",
+                           text="tcp://10.0.0.1:5560", raw=b"abandon\t-2\nabhor\t-3\n"),
     }
     for name, (header, body) in seeds.items():
         proto_seed(name, header, body)

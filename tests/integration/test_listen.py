@@ -20,7 +20,6 @@ and at the end every Redis row is checked against the independent computation,
 and every process exits 0.
 """
 
-import atexit
 import os
 import re
 import shutil
@@ -28,12 +27,6 @@ import signal
 import subprocess
 import tempfile
 import time
-
-# every temporary folder of this run inside one of its own (see test_multihost)
-_TMP = tempfile.mkdtemp(prefix="rtp-listen-run-")
-tempfile.tempdir = _TMP
-if not os.environ.get("RTP_TEST_KEEP"):
-    atexit.register(shutil.rmtree, _TMP, True)
 
 import rtpcheck
 import rtpnetns
@@ -53,16 +46,8 @@ def _net():
     try:
         return rtpnetns.Network(["a", "b", "c"], subnet=SUBNET)
     except rtpnetns.NetnsError as e:
-        raise AssertionError(f"cannot make network namespaces for the hosts (this test needs root): {e}") from e
-
-
-class NsRedis(rtpredis.RedisClient):
-    """A Redis client whose socket was made inside a host's namespace."""
-
-    def __init__(self, sock, timeout=5.0):
-        self.sock = sock
-        self.sock.settimeout(timeout)
-        self.buf = b""
+        raise AssertionError(f"cannot make network namespaces for the hosts (this test needs root): {e}") \
+            from e
 
 
 def _keys(root):
@@ -103,16 +88,18 @@ def test_two_commands_across_three_hosts():
         up = net.proc("a", rtptest.bin_path("rtp"),
                       ["up", "--listen", a, "--curve-dir", keys, "--capacity", 0, "--runtime-dir", run_dir,
                        "--replay-loops", 1, "--replay-rate", RATE, "--replay-burst", "false",
-                       "--replay-panic-rate", 0, "--censor-workers", "2:4", "--status-ms", 1000, "--print", "false"],
+                       "--replay-panic-rate", 0, "--censor-workers", "2:4", "--status-ms", 1000,
+                       "--print", "false"],
                       name="rtp up@a", env={"RTP_CURVE_DIR": "", "RTP_STATS_MS": "2000"})
         procs.append(up)
         up.wait_log(rf"listening for worker hosts: control tcp://{re.escape(a)}:5559, workers "
                     rf"tcp://{re.escape(a)}:5560", 30)
         words = up.wait_log(r"supervisors that join get the word list of \S+ \((\d+) bytes\)", 30)
         redis_url = up.wait_log(r"private redis-server: redis://127\.0\.0\.1:(\d+)", 30)
+        redis_port = int(redis_url.group(1))
         client = rtptest.wait_until(
-            lambda: NsRedis(net.connect("a", "127.0.0.1", int(redis_url.group(1)), timeout=2.0)), 10,
-            "rtp up's Redis reachable inside host A", 0.2)
+            lambda: rtpredis.RedisClient.on_socket(net.connect("a", "127.0.0.1", redis_port, timeout=2.0)),
+            10, "rtp up's Redis reachable inside host A", 0.2)
         print(f"  host A: rtp up --listen {a} --capacity 0; the broker offers a word list of "
               f"{words.group(1)} bytes")
 
@@ -138,9 +125,10 @@ def test_two_commands_across_three_hosts():
         # the pools' workers are spread over both hosts: what either host's show
         def either(pattern):
             regex = re.compile(pattern)
-            return rtptest.wait_until(lambda: regex.search(b.stderr_text()) or regex.search(c.stderr_text()), 30,
-                                      f"a worker of host B or C logging {pattern!r}")
-        sentiment = either(r"rtp-sentiment\[\d+\] loaded (\d+) words from /tmp/rtp-supervise-\w+/emotion_values")
+            return rtptest.wait_until(lambda: regex.search(b.stderr_text()) or regex.search(c.stderr_text()),
+                                      30, f"a worker of host B or C logging {pattern!r}")
+        sentiment = either(r"rtp-sentiment\[\d+\] loaded (\d+) words "
+                           r"from /tmp/rtp-supervise-\w+/emotion_values")
         censor = either(r"censor worker \S+ connecting to \S+ \(capacity \d+, simulated work mean (\S+) ms\)")
         check(censor.group(1) == "20", f"the censor workers do rtp up's work (20 ms): {censor.group(0)}")
         print(f"  the workers: the word list from the broker ({sentiment.group(1)} words), "
@@ -172,7 +160,8 @@ def test_two_commands_across_three_hosts():
             def enough():
                 for p in running:
                     if not p.alive():
-                        raise AssertionError(f"{p.name} exited ({p.popen.returncode}):\n{p.stderr_text()[-3000:]}")
+                        raise AssertionError(f"{p.name} exited ({p.popen.returncode}):\n"
+                                             f"{p.stderr_text()[-3000:]}")
                 return stored() >= n
             rtptest.wait_until(enough, timeout, f"{n} of {TOTAL} tweets stored {what} (have {stored()})", 0.1)
 

@@ -15,10 +15,11 @@ rtp_msg_t *welcome_new(const char *workers_endpoint, const char *worker_args, co
         rtp_msg_destroy(&m);
         return NULL;
     }
-    for (int attempt = 1; emotion_url && *emotion_url && attempt <= 3; attempt++) {
+    /* at most about 4.5 s: a broker restarted by rtp up must come back soon */
+    for (int attempt = 1; emotion_url && *emotion_url && attempt <= 2; attempt++) {
         rtp_err_t err;
         size_t len = 0;
-        char *words = rtp_http_get(emotion_url, MAX_WORDS_BYTES, 5000, &len, &err);
+        char *words = rtp_http_get(emotion_url, MAX_WORDS_BYTES, 2000, &len, &err);
         if (words) {
             int rc = rtp_msg_set_raw(m, words, len);
             free(words);
@@ -28,10 +29,10 @@ rtp_msg_t *welcome_new(const char *workers_endpoint, const char *worker_args, co
                 rtp_info("supervisors that join get the word list of %s (%zu bytes)", emotion_url, len);
             return m;
         }
-        rtp_warn("cannot fetch the word list for joining supervisors (attempt %d of 3): %s", attempt,
+        rtp_warn("cannot fetch the word list for joining supervisors (attempt %d of 2): %s", attempt,
                  err.msg);
-        if (attempt < 3)
-            sleep(1);
+        if (attempt < 2)
+            usleep(500000);
     }
     return m;
 }

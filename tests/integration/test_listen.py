@@ -230,5 +230,32 @@ def test_two_commands_across_three_hosts():
         shutil.rmtree(root, ignore_errors=True)
 
 
+def test_off_loopback_without_keys_is_refused():
+    """rtp up --listen on an address other than loopback, without --curve-dir or
+    --insecure-listen, exits 2 before starting anything and says how to make and
+    copy the keys; bad --join addresses are usage errors."""
+    rtp = rtptest.bin_path("rtp")
+    env = {**os.environ, "RTP_CURVE_DIR": ""}
+    root = tempfile.mkdtemp(prefix="rtp-listen-refused-")
+    try:
+        run_dir = os.path.join(root, "run")
+        p = subprocess.run([rtp, "up", "--listen", "10.78.9.9", "--runtime-dir", run_dir], env=env,
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode == 2, f"refused with exit status 2, got {p.returncode}: {p.stderr}")
+        for words in ("--curve-dir", "--insecure-listen", "rtp keys",
+                      "server.key client.key client.key_secret", "rtp supervise --join 10.78.9.9"):
+            check(words in p.stderr.replace("~/rtp-keys/", ""), f"the refusal says {words!r}:\n{p.stderr}")
+        check(not os.path.exists(run_dir), "nothing was started (no runtime folder)")
+        refusal = p.stderr.splitlines()[0]
+        for bad in ("10.0.0.1:0", "10.0.0.1:x", "::1", ":5559"):
+            p = subprocess.run([rtp, "supervise", "--join", bad], env=env, capture_output=True, text=True,
+                               timeout=30)
+            check(p.returncode == 2 and "--join takes HOST[:PORT]" in p.stderr,
+                  f"--join {bad!r} is a usage error: {p.returncode} {p.stderr}")
+        print(f"  {refusal}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 if __name__ == "__main__":
     rtptest.main(globals())

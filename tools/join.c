@@ -38,23 +38,13 @@ join_t *join_new(const char *address, const char *dir, rtp_err_t *err)
         rtp_err_set(err, "out of memory");
         return NULL;
     }
-    const char *port = NULL;
-    size_t host_len;
-    if (address[0] == '[') {
-        const char *close = strchr(address, ']');
-        host_len = close ? (size_t) (close - address) + 1 : 0;
-        port = close && close[1] == ':' ? close + 2 : NULL;
-        if (close && close[1] && !port)
-            host_len = 0;
-    } else {
-        const char *colon = strchr(address, ':');
-        host_len = colon ? (size_t) (colon - address) : strlen(address);
-        port = colon ? colon + 1 : NULL;
-        if (colon && strchr(colon + 1, ':'))
-            host_len = 0; /* a bare IPv6 address: it needs brackets */
-    }
-    if (host_len == 0 || host_len >= sizeof self->host || (port && !s_port_ok(port))) {
-        rtp_err_set(err, "--join takes HOST[:PORT] (an IPv6 address as [ADDR]:PORT), not '%s'", address);
+    /* IPv4 or a host name: the sockets are not set up for IPv6 */
+    const char *colon = strchr(address, ':');
+    const char *port = colon ? colon + 1 : NULL;
+    size_t host_len = colon ? (size_t) (colon - address) : strlen(address);
+    if (host_len == 0 || host_len >= sizeof self->host || strpbrk(address, "[]/ ") ||
+        (port && !s_port_ok(port))) {
+        rtp_err_set(err, "--join takes HOST[:PORT] (an IPv4 address or a host name), not '%s'", address);
         free(self);
         return NULL;
     }

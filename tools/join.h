@@ -14,7 +14,7 @@
 
 typedef struct join_t join_t;
 
-/* Parses HOST[:PORT] ([V6ADDR]:PORT too); dir: a folder of this supervisor's for
+/* Parses HOST[:PORT] (an IPv4 address or a host name); dir: a folder of this supervisor's for
  * the word list. NULL with the reason. */
 join_t *join_new(const char *address, const char *dir, rtp_err_t *err);
 void join_destroy(join_t **self_p);

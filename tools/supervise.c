@@ -14,6 +14,7 @@
 #include "supervisor.h"
 #include "util.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,10 +72,12 @@ int supervise_main(int argc, char **argv)
     if (join_at && *join_at) {
         rtp_err_t err;
         snprintf(dir, sizeof dir, "/tmp/rtp-supervise-XXXXXX");
-        if (!mkdtemp(dir) || !(join = join_new(join_at, dir, &err))) {
-            fprintf(stderr, "rtp supervise: %s\n", join ? "" : err.msg);
-            if (*dir)
-                rmdir(dir);
+        if (!mkdtemp(dir))
+            rtp_err_set(&err, "cannot make a folder for the broker's word list (%s): %s", dir, strerror(errno));
+        else if (!(join = join_new(join_at, dir, &err)))
+            rmdir(dir);
+        if (!join) {
+            fprintf(stderr, "rtp supervise: %s\n", err.msg);
             rtp_settings_destroy(&s);
             return 2;
         }

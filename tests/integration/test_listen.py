@@ -247,7 +247,7 @@ def test_off_loopback_without_keys_is_refused():
             check(words in p.stderr.replace("~/rtp-keys/", ""), f"the refusal says {words!r}:\n{p.stderr}")
         check(not os.path.exists(run_dir), "nothing was started (no runtime folder)")
         refusal = p.stderr.splitlines()[0]
-        for bad in ("10.0.0.1:0", "10.0.0.1:x", "::1", ":5559"):
+        for bad in ("10.0.0.1:0", "10.0.0.1:x", "::1", "[::1]:5559", ":5559"):
             p = subprocess.run([rtp, "supervise", "--join", bad], env=env, capture_output=True, text=True,
                                timeout=30)
             check(p.returncode == 2 and "--join takes HOST[:PORT]" in p.stderr,

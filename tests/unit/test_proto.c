@@ -196,6 +196,14 @@ static void test_malformed_headers(void)
     const uint8_t empty_welcome[12] = {0};
     CHECK(rtp_msg_decode(v2_welcome, 4, empty_welcome, sizeof empty_welcome, &err) == NULL);
     CHECK(strstr(err.msg, "protocol version 2") != NULL);
+    /* DISCONNECT has a kind since version 3: a version-2 one (empty) is not read */
+    const uint8_t v2_bye[4] = {'R', 'T', 2, RTP_MSG_DISCONNECT};
+    CHECK(rtp_msg_decode(v2_bye, 4, (const uint8_t *) "", 0, &err) == NULL);
+    const uint8_t v3_bye[4] = {'R', 'T', RTP_PROTO_VERSION, RTP_MSG_DISCONNECT};
+    const uint8_t crashing[1] = {RTP_BYE_CRASHING};
+    m = rtp_msg_decode(v3_bye, 4, crashing, 1, &err);
+    CHECK(m != NULL && m->kind == RTP_BYE_CRASHING);
+    rtp_msg_destroy(&m);
     const uint8_t v3_welcome[4] = {'R', 'T', RTP_PROTO_VERSION, RTP_MSG_WELCOME};
     m = rtp_msg_decode(v3_welcome, 4, empty_welcome, sizeof empty_welcome, &err);
     CHECK(m != NULL && m->type == RTP_MSG_WELCOME && m->raw_len == 0);

@@ -1,5 +1,6 @@
 #include "status.h"
 
+#include "hosts_line.h"
 #include "log.h"
 #include "proto.h"
 #include "scrape_page.h"
@@ -80,6 +81,9 @@ void up_status_format(const up_status_t *self, char *buf, size_t cap)
                 s_num(a, sizeof a, scrape_page_value(&self->broker, "rtp_broker_workers", labels)),
                 s_num(c, sizeof c, scrape_page_value(&self->broker, "rtp_broker_backlog", labels)));
         }
+        char hosts[400];
+        if (hosts_line_format(self->broker.cur, 0, hosts, sizeof hosts))
+            ADD(" | hosts %s", hosts);
         ADD(" | dead letters %s, workers lost %s",
             s_num(a, sizeof a, scrape_page_value(&self->broker, "rtp_broker_dead_letters_total", NULL)),
             s_num(b, sizeof b, scrape_page_value(&self->broker, "rtp_broker_workers_lost_total", NULL)));
@@ -104,7 +108,7 @@ void up_status_tick(up_status_t *self)
     if (self->batcher.url)
         scrape_page_fetch(&self->batcher, SCRAPE_TIMEOUT_MS);
     self->next_ms = rtp_mono_ms() + self->interval_ms;
-    char line[1024];
+    char line[1600];
     up_status_format(self, line, sizeof line);
     if (*line)
         rtp_info("status: %s", line);

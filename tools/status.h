@@ -1,7 +1,8 @@
 /* status: the one-line status `rtp up` prints every few seconds, so that a person
  * watching its output sees what the system does without reading the actors' own
  * stats lines: tweets in and stored per second, events in flight, each pool's
- * workers and backlog, dead letters, workers lost, Redis and the journal. The
+ * workers and backlog, the hosts and their workers, dead letters, workers lost,
+ * Redis and the journal. The
  * numbers come from the broker's and the batcher's /metrics (the same pages `rtp
  * top` reads), scraped with a short timeout; rates are between two scrapes. */
 #ifndef RTP_TOOLS_STATUS_H

@@ -1,10 +1,13 @@
 /* rtp up: the whole system in the foreground (SPEC section 4). The root supervisor:
  * it starts a private redis-server and the stand-in rtp-server unless given URLs,
  * then every actor, restarts any that dies, and on SIGINT/SIGTERM stops them in
- * flow order so that what is in flight reaches Redis first. */
+ * flow order so that what is in flight reaches Redis first. With --listen ADDR the
+ * broker's control and workers endpoints are on tcp://ADDR (listen.h), so that
+ * `rtp supervise --join ADDR` on other hosts adds their workers. */
 #include "up.h"
 
 #include "drain.h"
+#include "listen.h"
 #include "log.h"
 #include "runinfo.h"
 #include "services.h"
@@ -51,6 +54,13 @@ static const rtp_setting_def_t s_settings[] = {
     {"restart-period-ms", RTP_SET_INT, "10000", "the period of the restart intensity limit", NULL},
     {"print", RTP_SET_BOOL, "true", "let the censor pool print each censored tweet", NULL},
     {"status-ms", RTP_SET_INT, "5000", "print a one-line status (rates, pools, Redis) this often; 0: never", NULL},
+    {"listen", RTP_SET_STR, NULL,
+     "serve worker hosts (rtp supervise --join) on this address over TCP; not loopback: needs --curve-dir",
+     NULL},
+    {"listen-port", RTP_SET_INT, "5559",
+     "with --listen: the control endpoint's port; the workers endpoint's is the next", NULL},
+    {"insecure-listen", RTP_SET_BOOL, "false",
+     "with --listen: allow a non-loopback address without CURVE keys", NULL},
     RTP_SETTINGS_END,
 };
 
@@ -71,6 +81,7 @@ typedef struct {
     char batcher_port[16], batcher_url[64];
     char aggregator_port[16], aggregator_url[64];
     char reader_port[2][16], reader_url[2][64];
+    listen_t listen;   /* --listen: the TCP endpoints; unset: every endpoint ipc:// */
 } up_t;
 
 enum { EP_READERS, EP_WORKERS, EP_RESULTS, EP_HASHTAGS, EP_BATCHER, EP_CONTROL };
@@ -101,12 +112,22 @@ static int s_start_all(up_t *u)
     snprintf(emotion_url, sizeof emotion_url, "%s/emotion_values", u->rtp_url);
     const char *print = rtp_settings_bool(u->s, "print") ? "true" : "false";
 
-    char *broker[] = {"--readers", u->endpoint[EP_READERS], "--workers", u->endpoint[EP_WORKERS], "--results",
+    /* with --listen the broker binds what other hosts reach, tells them (WELCOME)
+     * the workers' settings of this command line, and hands them the word list */
+    char welcome_args[128];
+    snprintf(welcome_args, sizeof welcome_args, "censor:--work-mean-ms=%s censor:--print=%s", work, print);
+    int listening = u->listen.bind_control[0] != 0;
+    char *broker[] = {"--readers", u->endpoint[EP_READERS], "--workers",
+                      listening ? u->listen.bind_workers : u->endpoint[EP_WORKERS], "--results",
                       u->endpoint[EP_RESULTS], "--hashtags", u->endpoint[EP_HASHTAGS], "--control",
-                      u->endpoint[EP_CONTROL], "--scale-censor", (char *) rtp_settings_str(u->s, "censor-workers"),
-                      "--scale-sentiment", (char *) rtp_settings_str(u->s, "sentiment-workers"),
-                      "--scale-engagement", (char *) rtp_settings_str(u->s, "engagement-workers"),
-                      "--metrics-port", u->metrics_port, "--drain-ms", BROKER_DRAIN_MS, NULL};
+                      listening ? u->listen.bind_control : u->endpoint[EP_CONTROL], "--scale-censor",
+                      (char *) rtp_settings_str(u->s, "censor-workers"), "--scale-sentiment",
+                      (char *) rtp_settings_str(u->s, "sentiment-workers"), "--scale-engagement",
+                      (char *) rtp_settings_str(u->s, "engagement-workers"), "--metrics-port",
+                      u->metrics_port, "--drain-ms", BROKER_DRAIN_MS,
+                      /* the welcome arguments go last: without --listen the list ends here */
+                      listening ? "--welcome-worker-args" : NULL, welcome_args,
+                      "--welcome-emotion-url", emotion_url, NULL};
     char *aggregator[] = {"--results", u->endpoint[EP_RESULTS], "--bind", u->endpoint[EP_BATCHER], "--metrics-port",
                           u->aggregator_port, NULL};
     char journal[PATH_MAX + 16], spool[PATH_MAX + 16], drain_ms[32];
@@ -235,6 +256,18 @@ int up_main(int argc, char **argv)
         rtp_settings_destroy(&u.s);
         return 2;
     }
+    const char *listen_at = rtp_settings_str(u.s, "listen");
+    if (listen_at && *listen_at) {
+        rtp_err_t err;
+        if (listen_prepare(&u.listen, listen_at, (int) rtp_settings_int(u.s, "listen-port"),
+                           curve_dir && *curve_dir, rtp_settings_bool(u.s, "insecure-listen"), &err) != 0) {
+            fprintf(stderr, "rtp up: %s\n", err.msg);
+            if (strstr(err.msg, "--insecure-listen"))
+                listen_print_keys_howto(stderr, listen_at);
+            rtp_settings_destroy(&u.s);
+            return 2;
+        }
+    }
     rtp_exe_dir(u.bin_dir, sizeof u.bin_dir);
     const char *dir = rtp_settings_str(u.s, "runtime-dir");
     if (dir)
@@ -259,6 +292,13 @@ int up_main(int argc, char **argv)
     const char *names[6] = {"readers", "workers", "results", "hashtags", "batcher", "control"};
     for (int i = 0; i < 6; i++)
         snprintf(u.endpoint[i], sizeof u.endpoint[i], "ipc://%s/%s.ipc", u.dir, names[i]);
+    if (*u.listen.bind_control) {
+        /* this host's own link and workers connect where the broker binds */
+        snprintf(u.endpoint[EP_WORKERS], sizeof u.endpoint[EP_WORKERS], "%s", u.listen.connect_workers);
+        snprintf(u.endpoint[EP_CONTROL], sizeof u.endpoint[EP_CONTROL], "%s", u.listen.connect_control);
+        rtp_info("listening for worker hosts: control %s, workers %s (join with: rtp supervise --join %s)",
+                 u.listen.bind_control, u.listen.bind_workers, u.listen.join_hint);
+    }
     /* The broker's metrics port: --metrics-port if given, else a free one, fixed
      * here so the URL is known up front and survives broker restarts; the batcher,
      * the aggregator and each reader get a free one of their own. The variable is not passed on:

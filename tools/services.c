@@ -35,10 +35,13 @@ int services_start_redis(sup_t *sup, const char *dir, char *url, size_t url_cap)
         char port_s[16];
         snprintf(port_s, sizeof port_s, "%d", port);
         /* Snapshots on shutdown and every minute under load, so the results can be
-         * read again (redis-server --dir DIR) after `rtp up` ends. */
+         * read again (redis-server --dir DIR) after `rtp up` ends. Its own log (a
+         * banner and the host's tuning advice) goes to a file in DIR, not the terminal. */
+        char logfile[4096];
+        snprintf(logfile, sizeof logfile, "%s/redis-server.log", dir);
         char *argv[] = {"/usr/bin/redis-server", "--port", port_s, "--bind", "127.0.0.1", "--dir", (char *) dir,
                         "--save", "60 1000", "--appendonly", "no", "--protected-mode", "yes", "--loglevel",
-                        "warning", NULL};
+                        "warning", "--logfile", logfile, NULL};
         const char *exe = access(argv[0], X_OK) == 0 ? argv[0] : "redis-server";
         argv[0] = (char *) exe;
         if (exe[0] != '/') {
@@ -59,7 +62,8 @@ int services_start_redis(sup_t *sup, const char *dir, char *url, size_t url_cap)
                 break;   /* it died: the port was taken meanwhile, probably */
         }
         sup_stop(sup, child, 2000);
-        rtp_warn("the private redis-server did not come up on port %d; trying another port", port);
+        rtp_warn("the private redis-server did not come up on port %d (its log: %s); trying another port", port,
+                 logfile);
     }
     return -1;
 }

@@ -32,7 +32,7 @@ static const uint32_t s_fields[RTP_MSG_TYPE_COUNT_] = {
     [RTP_MSG_READY] = F_POOL | F_CREDIT | F_TEXT,
     [RTP_MSG_HEARTBEAT] = 0,
     [RTP_MSG_DISCONNECT] = 0,
-    [RTP_MSG_TASK] = F_KEY | F_KIND | F_RECEIVED | F_TASK_TWEET | F_COPIES,
+    [RTP_MSG_TASK] = F_KEY | F_KIND | F_CREDIT | F_RECEIVED | F_TASK_TWEET | F_COPIES,
     [RTP_MSG_RESULT] = F_KEY | F_POOL | F_NUMBER | F_NUMBER2 | F_TEXT | F_ID,
     [RTP_MSG_CANCEL] = F_KEY,
     [RTP_MSG_PART] = F_KEY | F_SEQ | F_KIND | F_RECEIVED | F_NUMBER | F_ORIGIN | F_TEXT | F_TWEET,
@@ -436,12 +436,16 @@ static void r_tweet_fields(reader_t *r, rtp_tweet_t *t, int full)
     }
 }
 
-/* Version 2 changed TASK (a slimmer tweet) and SUPERVISOR (restart counts) only:
- * the other types of a version-1 peer read the same, so that a batcher journal
- * written before an upgrade is replayed after it. */
-static int s_same_since_v1(uint8_t type)
+/* Version 2 changed TASK (a slimmer tweet) and SUPERVISOR (restart counts), version
+ * 3 TASK again (the print mark): the other types of an older peer read the same, so
+ * that a batcher journal written before an upgrade is replayed after it. */
+static int s_readable_version(uint8_t version, uint8_t type)
 {
-    return type != RTP_MSG_TASK && type != RTP_MSG_SUPERVISOR;
+    if (version == RTP_PROTO_VERSION)
+        return 1;
+    if (version == 2)
+        return type != RTP_MSG_TASK;
+    return version == 1 && type != RTP_MSG_TASK && type != RTP_MSG_SUPERVISOR;
 }
 
 rtp_msg_t *rtp_msg_decode(const uint8_t *hdr, size_t hdr_len, const uint8_t *body, size_t body_len,
@@ -451,7 +455,7 @@ rtp_msg_t *rtp_msg_decode(const uint8_t *hdr, size_t hdr_len, const uint8_t *bod
         rtp_err_set(err, "not an rtp message (bad header frame of %zu bytes)", hdr_len);
         return NULL;
     }
-    if (hdr[2] != RTP_PROTO_VERSION && !(hdr[2] == 1 && s_same_since_v1(hdr[3]))) {
+    if (!s_readable_version(hdr[2], hdr[3])) {
         rtp_err_set(err, "protocol version %d, expected %d", hdr[2], RTP_PROTO_VERSION);
         return NULL;
     }

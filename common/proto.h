@@ -19,7 +19,10 @@
  *   DISCONNECT both ways              going away, forget me
  *   TASK       broker -> worker       work on event `key` (a tweet, or a panic to crash on),
  *                                     sent to `copies` workers at once (speculative); the
- *                                     tweet carries only id, screen_name, text and the counts
+ *                                     tweet carries only id, screen_name, text and the counts;
+ *                                     `credit` is the censor pool's print mark (print_budget.h):
+ *                                     0 count the tweet, 1 print it, N > 1 print it after a
+ *                                     line that N - 1 tweets went unprinted
  *   RESULT     worker -> broker       the result of `key` (tweet `id`) for `pool`: `text` (censor) or
  *                                     `number`; `number2` = the ms the worker spent on it
  *   CANCEL     broker -> worker       stop working on `key` (another copy won)
@@ -47,7 +50,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RTP_PROTO_VERSION 2
+#define RTP_PROTO_VERSION 3
 
 typedef enum {
     RTP_MSG_EVENT = 1,

@@ -169,14 +169,14 @@ def tweet_seeds():
 
 TYPES = ["EVENT", "READY", "HEARTBEAT", "DISCONNECT", "TASK", "RESULT", "CANCEL", "PART", "JOINED",
          "CREDIT", "DEADLETTER", "ACK", "HASHTAGS", "WON", "SUPERVISOR", "SCALE"]
-VERSION = 2  # RTP_PROTO_VERSION
+VERSION = 3  # RTP_PROTO_VERSION
 # Each type's fields in wire order (common/proto.h, s_fields in common/proto.c).
 FIELDS = {
     "EVENT": ["seq", "kind", "received", "origin", "text", "raw", "tweet"],
     "READY": ["pool", "credit", "text"],
     "HEARTBEAT": [],
     "DISCONNECT": [],
-    "TASK": ["key", "kind", "received", "task_tweet", "copies"],
+    "TASK": ["key", "kind", "credit", "received", "task_tweet", "copies"],
     "RESULT": ["key", "pool", "number", "number2", "text", "id"],
     "CANCEL": ["key"],
     "PART": ["key", "seq", "kind", "received", "number", "origin", "text", "tweet"],
@@ -270,7 +270,7 @@ def proto_seeds():
         "ready-engagement": message("READY", pool=2, credit=4, text="engagement-7"),
         "heartbeat": message("HEARTBEAT"),
         "disconnect": message("DISCONNECT"),
-        "task-tweet": message("TASK", key=10, kind=1, received=received, task_tweet=task_record(plain),
+        "task-tweet": message("TASK", key=10, kind=1, credit=1, received=received, task_tweet=task_record(plain),
                               copies=2),
         "task-panic": message("TASK", key=11, kind=2, received=received),
         "result-censor": message("RESULT", key=10, pool=0, text="Can we be done with **** books?",

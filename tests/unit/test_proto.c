@@ -100,6 +100,7 @@ static void test_roundtrip_all_types(void)
         case RTP_MSG_TASK:
             /* a task carries what the workers read, and no more */
             CHECK_INT(b->copies, 3);
+            CHECK_INT(b->credit, 77);   /* the censor pool's print mark */
             CHECK_INT(b->kind, RTP_EVENT_TWEET);
             CHECK_STR(b->tweet.id, "123");
             CHECK_STR(b->tweet.screen_name, "ann");
@@ -180,6 +181,14 @@ static void test_malformed_headers(void)
     CHECK(strstr(err.msg, "protocol version 1") != NULL);
     const uint8_t v1_supervisor[4] = {'R', 'T', 1, RTP_MSG_SUPERVISOR};
     CHECK(rtp_msg_decode(v1_supervisor, 4, (const uint8_t *) "", 0, &err) == NULL);
+    /* version 2: everything but TASK, which version 3 gave the print mark */
+    const uint8_t v2_credit[4] = {'R', 'T', 2, RTP_MSG_CREDIT};
+    m = rtp_msg_decode(v2_credit, 4, five, 4, &err);
+    CHECK(m != NULL && m->credit == 5);
+    rtp_msg_destroy(&m);
+    const uint8_t v2_task[4] = {'R', 'T', 2, RTP_MSG_TASK};
+    CHECK(rtp_msg_decode(v2_task, 4, (const uint8_t *) "", 0, &err) == NULL);
+    CHECK(strstr(err.msg, "protocol version 2") != NULL);
     const uint8_t badtype[4] = {'R', 'T', RTP_PROTO_VERSION, 200};
     CHECK(rtp_msg_decode(badtype, 4, (const uint8_t *) "", 0, &err) == NULL);
     CHECK(strstr(err.msg, "unknown message type") != NULL);

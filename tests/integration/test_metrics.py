@@ -198,7 +198,8 @@ def test_counters_agree_with_redis_readers_and_faults():
             status = re.findall(r"\] status: (.*)", log_before_stop)
             check(len(status) >= 3, f"rtp up printed its status line every second: {len(status)} lines")
             want = (r"in \d+ tweets/s, in flight \d+ \| censor 3 workers, \d+ queued; sentiment 2 workers, \d+ "
-                    r"queued; engagement 2 workers, \d+ queued \| dead letters \d+, workers lost \d+ \| stored "
+                    r"queued; engagement 2 workers, \d+ queued \| hosts local \d+/\d+ \(censor 3, sentiment 2, "
+                    r"engagement 2\) \| dead letters \d+, workers lost \d+ \| stored "
                     r"\d+ records/s, Redis up, journal 0 records")
             check(re.fullmatch(want, status[-1]) is not None, f"the last status line reads right: {status[-1]!r}")
 

@@ -247,18 +247,21 @@ static void s_hashtags_lines(const top_t *t, screen_t *s)
     s_line(s, "  %s", t->top.n ? s_hashtag_list(t, list, sizeof list, "  ", "%s#%s %lld") : "(none yet)");
 }
 
-/* Records stored, Redis write times, the journal, Redis up or down. */
+/* Records stored, Redis write times, the journal, rows refused, Redis up or down. */
 static void s_batcher_line(const top_t *t, screen_t *s)
 {
-    char a[32], b[32], c[32], d[32], e[32];
+    char a[32], b[32], c[32], d[32], e[32], f[32];
     const scrape_page_t *bt = &t->batcher;
     double up = rtp_scrape_value(bt->cur, "rtp_batcher_redis_up", NULL);
-    s_line(s, "batcher: records %s/s   Redis write p50 %s ms p99 %s ms   journal %s records (%s bytes)   Redis %s%s",
+    s_line(s,
+           "batcher: records %s/s   Redis write p50 %s ms p99 %s ms   journal %s records (%s bytes)   "
+           "refused %s rows   Redis %s%s",
            s_num(a, sizeof a, scrape_page_rate(bt, "rtp_batcher_records_total", NULL), 1),
            s_num(b, sizeof b, scrape_page_quantile(bt, "rtp_batcher_redis_write_seconds", NULL, 0.5) * 1000.0, 2),
            s_num(c, sizeof c, scrape_page_quantile(bt, "rtp_batcher_redis_write_seconds", NULL, 0.99) * 1000.0, 2),
            s_num(d, sizeof d, rtp_scrape_value(bt->cur, "rtp_batcher_journal_records", NULL), 0),
            s_num(e, sizeof e, rtp_scrape_value(bt->cur, "rtp_batcher_journal_bytes", NULL), 0),
+           s_num(f, sizeof f, rtp_scrape_value(bt->cur, "rtp_batcher_refused_rows_total", NULL), 0),
            isnan(up) ? "-" : up > 0 ? "up" : "DOWN", *bt->error ? " (last scrape failed)" : "");
 }
 

@@ -4,6 +4,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,6 +366,19 @@ static int s_to_deadletter(rtp_msg_t *msg, const char *reason)
     return rc;
 }
 
+/* A batch on its way: its messages (borrowed from the caller until its recv; the
+ * pointers are copied, the caller's array may move), and its reply once read
+ * (ahead of its turn while an earlier batch needed another round trip). */
+typedef struct {
+    rtp_msg_t **msgs;
+    size_t count, nt, nd;
+    size_t *rows; /* rows[i]: the index in msgs of the batch's i-th tweet */
+    size_t rowcap;
+    redisContext *ctx; /* the connection it went out on */
+    redisReply *reply;
+    int taken; /* its reply is being handled */
+} flight_t;
+
 struct rtp_store_t {
     rtp_redis_link_t *link;
     char sha[48];      /* the script's SHA1 once SCRIPT LOAD answered */
@@ -378,6 +392,11 @@ struct rtp_store_t {
     rtp_msg_t **again; /* the refused rows, turned into dead letters, for their write */
     size_t rowcap;
     char blocking[64]; /* the global key that blocked the last write, or "" */
+    /* the batches sent and not yet answered, oldest at flights[head]; replies come
+     * in the order of the sends */
+    flight_t flights[RTP_STORE_PIPELINE];
+    size_t head, pending;
+    int broken; /* a batch in flight failed: the ones behind it fail too (order) */
 };
 
 rtp_store_t *rtp_store_new(rtp_redis_link_t *link)
@@ -398,6 +417,12 @@ void rtp_store_destroy(rtp_store_t **self_p)
     free(self->offs);
     free(self->scratch.data);
     free(self->rows);
+    for (size_t i = 0; i < RTP_STORE_PIPELINE; i++) {
+        free(self->flights[i].rows);
+        free(self->flights[i].msgs);
+        if (self->flights[i].reply)
+            freeReplyObject(self->flights[i].reply);
+    }
     free(self->refused);
     free(self->again);
     free(self);
@@ -494,7 +519,7 @@ static int s_prepare(rtp_msg_t *const *msgs, size_t count, size_t *nt, size_t *n
 
 /* Fills argv with EVALSHA sha 0 counts..., tweets..., dead letters... */
 static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t nt, size_t nd,
-                   rtp_err_t *err)
+                   size_t *rows, rtp_err_t *err)
 {
     size_t argc = HEAD + nt * FIELDS + nd;
     if (s_reserve(self, argc) != 0)
@@ -520,7 +545,7 @@ static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size
             continue;
         }
         const rtp_tweet_t *w = &m->tweet;
-        self->rows[(t - HEAD) / FIELDS] = i;
+        rows[(t - HEAD) / FIELDS] = i;
         s_arg_ref(self, t + 0, w->id);
         s_arg_ref(self, t + 1, w->user_id);
         s_arg_ref(self, t + 2, w->text);
@@ -607,35 +632,13 @@ static int s_failed(rtp_store_t *self, const char *reply, rtp_err_t *err)
                        key, t, w, rtp_redis_link_display(self->link));
 }
 
-/* One EVALSHA of msgs (prepared: nt tweets, nd dead letters); the refused rows'
- * indices go to self->refused with their count in counts->refused and their key
- * and reason in the reply's tail, which is kept in *tail (caller frees) when there
- * are any. 0 or -1. */
-static int s_run(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t nt, size_t nd,
-                 rtp_store_counts_t *counts, redisReply **tail, rtp_err_t *err)
+/* Reads the script's reply r to a batch of nt tweets whose rows are in rows: the
+ * counts, the refused rows' indices into self->refused, and *tail = r when there are
+ * any (caller frees; r is freed otherwise). 0 or -1. */
+static int s_parse(rtp_store_t *self, redisReply *r, size_t nt, const size_t *rows, rtp_store_counts_t *counts,
+                   redisReply **tail, rtp_err_t *err)
 {
     *tail = NULL;
-    redisContext *ctx = rtp_redis_link_context(self->link, err);
-    if (!ctx)
-        return -1;
-    if (!self->sha[0] && s_load_script(self, ctx, err) != 0)
-        return -1;
-    if (s_build(self, msgs, count, nt, nd, err) != 0)
-        return -1;
-    int argc = (int) (HEAD + nt * FIELDS + nd);
-    redisReply *r = s_call(self, ctx, argc, self->argv, self->lens, err);
-    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-        /* Redis lost its script cache (restart, SCRIPT FLUSH); nothing ran. EVAL runs
-         * the same script and caches it again for the next EVALSHA. */
-        freeReplyObject(r);
-        self->argv[0] = "EVAL";
-        self->lens[0] = 4;
-        self->argv[1] = s_script;
-        self->lens[1] = sizeof s_script - 1;
-        r = s_call(self, ctx, argc, self->argv, self->lens, err);
-    }
-    if (!r)
-        return -1;
     if (r->type == REDIS_REPLY_ERROR) {
         s_failed(self, r->str, err);
         freeReplyObject(r);
@@ -655,7 +658,7 @@ static int s_run(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t
         ok = row->type == REDIS_REPLY_INTEGER && row->integer >= 0 && (size_t) row->integer < nt &&
              r->element[i + 1]->type == REDIS_REPLY_STRING && r->element[i + 2]->type == REDIS_REPLY_STRING;
         if (ok)
-            self->refused[counts->refused++] = self->rows[row->integer];
+            self->refused[counts->refused++] = rows[row->integer];
     }
     if (!ok) {
         freeReplyObject(r);
@@ -667,6 +670,79 @@ static int s_run(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t
         *tail = r;
     else
         freeReplyObject(r);
+    return 0;
+}
+
+/* Runs the script on msgs (prepared: nt tweets, nd dead letters) as EVAL, which
+ * caches it again for the next EVALSHA, in one round trip; nothing may be in flight
+ * behind it on the connection. Then as s_parse. */
+static int s_eval(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t nt, size_t nd, size_t *rows,
+                  rtp_store_counts_t *counts, redisReply **tail, rtp_err_t *err)
+{
+    *tail = NULL;
+    redisContext *ctx = rtp_redis_link_context(self->link, err);
+    if (!ctx || s_build(self, msgs, count, nt, nd, rows, err) != 0)
+        return -1;
+    self->argv[0] = "EVAL";
+    self->lens[0] = 4;
+    self->argv[1] = s_script;
+    self->lens[1] = sizeof s_script - 1;
+    redisReply *r = s_call(self, ctx, (int) (HEAD + nt * FIELDS + nd), self->argv, self->lens, err);
+    return r ? s_parse(self, r, nt, rows, counts, tail, err) : -1;
+}
+
+/* Hands a complete reply to the oldest batch in flight still waiting for one. */
+static void s_file_reply(rtp_store_t *self, redisReply *r)
+{
+    for (size_t i = 0; i < self->pending; i++) {
+        flight_t *f = &self->flights[(self->head + i) % RTP_STORE_PIPELINE];
+        if (!f->reply && !f->taken) {
+            f->reply = r;
+            return;
+        }
+    }
+    freeReplyObject(r); /* cannot happen: Redis answers each command once */
+}
+
+/* Reads, without blocking, whatever replies have arrived. 0, or -1 after an I/O
+ * error (the link is reset). */
+static int s_read_ready(rtp_store_t *self, redisContext *ctx)
+{
+    for (int round = 0; round < 2; round++) {
+        void *r = NULL;
+        while (redisGetReplyFromReader(ctx, &r) == REDIS_OK && r) {
+            s_file_reply(self, r);
+            r = NULL;
+        }
+        if (ctx->err)
+            break;
+        struct pollfd p = {ctx->fd, POLLIN, 0};
+        if (round == 1 || poll(&p, 1, 0) != 1)
+            return 0;
+        if (redisBufferRead(ctx) != REDIS_OK)
+            break;
+    }
+    rtp_redis_link_reset(self->link);
+    return -1;
+}
+
+/* Reads the replies of every batch in flight behind the one being handled, so that
+ * the connection is free for a round trip of its own. 0 or -1 (link reset). */
+static int s_read_behind(rtp_store_t *self, redisContext *ctx)
+{
+    for (size_t i = 1; i < self->pending; i++) {
+        flight_t *f = &self->flights[(self->head + i) % RTP_STORE_PIPELINE];
+        if (f->reply || f->ctx != ctx)
+            continue;
+        void *r = NULL;
+        if (redisGetReply(ctx, &r) != REDIS_OK || !r) {
+            if (r)
+                freeReplyObject(r);
+            rtp_redis_link_reset(self->link);
+            return -1;
+        }
+        f->reply = r;
+    }
     return 0;
 }
 
@@ -694,11 +770,160 @@ static int s_refuse(rtp_store_t *self, rtp_msg_t *const *msgs, redisReply *tail,
     }
     rtp_store_counts_t more = {0};
     redisReply *none = NULL;
-    if (s_run(self, self->again, n, 0, n, &more, &none, err) != 0)
+    /* EVAL, not EVALSHA: a round trip of its own, with nothing in flight behind it */
+    if (s_eval(self, self->again, n, 0, n, self->rows, &more, &none, err) != 0)
         return -1;
     counts->deadletters += more.deadletters;
     counts->deadletter_duplicates += more.deadletter_duplicates;
     return 0;
+}
+
+int rtp_store_send(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_err_t *err)
+{
+    if (self->pending == RTP_STORE_PIPELINE)
+        return rtp_err_set(err, "%d batches already in flight", RTP_STORE_PIPELINE);
+    flight_t *f = &self->flights[(self->head + self->pending) % RTP_STORE_PIPELINE];
+    size_t nt, nd;
+    if (s_prepare(msgs, count, &nt, &nd, err) != 0)
+        return -1;
+    if (s_reserve_rows(self, count) != 0)
+        return rtp_err_set(err, "out of memory");
+    if (count > f->rowcap) {
+        size_t *rows = realloc(f->rows, count * sizeof *rows);
+        if (rows)
+            f->rows = rows;
+        rtp_msg_t **copy = realloc(f->msgs, count * sizeof *copy);
+        if (copy)
+            f->msgs = copy;
+        if (!rows || !copy)
+            return rtp_err_set(err, "out of memory");
+        f->rowcap = count;
+    }
+    redisContext *ctx = rtp_redis_link_context(self->link, err);
+    if (!ctx)
+        return -1;
+    if (!self->sha[0] && (self->pending || s_load_script(self, ctx, err) != 0))
+        return self->pending ? rtp_err_set(err, "the script is not loaded") : -1;
+    if (s_build(self, msgs, count, nt, nd, f->rows, err) != 0)
+        return -1;
+    int done = 0;
+    if (redisAppendCommandArgv(ctx, (int) (HEAD + nt * FIELDS + nd), self->argv, self->lens) != REDIS_OK)
+        done = -1;
+    while (done == 0)
+        if (redisBufferWrite(ctx, &done) != REDIS_OK)
+            done = -1;
+    if (done < 0) {
+        rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link), ctx->errstr[0] ? ctx->errstr : "cannot send");
+        rtp_redis_link_reset(self->link);
+        return -1;
+    }
+    memcpy(f->msgs, msgs, count * sizeof *msgs);
+    f->count = count;
+    f->nt = nt;
+    f->nd = nd;
+    f->ctx = ctx;
+    f->reply = NULL;
+    f->taken = 0;
+    self->pending++;
+    return 0;
+}
+
+size_t rtp_store_pending(const rtp_store_t *self)
+{
+    return self->pending;
+}
+
+int rtp_store_fd(rtp_store_t *self)
+{
+    if (!self->pending || !rtp_redis_link_connected(self->link))
+        return -1;
+    rtp_err_t err;
+    redisContext *ctx = rtp_redis_link_context(self->link, &err);
+    return ctx ? ctx->fd : -1;
+}
+
+/* The oldest batch's reply (waiting for it if wait), or NULL: not there yet (*lost
+ * 0), or lost with its connection (*lost 1, the reason in err). */
+static redisReply *s_reply(rtp_store_t *self, flight_t *f, int wait, int *lost, rtp_err_t *err)
+{
+    *lost = 0;
+    if (f->reply)
+        return f->reply;
+    redisContext *ctx = rtp_redis_link_connected(self->link) ? rtp_redis_link_context(self->link, err) : NULL;
+    if (ctx != f->ctx) {
+        *lost = 1;
+        rtp_err_set(err, "%s: the connection was lost before the reply", rtp_redis_link_display(self->link));
+        return NULL;
+    }
+    if (!wait) {
+        if (s_read_ready(self, ctx) != 0) {
+            *lost = 1;
+            rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link), "connection lost");
+        }
+        return f->reply;
+    }
+    void *r = NULL;
+    if (redisGetReply(ctx, &r) != REDIS_OK || !r) {
+        rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link), ctx->errstr[0] ? ctx->errstr : "no reply");
+        if (r)
+            freeReplyObject(r);
+        rtp_redis_link_reset(self->link);
+        *lost = 1;
+        return NULL;
+    }
+    f->reply = r;
+    return r;
+}
+
+int rtp_store_recv(rtp_store_t *self, int wait, rtp_store_counts_t *counts, rtp_err_t *err)
+{
+    rtp_store_counts_t local;
+    if (!counts)
+        counts = &local;
+    memset(counts, 0, sizeof *counts);
+    self->blocking[0] = 0;
+    if (!self->pending)
+        return rtp_err_set(err, "no batch in flight");
+    flight_t *f = &self->flights[self->head];
+    int lost, rc = 0;
+    redisReply *r = s_reply(self, f, wait, &lost, err);
+    if (!r && !lost)
+        return 0;
+    f->reply = NULL;
+    f->taken = 1;
+    if (!r)
+        rc = -1;
+    else if (self->broken) {
+        freeReplyObject(r);
+        rc = rtp_err_set(err, "%s: a batch sent before this one failed; this one is retried after it",
+                         rtp_redis_link_display(self->link));
+    } else {
+        redisReply *tail = NULL;
+        redisContext *ctx = f->ctx;
+        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            /* Redis lost its script cache (restart, SCRIPT FLUSH); nothing ran. EVAL
+             * runs the same script and caches it again for the next EVALSHA. */
+            freeReplyObject(r);
+            rc = s_read_behind(self, ctx) != 0
+                     ? rtp_err_set(err, "%s: connection lost", rtp_redis_link_display(self->link))
+                     : s_eval(self, f->msgs, f->count, f->nt, f->nd, f->rows, counts, &tail, err);
+        } else
+            rc = s_parse(self, r, f->nt, f->rows, counts, &tail, err);
+        if (rc == 0 && tail) {
+            rc = s_read_behind(self, ctx) != 0
+                     ? rtp_err_set(err, "%s: connection lost", rtp_redis_link_display(self->link))
+                     : s_refuse(self, f->msgs, tail, counts, err);
+            freeReplyObject(tail);
+        }
+    }
+    f->taken = 0;
+    self->head = (self->head + 1) % RTP_STORE_PIPELINE;
+    self->pending--;
+    if (rc != 0 && self->pending)
+        self->broken = 1;
+    if (!self->pending)
+        self->broken = 0;
+    return rc == 0 ? 1 : -1;
 }
 
 int rtp_store_write(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_store_counts_t *counts,
@@ -709,21 +934,13 @@ int rtp_store_write(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp
         counts = &local;
     memset(counts, 0, sizeof *counts);
     self->blocking[0] = 0;
+    if (self->pending)
+        return rtp_err_set(err, "%zu batches in flight: receive their replies first", self->pending);
     if (count == 0)
         return 0;
-    size_t nt, nd;
-    if (s_prepare(msgs, count, &nt, &nd, err) != 0)
+    if (rtp_store_send(self, msgs, count, err) != 0)
         return -1;
-    if (s_reserve_rows(self, count) != 0)
-        return rtp_err_set(err, "out of memory");
-    redisReply *tail = NULL;
-    if (s_run(self, msgs, count, nt, nd, counts, &tail, err) != 0)
-        return -1;
-    if (!tail)
-        return 0;
-    int rc = s_refuse(self, msgs, tail, counts, err);
-    freeReplyObject(tail);
-    return rc;
+    return rtp_store_recv(self, 1, counts, err) == 1 ? 0 : -1;
 }
 
 const size_t *rtp_store_refused(const rtp_store_t *self)

@@ -17,12 +17,14 @@
  *
  * First it checks the types of the global keys (TYPE): a wrong one answers
  * "RTPBLOCKED key type wanted" before anything is written, since no row can be
- * stored without it. Then phase 1 only reads, row by row: a tweet is already stored
- * when tweet:<id> is a hash whose id field is <id>; a new tweet's user keys are read
- * with redis.pcall, so a key of the wrong type (WRONGTYPE), a hash rtp did not write
- * or a user total that would stop being a finite number refuses that row alone (and
- * every copy of its tweet in the batch), before any write: the rows are decided and
- * the totals computed over the accepted rows only. Any other error of a read (a
+ * stored without it. Then phase 1 only reads, row by row, with redis.pcall: a tweet
+ * is already stored when tweet:<id> is a hash whose id field is <id> (HLEN, then HGET
+ * when it exists), new when there is no such key; a new tweet's user hash must hold
+ * rtp's id, engagement and tweets fields as rtp writes them, or none of them. A key
+ * of the wrong type (WRONGTYPE), another hash at tweet:<id>, a user hash with rtp's
+ * fields wrong, or a user total that would stop being a finite number refuses that
+ * row alone (and every copy of its tweet in the batch), before any write: the rows
+ * are decided and the totals computed over the accepted rows only. Any other error of a read (a
  * missing permission, say) fails the batch with nothing written. Phase 2 writes the
  * accepted rows; its commands cannot meet a key of the wrong type, and Redis refuses
  * a script for memory (OOM) only at its first write, so a batch is never half
@@ -90,11 +92,11 @@ static const char s_script[] =
     "end\n"
     "local function user_state(uid)\n"
     "  local key, set = 'user:' .. uid, 'user:' .. uid .. ':tweets'\n"
-    "  local n = redis.pcall('HLEN', key)\n"
-    "  if type(n) == 'table' then return wrong(key, 'hash', n) end\n"
+    "  local v = redis.pcall('HMGET', key, 'id', 'engagement', 'tweets', 'name', 'screen_name',\n"
+    "    'followers')\n"
+    "  if v.err then return wrong(key, 'hash', v) end\n"
     "  local u = {eng = 0, cnt = 0}\n"
-    "  if n > 0 then\n"
-    "    local v = call('HMGET', key, 'id', 'engagement', 'tweets', 'name', 'screen_name', 'followers')\n"
+    "  if v[1] or v[2] or v[3] then\n"
     "    u.eng, u.cnt, u.v = tn(v[2]), tn(v[3]), v\n"
     "    if v[1] ~= uid or not finite(u.eng) or not finite(u.cnt) then\n"
     "      return {key = key, what = 'is in the way: a hash rtp did not write (id ' .. show(v[1]) ..\n"
@@ -429,43 +431,37 @@ void rtp_store_destroy(rtp_store_t **self_p)
     *self_p = NULL;
 }
 
-/* Room for count rows (a batch's messages). 0 or -1. */
-static int s_reserve_rows(rtp_store_t *self, size_t count)
+/* p grown to n items of size bytes, or p itself with *failed set when out of memory
+ * (so that every array of a set can be grown before the one check). */
+static void *s_grow(void *p, size_t n, size_t size, int *failed)
 {
-    if (count <= self->rowcap)
-        return 0;
-    size_t *rows = realloc(self->rows, count * sizeof *rows);
-    if (rows)
-        self->rows = rows;
-    size_t *refused = realloc(self->refused, count * sizeof *refused);
-    if (refused)
-        self->refused = refused;
-    rtp_msg_t **again = realloc(self->again, count * sizeof *again);
-    if (again)
-        self->again = again;
-    if (!rows || !refused || !again)
-        return -1;
-    self->rowcap = count;
-    return 0;
+    void *grown = realloc(p, n * size);
+    if (!grown) {
+        *failed = 1;
+        return p;
+    }
+    return grown;
 }
 
-static int s_reserve(rtp_store_t *self, size_t argc)
+/* Room for argc arguments of the command and count rows (a batch's messages). 0 or -1. */
+static int s_reserve(rtp_store_t *self, size_t argc, size_t count)
 {
-    if (argc <= self->argcap)
-        return 0;
-    const char **argv = realloc(self->argv, argc * sizeof *argv);
-    if (argv)
-        self->argv = argv;
-    size_t *lens = realloc(self->lens, argc * sizeof *lens);
-    if (lens)
-        self->lens = lens;
-    size_t *offs = realloc(self->offs, argc * sizeof *offs);
-    if (offs)
-        self->offs = offs;
-    if (!argv || !lens || !offs)
-        return -1;
-    self->argcap = argc;
-    return 0;
+    int failed = 0;
+    if (argc > self->argcap) {
+        self->argv = s_grow(self->argv, argc, sizeof *self->argv, &failed);
+        self->lens = s_grow(self->lens, argc, sizeof *self->lens, &failed);
+        self->offs = s_grow(self->offs, argc, sizeof *self->offs, &failed);
+        if (!failed)
+            self->argcap = argc;
+    }
+    if (count > self->rowcap) {
+        self->rows = s_grow(self->rows, count, sizeof *self->rows, &failed);
+        self->refused = s_grow(self->refused, count, sizeof *self->refused, &failed);
+        self->again = s_grow(self->again, count, sizeof *self->again, &failed);
+        if (!failed)
+            self->rowcap = count;
+    }
+    return failed ? -1 : 0;
 }
 
 /* Argument i points at a string owned by a message. */
@@ -522,7 +518,7 @@ static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size
                    size_t *rows, rtp_err_t *err)
 {
     size_t argc = HEAD + nt * FIELDS + nd;
-    if (s_reserve(self, argc) != 0)
+    if (s_reserve(self, argc, count) != 0)
         return rtp_err_set(err, "out of memory");
     self->scratch.len = 0;
     char num[64];
@@ -635,8 +631,8 @@ static int s_failed(rtp_store_t *self, const char *reply, rtp_err_t *err)
 /* Reads the script's reply r to a batch of nt tweets whose rows are in rows: the
  * counts, the refused rows' indices into self->refused, and *tail = r when there are
  * any (caller frees; r is freed otherwise). 0 or -1. */
-static int s_parse(rtp_store_t *self, redisReply *r, size_t nt, const size_t *rows, rtp_store_counts_t *counts,
-                   redisReply **tail, rtp_err_t *err)
+static int s_parse(rtp_store_t *self, redisReply *r, size_t nt, const size_t *rows,
+                   rtp_store_counts_t *counts, redisReply **tail, rtp_err_t *err)
 {
     *tail = NULL;
     if (r->type == REDIS_REPLY_ERROR) {
@@ -786,8 +782,6 @@ int rtp_store_send(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_
     size_t nt, nd;
     if (s_prepare(msgs, count, &nt, &nd, err) != 0)
         return -1;
-    if (s_reserve_rows(self, count) != 0)
-        return rtp_err_set(err, "out of memory");
     if (count > f->rowcap) {
         size_t *rows = realloc(f->rows, count * sizeof *rows);
         if (rows)
@@ -813,7 +807,8 @@ int rtp_store_send(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_
         if (redisBufferWrite(ctx, &done) != REDIS_OK)
             done = -1;
     if (done < 0) {
-        rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link), ctx->errstr[0] ? ctx->errstr : "cannot send");
+        rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link),
+                    ctx->errstr[0] ? ctx->errstr : "cannot send");
         rtp_redis_link_reset(self->link);
         return -1;
     }
@@ -864,7 +859,8 @@ static redisReply *s_reply(rtp_store_t *self, flight_t *f, int wait, int *lost, 
     }
     void *r = NULL;
     if (redisGetReply(ctx, &r) != REDIS_OK || !r) {
-        rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link), ctx->errstr[0] ? ctx->errstr : "no reply");
+        rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link),
+                    ctx->errstr[0] ? ctx->errstr : "no reply");
         if (r)
             freeReplyObject(r);
         rtp_redis_link_reset(self->link);

@@ -21,8 +21,9 @@
  *     does a second copy of a tweet within one batch.
  *   - The script reads and checks every key it will touch before it writes any:
  *       - a row whose own keys are in the way (tweet:<id>, user:<id> or
- *         user:<id>:tweets of the wrong type, a tweet:<id> or user:<id> hash rtp did
- *         not write, a user total that would not be a finite number) is refused:
+ *         user:<id>:tweets of the wrong type, a tweet:<id> hash rtp did not write, a
+ *         user:<id> hash whose id, engagement or tweets field is not as rtp writes
+ *         it, a user total that would not be a finite number) is refused:
  *         nothing of it is written, and it becomes a dead letter whose reason names
  *         the key and quotes Redis's error ("tweet 12 not stored: key user:7 holds a
  *         string, not a hash (Redis: WRONGTYPE ...)"), written in a second round
@@ -85,10 +86,11 @@ int rtp_store_write(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp
  * never waits for the writer between batches. rtp_store_send hands a batch over
  * (up to RTP_STORE_PIPELINE at once); rtp_store_recv completes them one by one, in
  * the order sent, with the result rtp_store_write would have given. The messages
- * must stay alive and unchanged until their recv (the array holding them need not). If a batch fails, every batch
- * sent after it fails too (whatever Redis did with it: writing it again is safe),
- * so a caller that keeps failed batches in order keeps every batch in order.
- * rtp_store_write is one send and its recv; it fails while batches are in flight. */
+ * must stay alive and unchanged until their recv (the array holding them need not).
+ * If a batch fails, every batch sent after it fails too (whatever Redis did with
+ * it: writing it again is safe), so a caller that keeps failed batches in order
+ * keeps every batch in order. rtp_store_write is one send and its recv; it fails
+ * while batches are in flight. */
 #define RTP_STORE_PIPELINE 2
 
 /* Sends one batch without waiting for the reply. 0, or -1 with the reason in err

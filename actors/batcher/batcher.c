@@ -604,7 +604,8 @@ static int64_t s_due_at(const batcher_t *b)
 static size_t s_due(const batcher_t *b, int64_t now)
 {
     size_t held = b->count - b->in_flight_records; /* not yet on their way */
-    if (held == 0 || now < s_gate(b) || b->in_flight == RTP_STORE_PIPELINE || (b->in_flight && s_journaling(b)))
+    if (held == 0 || now < s_gate(b) || b->in_flight == RTP_STORE_PIPELINE ||
+        (b->in_flight && s_journaling(b)))
         return 0;
     size_t n = held < (size_t) b->cfg->batch_size ? held : (size_t) b->cfg->batch_size;
     if (s_journaling(b))

@@ -21,8 +21,8 @@ Every scenario runs `rtp up` against a private redis-server started here, with t
 stand-in server (rtp-replay) started by rtp up itself, except the overload scenario
 which starts its own rtp-replay so that it can end the feed.
 
-What is measured, and how, is written next to each scenario below and in the
-"Performance" section of README.md. The targets are printed as met / NOT MET; the
+What is measured, and how, is written next to each scenario below and in
+docs/performance.md. The targets are printed as met / NOT MET; the
 benchmark itself never fails on a figure: it fails (exit 1) only when a scenario
 breaks (rtp up dies, gives up on an actor, a tweet is lost, nothing is measured).
 """

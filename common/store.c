@@ -571,14 +571,13 @@ static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size
     return 0;
 }
 
-/* Sends one command and reads its reply. NULL after an I/O error or a timeout, with
- * the link reset (the connection's state is unknown) and the reason in err. */
-static redisReply *s_call(rtp_store_t *self, redisContext *ctx, int argc, const char **argv,
-                          const size_t *lens, rtp_err_t *err)
+/* Reads the next reply (s_call: sends one command first). NULL after an I/O error or
+ * a timeout, with the link reset (the connection's state is unknown) and the reason
+ * in err. */
+static redisReply *s_get_reply(rtp_store_t *self, redisContext *ctx, rtp_err_t *err)
 {
     void *reply = NULL;
-    if (redisAppendCommandArgv(ctx, argc, argv, lens) != REDIS_OK || redisGetReply(ctx, &reply) != REDIS_OK ||
-        !reply) {
+    if (redisGetReply(ctx, &reply) != REDIS_OK || !reply) {
         rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link),
                     ctx->errstr[0] ? ctx->errstr : "no reply");
         if (reply)
@@ -587,6 +586,17 @@ static redisReply *s_call(rtp_store_t *self, redisContext *ctx, int argc, const 
         return NULL;
     }
     return reply;
+}
+
+static redisReply *s_call(rtp_store_t *self, redisContext *ctx, int argc, const char **argv,
+                          const size_t *lens, rtp_err_t *err)
+{
+    if (redisAppendCommandArgv(ctx, argc, argv, lens) != REDIS_OK) {
+        rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link), ctx->errstr);
+        rtp_redis_link_reset(self->link);
+        return NULL;
+    }
+    return s_get_reply(self, ctx, err);
 }
 
 static int s_load_script(rtp_store_t *self, redisContext *ctx, rtp_err_t *err)
@@ -730,14 +740,9 @@ static int s_read_behind(rtp_store_t *self, redisContext *ctx)
         flight_t *f = &self->flights[(self->head + i) % RTP_STORE_PIPELINE];
         if (f->reply || f->ctx != ctx)
             continue;
-        void *r = NULL;
-        if (redisGetReply(ctx, &r) != REDIS_OK || !r) {
-            if (r)
-                freeReplyObject(r);
-            rtp_redis_link_reset(self->link);
+        rtp_err_t err;
+        if (!(f->reply = s_get_reply(self, ctx, &err)))
             return -1;
-        }
-        f->reply = r;
     }
     return 0;
 }
@@ -783,13 +788,10 @@ int rtp_store_send(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_
     if (s_prepare(msgs, count, &nt, &nd, err) != 0)
         return -1;
     if (count > f->rowcap) {
-        size_t *rows = realloc(f->rows, count * sizeof *rows);
-        if (rows)
-            f->rows = rows;
-        rtp_msg_t **copy = realloc(f->msgs, count * sizeof *copy);
-        if (copy)
-            f->msgs = copy;
-        if (!rows || !copy)
+        int failed = 0;
+        f->rows = s_grow(f->rows, count, sizeof *f->rows, &failed);
+        f->msgs = s_grow(f->msgs, count, sizeof *f->msgs, &failed);
+        if (failed)
             return rtp_err_set(err, "out of memory");
         f->rowcap = count;
     }
@@ -857,18 +859,9 @@ static redisReply *s_reply(rtp_store_t *self, flight_t *f, int wait, int *lost, 
         }
         return f->reply;
     }
-    void *r = NULL;
-    if (redisGetReply(ctx, &r) != REDIS_OK || !r) {
-        rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link),
-                    ctx->errstr[0] ? ctx->errstr : "no reply");
-        if (r)
-            freeReplyObject(r);
-        rtp_redis_link_reset(self->link);
-        *lost = 1;
-        return NULL;
-    }
-    f->reply = r;
-    return r;
+    f->reply = s_get_reply(self, ctx, err);
+    *lost = !f->reply;
+    return f->reply;
 }
 
 int rtp_store_recv(rtp_store_t *self, int wait, rtp_store_counts_t *counts, rtp_err_t *err)

@@ -16,9 +16,11 @@
  * too (they are summed inside Redis, by the same rule).
  *
  * One batch is one Lua script call (SCRIPT LOAD once, then EVALSHA; EVAL when Redis
- * lost the script, e.g. after a restart): one round trip, atomic, idempotent.
- *   - A tweet whose tweet:<id> exists changes nothing (user totals included); so
- *     does a second copy of a tweet within one batch.
+ * lost the script, e.g. after a restart): one round trip, atomic, idempotent (the
+ * next batches may be on their way meanwhile: rtp_store_send).
+ *   - A tweet whose tweet:<id> is a hash rtp wrote (its id field is <id>) changes
+ *     nothing (user totals included); so does a second copy of a tweet within one
+ *     batch.
  *   - The script reads and checks every key it will touch before it writes any:
  *       - a row whose own keys are in the way (tweet:<id>, user:<id> or
  *         user:<id>:tweets of the wrong type, a tweet:<id> hash rtp did not write, a

@@ -4,8 +4,9 @@
  * JSON; the Lua number form equal to rtp_fmt_double's; rows whose keys are in the way
  * (wrong types, hashes rtp did not write, a total that would overflow) refused one
  * by one as dead letters naming the key while the rest is stored; a global key of
- * the wrong type blocking every row, named; Redis out of memory; SCRIPT FLUSH and a
- * Redis restart; AUTH and a db number. */
+ * the wrong type blocking every row, named; Redis out of memory, busy with a script,
+ * read-only, or refusing a user some keys: nothing written; SCRIPT FLUSH and a Redis
+ * restart; AUTH and a db number. */
 #include "check.h"
 #include "redis_fixture.h"
 #include "store.h"
@@ -187,17 +188,23 @@ static int s_write(rtp_store_t *store, rtp_msg_t **msgs, size_t n, rtp_store_cou
     return rc;
 }
 
+/* Checks that every key is as `before` (a dump, freed here) says, byte for byte. */
+static void s_check_unchanged(redisContext *c, char *before)
+{
+    char *after = s_dump(c);
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+}
+
 /* Writes a batch whose rows Redis holds already: checks that every key is left as it
- * was, byte for byte, and returns the write's result. */
+ * was, and returns the write's result. */
 static int s_write_changes_nothing(redisContext *c, rtp_store_t *store, rtp_msg_t **msgs, size_t n,
                                    rtp_store_counts_t *counts)
 {
     char *before = s_dump(c);
     int rc = s_write(store, msgs, n, counts);
-    char *after = s_dump(c);
-    CHECK_STR(after, before);
-    free(before);
-    free(after);
+    s_check_unchanged(c, before);
     return rc;
 }
 
@@ -800,6 +807,100 @@ static void s_check_blocking_keys(int port)
     s_off_db(&db);
 }
 
+/* A write Redis cannot take now fails, names no key, refuses no row and (read back
+ * through `reader`, unless NULL) writes nothing. */
+static void s_expect_cannot_write(rtp_store_t *store, redisContext *reader, const char *what,
+                                  const char *expect)
+{
+    char *before = reader ? s_dump(reader) : NULL;
+    rec_t r = T1;
+    r.id = "7001";
+    r.user_id = "q1";
+    rtp_msg_t *b[] = {s_joined(&r), s_dead("panic", "{}", 2, 8, 1457504563000000)};
+    rtp_store_counts_t counts;
+    rtp_err_t err = {{0}};
+    CHECK_INT(rtp_store_write(store, b, 2, &counts, &err), -1);
+    CHECK(strstr(err.msg, expect) != NULL);
+    CHECK(rtp_store_blocking_key(store) == NULL);
+    CHECK_INT(b[0]->type, RTP_MSG_JOINED);
+    printf("%s: %s\n", what, err.msg);
+    if (reader)
+        s_check_unchanged(reader, before);
+    s_free_all(b, 2);
+}
+
+/* The kinds of "cannot write now" that need no restart: a script running too long
+ * (BUSY), a user without permission on some keys (an ACL being changed), a replica
+ * (READONLY). */
+static void s_check_cannot_write_now(int port)
+{
+    on_db_t db = s_on_db(port, 4);
+    rec_t r = T1;
+    r.id = "7001";
+    r.user_id = "q1";
+
+    rtp_msg_t *b[] = {s_joined(&r)};
+    rtp_store_counts_t counts;
+    CHECK_INT(s_write(db.store, b, 1, &counts), 0); /* connected, the script loaded */
+    freeReplyObject(redisCommand(db.c, "DEL tweet:7001 tweets user:q1 user:q1:tweets users:engagement"));
+
+    /* BUSY: another client's script loops; Redis answers BUSY until it is killed */
+    char *before = s_dump(db.c);
+    freeReplyObject(redisCommand(db.c, "CONFIG SET busy-reply-threshold 50"));
+    redisContext *busy = s_conn(port, NULL, 4);
+    redisAppendCommand(busy, "EVAL %s 0", "while true do end");
+    int done = 0;
+    while (!done && redisBufferWrite(busy, &done) == REDIS_OK)
+        ;
+    redisContext *killer = redisConnect("127.0.0.1", port);
+    for (int i = 0, is_busy = 0; !is_busy && i < 500; i++) { /* until Redis says BUSY (10 s at most) */
+        redisReply *p = redisCommand(killer, "PING");
+        is_busy = p && p->type == REDIS_REPLY_ERROR && !strncmp(p->str, "BUSY", 4);
+        freeReplyObject(p);
+        if (!is_busy)
+            redis_fixture_sleep_ms(20);
+    }
+    s_expect_cannot_write(db.store, NULL, "busy", "BUSY"); /* Redis cannot be read now */
+    for (int i = 0; i < 100; i++) {
+        redisReply *k = redisCommand(killer, "SCRIPT KILL");
+        int killed = k && k->type == REDIS_REPLY_STATUS;
+        freeReplyObject(k);
+        if (killed)
+            break;
+        redis_fixture_sleep_ms(20);
+    }
+    void *gone = NULL;
+    redisGetReply(busy, &gone); /* the killed script's error */
+    freeReplyObject(gone);
+    redisFree(busy);
+    redisFree(killer);
+    s_check_unchanged(db.c, before);
+
+    /* an ACL user who may not touch user:* keys: the reads fail, the batch with them */
+    freeReplyObject(redisCommand(db.c, "ACL SETUSER lim on >pw ~tweet* ~deadletter ~users:engagement +@all"));
+    char url[128];
+    snprintf(url, sizeof url, "redis://lim:pw@127.0.0.1:%d/4", port);
+    rtp_err_t err = {{0}};
+    rtp_redis_link_t *link = rtp_redis_link_new(url, 1000, 5000, &err);
+    rtp_store_t *store = rtp_store_new(link);
+    s_expect_cannot_write(store, db.c, "no permission", "can't access");
+    freeReplyObject(redisCommand(db.c, "ACL SETUSER lim ~user:*"));
+    CHECK_INT(s_write(store, b, 1, &counts), 0);
+    CHECK_INT(counts.stored, 1);
+    rtp_store_destroy(&store);
+    rtp_redis_link_destroy(&link);
+
+    /* a replica of a master that is not there: READONLY, until it is a master again */
+    freeReplyObject(redisCommand(db.c, "DEL tweet:7001"));
+    freeReplyObject(redisCommand(db.c, "REPLICAOF 127.0.0.1 %d", redis_fixture_free_port()));
+    s_expect_cannot_write(db.store, db.c, "replica", "READONLY");
+    freeReplyObject(redisCommand(db.c, "REPLICAOF NO ONE"));
+    CHECK_INT(s_write(db.store, b, 1, &counts), 0);
+    CHECK_INT(counts.stored, 1);
+    s_free_all(b, 1);
+    s_off_db(&db);
+}
+
 /* Redis restarts under the store (same port, empty, no scripts): the write fails with
  * a reason, and the next one reconnects and succeeds. */
 static void s_check_restart(redis_fixture_t *redis)
@@ -975,6 +1076,7 @@ int main(void)
     s_check_batches(redis.port);
     s_check_refused_rows(redis.port);
     s_check_blocking_keys(redis.port);
+    s_check_cannot_write_now(redis.port);
     s_check_pipeline(redis.port);
     s_check_restart(&redis);
     redis_fixture_stop(&redis);

@@ -41,17 +41,25 @@
  * when %.15g reads back, the shortest form has at most 15 digits and %.15g is it (a
  * double lies within half an ulp of its shortest form, less than half a unit of the
  * 15th digit); when only %.16g does, the shortest has 16. Either is taken when it
- * has no exponent, where %g and the rule agree. */
+ * has no exponent, where %g and the rule agree. When neither reads back the shortest
+ * has 17 digits, and the rule's answer is %.17g whatever the exponent: a sum of
+ * engagement ratios usually needs all 17. */
 static const char s_script[] =
     "local nt, nd, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
     "local F = 14\n"
     "local call, fmt, tn = redis.call, string.format, tonumber\n"
     "local function num(x)\n"
     "  if x == 0 then return '0' end\n"
+    "  local short = false\n"
     "  for p = 15, 16 do\n"
     "    local s = fmt('%.' .. p .. 'g', x)\n"
-    "    if tn(s) == x and not string.find(s, 'e', 1, true) then return s end\n"
+    "    if tn(s) == x then\n"
+    "      if not string.find(s, 'e', 1, true) then return s end\n"
+    "      short = true\n"
+    "      break\n"
+    "    end\n"
     "  end\n"
+    "  if not short then return fmt('%.17g', x) end\n"
     "  for p = 1, 17 do\n"
     "    local t = fmt('%.' .. (p - 1) .. 'e', x)\n"
     "    if tn(t) == x or p == 17 then\n"

@@ -13,6 +13,7 @@
 #include "top_redis.h"
 
 #include "http_get.h"
+#include "hosts_line.h"
 #include "log.h"
 #include "metrics_scrape.h"
 #include "scrape_page.h"
@@ -303,6 +304,9 @@ static void s_full_screen(const top_t *t, screen_t *s)
     s_uptime(a, sizeof a, s_now(t, "process_start_time_seconds", NULL));
     s_line(s, "broker up %s, %s supervisor(s)", a,
            s_num(b, sizeof b, s_now(t, "rtp_broker_supervisors", NULL), 0));
+    char hosts[600];
+    if (hosts_line_format(t->broker.cur, 0, hosts, sizeof hosts))
+        s_line(s, "hosts (workers/capacity): %s", hosts);
     s_line(s, "%s", "");
     s_line(s, "%-14s %12s %10s", "", "total", "per second");
     static const struct {
@@ -392,6 +396,8 @@ static void s_plain_line(const top_t *t, screen_t *s)
            *t->broker.error ? "stale" : "");
     /* the optional parts, on the same line */
     char list[512];
+    if (hosts_line_format(t->broker.cur, 1, list, sizeof list))
+        s_append(s, " | hosts=%s", list);
     if (t->batcher.cur)
         s_append(s, " | latency_p50=%sms latency_p99=%sms", s_num(a, sizeof a, s_latency_ms(t, 0.5), 1),
                  s_num(b, sizeof b, s_latency_ms(t, 0.99), 1));

@@ -4,6 +4,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,21 +30,43 @@
  * a script for memory (OOM) only at its first write, so a batch is never half
  * written.
  *
+ * What a new row costs Redis is what the script calls and what it appends to the AOF
+ * (issue 16: perf and INFO commandstats on redis-server): every argument of a write
+ * is parsed, copied and appended again. So a user row already stored gets only the
+ * fields that change (its totals; name, screen_name, followers when they differ).
+ *
  * num() is rtp_fmt_double (util.c) in Lua: the fewest significant digits p that read
  * back to the same double, written with %g at a precision that avoids an exponent
- * below 1e17. */
+ * below 1e17. The loop over p is the slow path (it was an eighth of Redis's time):
+ * when %.15g reads back, the shortest form has at most 15 digits and %.15g is it (a
+ * double lies within half an ulp of its shortest form, less than half a unit of the
+ * 15th digit); when only %.16g does, the shortest has 16. Either is taken when it
+ * has no exponent, where %g and the rule agree. When neither reads back the shortest
+ * has 17 digits, and the rule's answer is %.17g whatever the exponent: a sum of
+ * engagement ratios usually needs all 17. */
 static const char s_script[] =
     "local nt, nd, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
     "local F = 14\n"
+    "local call, fmt, tn = redis.call, string.format, tonumber\n"
     "local function num(x)\n"
     "  if x == 0 then return '0' end\n"
+    "  local short = false\n"
+    "  for p = 15, 16 do\n"
+    "    local s = fmt('%.' .. p .. 'g', x)\n"
+    "    if tn(s) == x then\n"
+    "      if not string.find(s, 'e', 1, true) then return s end\n"
+    "      short = true\n"
+    "      break\n"
+    "    end\n"
+    "  end\n"
+    "  if not short then return fmt('%.17g', x) end\n"
     "  for p = 1, 17 do\n"
-    "    local t = string.format('%.' .. (p - 1) .. 'e', x)\n"
-    "    if tonumber(t) == x or p == 17 then\n"
-    "      local e = tonumber(string.match(t, 'e([-+]%d+)')) or 0\n"
+    "    local t = fmt('%.' .. (p - 1) .. 'e', x)\n"
+    "    if tn(t) == x or p == 17 then\n"
+    "      local e = tn(string.match(t, 'e([-+]%d+)')) or 0\n"
     "      local prec = p\n"
     "      if e + 1 > p and e + 1 <= 17 then prec = e + 1 end\n"
-    "      return string.format('%.' .. prec .. 'g', x)\n"
+    "      return fmt('%.' .. prec .. 'g', x)\n"
     "    end\n"
     "  end\n"
     "end\n"
@@ -70,18 +93,19 @@ static const char s_script[] =
     "  local n = redis.pcall('HLEN', key)\n"
     "  if type(n) == 'table' then return wrong(key, 'hash', n) end\n"
     "  if n == 0 then return nil end\n"
-    "  local own = redis.call('HGET', key, 'id')\n"
+    "  local own = call('HGET', key, 'id')\n"
     "  if own == id then return 'dup' end\n"
     "  return {key = key, what = 'is in the way: a hash rtp did not write (its id field is ' ..\n"
     "    show(own) .. ')'}\n"
     "end\n"
     "local function user_state(uid)\n"
     "  local key, set = 'user:' .. uid, 'user:' .. uid .. ':tweets'\n"
-    "  local v = redis.pcall('HMGET', key, 'id', 'engagement', 'tweets')\n"
+    "  local v = redis.pcall('HMGET', key, 'id', 'engagement', 'tweets', 'name', 'screen_name',\n"
+    "    'followers')\n"
     "  if v.err then return wrong(key, 'hash', v) end\n"
     "  local u = {eng = 0, cnt = 0}\n"
     "  if v[1] or v[2] or v[3] then\n"
-    "    u.eng, u.cnt = tonumber(v[2]), tonumber(v[3])\n"
+    "    u.eng, u.cnt, u.v = tn(v[2]), tn(v[3]), v\n"
     "    if v[1] ~= uid or not finite(u.eng) or not finite(u.cnt) then\n"
     "      return {key = key, what = 'is in the way: a hash rtp did not write (id ' .. show(v[1]) ..\n"
     "        ', engagement ' .. show(v[2]) .. ', tweets ' .. show(v[3]) .. ')'}\n"
@@ -108,7 +132,7 @@ static const char s_script[] =
     "      if u.key then\n"
     "        st = u\n"
     "      else\n"
-    "        local eng = u.eng + tonumber(ARGV[b + 5])\n"
+    "        local eng = u.eng + tn(ARGV[b + 5])\n"
     "        if not finite(eng) then\n"
     "          st = {key = 'user:' .. uid, what = 'has an engagement total of ' .. num(u.eng) ..\n"
     "            ': adding ' .. ARGV[b + 5] .. ' would make it ' .. tostring(eng)}\n"
@@ -120,7 +144,7 @@ static const char s_script[] =
     "      new[#new + 1] = b\n"
     "      if u then\n"
     "        if not u.last then order[#order + 1] = uid end\n"
-    "        u.eng = u.eng + tonumber(ARGV[b + 5])\n"
+    "        u.eng = u.eng + tn(ARGV[b + 5])\n"
     "        u.cnt = u.cnt + 1\n"
     "        u.last = b\n"
     "      end\n"
@@ -139,20 +163,30 @@ static const char s_script[] =
     "end\n"
     "for _, b in ipairs(new) do\n"
     "  local id, uid = ARGV[b], ARGV[b + 1]\n"
-    "  redis.call('HSET', 'tweet:' .. id, 'id', id, 'user_id', uid, 'text', ARGV[b + 2],\n"
+    "  call('HSET', 'tweet:' .. id, 'id', id, 'user_id', uid, 'text', ARGV[b + 2],\n"
     "    'censored', ARGV[b + 3], 'sentiment', ARGV[b + 4], 'engagement', ARGV[b + 5],\n"
     "    'created_at', ARGV[b + 6], 'lang', ARGV[b + 7], 'hashtags', ARGV[b + 8],\n"
     "    'retweet_of', ARGV[b + 9])\n"
-    "  redis.call('ZADD', 'tweets', ARGV[b + 10], id)\n"
-    "  if uid ~= '' then redis.call('SADD', 'user:' .. uid .. ':tweets', id) end\n"
+    "  call('ZADD', 'tweets', ARGV[b + 10], id)\n"
+    "  if uid ~= '' then call('SADD', 'user:' .. uid .. ':tweets', id) end\n"
     "end\n"
+    "local names = {'name', 'screen_name', 'followers'}\n"
     "for _, uid in ipairs(order) do\n"
     "  local u = users[uid]\n"
-    "  local b, eng = u.last, num(u.eng)\n"
-    "  redis.call('HSET', 'user:' .. uid, 'id', uid, 'name', ARGV[b + 11],\n"
-    "    'screen_name', ARGV[b + 12], 'followers', ARGV[b + 13], 'engagement', eng,\n"
-    "    'tweets', string.format('%d', u.cnt))\n"
-    "  redis.call('ZADD', 'users:engagement', eng, uid)\n"
+    "  local b, v, eng = u.last, u.v, num(u.eng)\n"
+    "  local key, cnt = 'user:' .. uid, fmt('%d', u.cnt)\n"
+    "  if v then\n"
+    "    local a, n = {key, 'engagement', eng, 'tweets', cnt}, 5\n"
+    "    for j = 1, 3 do\n"
+    "      local want = ARGV[b + 10 + j]\n"
+    "      if v[3 + j] ~= want then a[n + 1], a[n + 2], n = names[j], want, n + 2 end\n"
+    "    end\n"
+    "    call('HSET', unpack(a, 1, n))\n"
+    "  else\n"
+    "    call('HSET', key, 'id', uid, 'name', ARGV[b + 11], 'screen_name', ARGV[b + 12],\n"
+    "      'followers', ARGV[b + 13], 'engagement', eng, 'tweets', cnt)\n"
+    "  end\n"
+    "  call('ZADD', 'users:engagement', eng, uid)\n"
     "end\n"
     "local dl, dldups, pushed = 0, 0, {}\n"
     "local base = 4 + nt * F\n"
@@ -342,6 +376,19 @@ static int s_to_deadletter(rtp_msg_t *msg, const char *reason)
     return rc;
 }
 
+/* A batch on its way: its messages (borrowed from the caller until its recv; the
+ * pointers are copied, the caller's array may move), and its reply once read
+ * (ahead of its turn while an earlier batch needed another round trip). */
+typedef struct {
+    rtp_msg_t **msgs;
+    size_t count, nt, nd;
+    size_t *rows; /* rows[i]: the index in msgs of the batch's i-th tweet */
+    size_t rowcap;
+    redisContext *ctx; /* the connection it went out on */
+    redisReply *reply;
+    int taken; /* its reply is being handled */
+} flight_t;
+
 struct rtp_store_t {
     rtp_redis_link_t *link;
     char sha[48];      /* the script's SHA1 once SCRIPT LOAD answered */
@@ -355,6 +402,11 @@ struct rtp_store_t {
     rtp_msg_t **again; /* the refused rows, turned into dead letters, for their write */
     size_t rowcap;
     char blocking[64]; /* the global key that blocked the last write, or "" */
+    /* the batches sent and not yet answered, oldest at flights[head]; replies come
+     * in the order of the sends */
+    flight_t flights[RTP_STORE_PIPELINE];
+    size_t head, pending;
+    int broken; /* a batch in flight failed: the ones behind it fail too (order) */
 };
 
 rtp_store_t *rtp_store_new(rtp_redis_link_t *link)
@@ -375,6 +427,12 @@ void rtp_store_destroy(rtp_store_t **self_p)
     free(self->offs);
     free(self->scratch.data);
     free(self->rows);
+    for (size_t i = 0; i < RTP_STORE_PIPELINE; i++) {
+        free(self->flights[i].rows);
+        free(self->flights[i].msgs);
+        if (self->flights[i].reply)
+            freeReplyObject(self->flights[i].reply);
+    }
     free(self->refused);
     free(self->again);
     free(self);
@@ -465,7 +523,7 @@ static int s_prepare(rtp_msg_t *const *msgs, size_t count, size_t *nt, size_t *n
 
 /* Fills argv with EVALSHA sha 0 counts..., tweets..., dead letters... */
 static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t nt, size_t nd,
-                   rtp_err_t *err)
+                   size_t *rows, rtp_err_t *err)
 {
     size_t argc = HEAD + nt * FIELDS + nd;
     if (s_reserve(self, argc, count) != 0)
@@ -491,7 +549,7 @@ static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size
             continue;
         }
         const rtp_tweet_t *w = &m->tweet;
-        self->rows[(t - HEAD) / FIELDS] = i;
+        rows[(t - HEAD) / FIELDS] = i;
         s_arg_ref(self, t + 0, w->id);
         s_arg_ref(self, t + 1, w->user_id);
         s_arg_ref(self, t + 2, w->text);
@@ -521,14 +579,13 @@ static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size
     return 0;
 }
 
-/* Sends one command and reads its reply. NULL after an I/O error or a timeout, with
- * the link reset (the connection's state is unknown) and the reason in err. */
-static redisReply *s_call(rtp_store_t *self, redisContext *ctx, int argc, const char **argv,
-                          const size_t *lens, rtp_err_t *err)
+/* Reads the next reply (s_call: sends one command first). NULL after an I/O error or
+ * a timeout, with the link reset (the connection's state is unknown) and the reason
+ * in err. */
+static redisReply *s_get_reply(rtp_store_t *self, redisContext *ctx, rtp_err_t *err)
 {
     void *reply = NULL;
-    if (redisAppendCommandArgv(ctx, argc, argv, lens) != REDIS_OK || redisGetReply(ctx, &reply) != REDIS_OK ||
-        !reply) {
+    if (redisGetReply(ctx, &reply) != REDIS_OK || !reply) {
         rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link),
                     ctx->errstr[0] ? ctx->errstr : "no reply");
         if (reply)
@@ -537,6 +594,17 @@ static redisReply *s_call(rtp_store_t *self, redisContext *ctx, int argc, const 
         return NULL;
     }
     return reply;
+}
+
+static redisReply *s_call(rtp_store_t *self, redisContext *ctx, int argc, const char **argv,
+                          const size_t *lens, rtp_err_t *err)
+{
+    if (redisAppendCommandArgv(ctx, argc, argv, lens) != REDIS_OK) {
+        rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link), ctx->errstr);
+        rtp_redis_link_reset(self->link);
+        return NULL;
+    }
+    return s_get_reply(self, ctx, err);
 }
 
 static int s_load_script(rtp_store_t *self, redisContext *ctx, rtp_err_t *err)
@@ -578,35 +646,13 @@ static int s_failed(rtp_store_t *self, const char *reply, rtp_err_t *err)
                        key, t, w, rtp_redis_link_display(self->link));
 }
 
-/* One EVALSHA of msgs (prepared: nt tweets, nd dead letters); the refused rows'
- * indices go to self->refused with their count in counts->refused and their key
- * and reason in the reply's tail, which is kept in *tail (caller frees) when there
- * are any. 0 or -1. */
-static int s_run(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t nt, size_t nd,
-                 rtp_store_counts_t *counts, redisReply **tail, rtp_err_t *err)
+/* Reads the script's reply r to a batch of nt tweets whose rows are in rows: the
+ * counts, the refused rows' indices into self->refused, and *tail = r when there are
+ * any (caller frees; r is freed otherwise). 0 or -1. */
+static int s_parse(rtp_store_t *self, redisReply *r, size_t nt, const size_t *rows,
+                   rtp_store_counts_t *counts, redisReply **tail, rtp_err_t *err)
 {
     *tail = NULL;
-    redisContext *ctx = rtp_redis_link_context(self->link, err);
-    if (!ctx)
-        return -1;
-    if (!self->sha[0] && s_load_script(self, ctx, err) != 0)
-        return -1;
-    if (s_build(self, msgs, count, nt, nd, err) != 0)
-        return -1;
-    int argc = (int) (HEAD + nt * FIELDS + nd);
-    redisReply *r = s_call(self, ctx, argc, self->argv, self->lens, err);
-    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-        /* Redis lost its script cache (restart, SCRIPT FLUSH); nothing ran. EVAL runs
-         * the same script and caches it again for the next EVALSHA. */
-        freeReplyObject(r);
-        self->argv[0] = "EVAL";
-        self->lens[0] = 4;
-        self->argv[1] = s_script;
-        self->lens[1] = sizeof s_script - 1;
-        r = s_call(self, ctx, argc, self->argv, self->lens, err);
-    }
-    if (!r)
-        return -1;
     if (r->type == REDIS_REPLY_ERROR) {
         s_failed(self, r->str, err);
         freeReplyObject(r);
@@ -626,7 +672,7 @@ static int s_run(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t
         ok = row->type == REDIS_REPLY_INTEGER && row->integer >= 0 && (size_t) row->integer < nt &&
              r->element[i + 1]->type == REDIS_REPLY_STRING && r->element[i + 2]->type == REDIS_REPLY_STRING;
         if (ok)
-            self->refused[counts->refused++] = self->rows[row->integer];
+            self->refused[counts->refused++] = rows[row->integer];
     }
     if (!ok) {
         freeReplyObject(r);
@@ -638,6 +684,74 @@ static int s_run(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t
         *tail = r;
     else
         freeReplyObject(r);
+    return 0;
+}
+
+/* Runs the script on msgs (prepared: nt tweets, nd dead letters) as EVAL, which
+ * caches it again for the next EVALSHA, in one round trip; nothing may be in flight
+ * behind it on the connection. Then as s_parse. */
+static int s_eval(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t nt, size_t nd, size_t *rows,
+                  rtp_store_counts_t *counts, redisReply **tail, rtp_err_t *err)
+{
+    *tail = NULL;
+    redisContext *ctx = rtp_redis_link_context(self->link, err);
+    if (!ctx || s_build(self, msgs, count, nt, nd, rows, err) != 0)
+        return -1;
+    self->argv[0] = "EVAL";
+    self->lens[0] = 4;
+    self->argv[1] = s_script;
+    self->lens[1] = sizeof s_script - 1;
+    redisReply *r = s_call(self, ctx, (int) (HEAD + nt * FIELDS + nd), self->argv, self->lens, err);
+    return r ? s_parse(self, r, nt, rows, counts, tail, err) : -1;
+}
+
+/* Hands a complete reply to the oldest batch in flight still waiting for one. */
+static void s_file_reply(rtp_store_t *self, redisReply *r)
+{
+    for (size_t i = 0; i < self->pending; i++) {
+        flight_t *f = &self->flights[(self->head + i) % RTP_STORE_PIPELINE];
+        if (!f->reply && !f->taken) {
+            f->reply = r;
+            return;
+        }
+    }
+    freeReplyObject(r); /* cannot happen: Redis answers each command once */
+}
+
+/* Reads, without blocking, whatever replies have arrived. 0, or -1 after an I/O
+ * error (the link is reset). */
+static int s_read_ready(rtp_store_t *self, redisContext *ctx)
+{
+    for (int round = 0; round < 2; round++) {
+        void *r = NULL;
+        while (redisGetReplyFromReader(ctx, &r) == REDIS_OK && r) {
+            s_file_reply(self, r);
+            r = NULL;
+        }
+        if (ctx->err)
+            break;
+        struct pollfd p = {ctx->fd, POLLIN, 0};
+        if (round == 1 || poll(&p, 1, 0) != 1)
+            return 0;
+        if (redisBufferRead(ctx) != REDIS_OK)
+            break;
+    }
+    rtp_redis_link_reset(self->link);
+    return -1;
+}
+
+/* Reads the replies of every batch in flight behind the one being handled, so that
+ * the connection is free for a round trip of its own. 0 or -1 (link reset). */
+static int s_read_behind(rtp_store_t *self, redisContext *ctx)
+{
+    for (size_t i = 1; i < self->pending; i++) {
+        flight_t *f = &self->flights[(self->head + i) % RTP_STORE_PIPELINE];
+        if (f->reply || f->ctx != ctx)
+            continue;
+        rtp_err_t err;
+        if (!(f->reply = s_get_reply(self, ctx, &err)))
+            return -1;
+    }
     return 0;
 }
 
@@ -665,11 +779,148 @@ static int s_refuse(rtp_store_t *self, rtp_msg_t *const *msgs, redisReply *tail,
     }
     rtp_store_counts_t more = {0};
     redisReply *none = NULL;
-    if (s_run(self, self->again, n, 0, n, &more, &none, err) != 0)
+    /* EVAL, not EVALSHA: a round trip of its own, with nothing in flight behind it */
+    if (s_eval(self, self->again, n, 0, n, self->rows, &more, &none, err) != 0)
         return -1;
     counts->deadletters += more.deadletters;
     counts->deadletter_duplicates += more.deadletter_duplicates;
     return 0;
+}
+
+int rtp_store_send(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_err_t *err)
+{
+    if (self->pending == RTP_STORE_PIPELINE)
+        return rtp_err_set(err, "%d batches already in flight", RTP_STORE_PIPELINE);
+    flight_t *f = &self->flights[(self->head + self->pending) % RTP_STORE_PIPELINE];
+    size_t nt, nd;
+    if (s_prepare(msgs, count, &nt, &nd, err) != 0)
+        return -1;
+    if (count > f->rowcap) {
+        int failed = 0;
+        f->rows = s_grow(f->rows, count, sizeof *f->rows, &failed);
+        f->msgs = s_grow(f->msgs, count, sizeof *f->msgs, &failed);
+        if (failed)
+            return rtp_err_set(err, "out of memory");
+        f->rowcap = count;
+    }
+    redisContext *ctx = rtp_redis_link_context(self->link, err);
+    if (!ctx)
+        return -1;
+    if (!self->sha[0] && (self->pending || s_load_script(self, ctx, err) != 0))
+        return self->pending ? rtp_err_set(err, "the script is not loaded") : -1;
+    if (s_build(self, msgs, count, nt, nd, f->rows, err) != 0)
+        return -1;
+    int done = 0;
+    if (redisAppendCommandArgv(ctx, (int) (HEAD + nt * FIELDS + nd), self->argv, self->lens) != REDIS_OK)
+        done = -1;
+    while (done == 0)
+        if (redisBufferWrite(ctx, &done) != REDIS_OK)
+            done = -1;
+    if (done < 0) {
+        rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link),
+                    ctx->errstr[0] ? ctx->errstr : "cannot send");
+        rtp_redis_link_reset(self->link);
+        return -1;
+    }
+    memcpy(f->msgs, msgs, count * sizeof *msgs);
+    f->count = count;
+    f->nt = nt;
+    f->nd = nd;
+    f->ctx = ctx;
+    f->reply = NULL;
+    f->taken = 0;
+    self->pending++;
+    return 0;
+}
+
+size_t rtp_store_pending(const rtp_store_t *self)
+{
+    return self->pending;
+}
+
+int rtp_store_fd(rtp_store_t *self)
+{
+    if (!self->pending || !rtp_redis_link_connected(self->link))
+        return -1;
+    rtp_err_t err;
+    redisContext *ctx = rtp_redis_link_context(self->link, &err);
+    return ctx ? ctx->fd : -1;
+}
+
+/* The oldest batch's reply (waiting for it if wait), or NULL: not there yet (*lost
+ * 0), or lost with its connection (*lost 1, the reason in err). */
+static redisReply *s_reply(rtp_store_t *self, flight_t *f, int wait, int *lost, rtp_err_t *err)
+{
+    *lost = 0;
+    if (f->reply)
+        return f->reply;
+    redisContext *ctx = rtp_redis_link_connected(self->link) ? rtp_redis_link_context(self->link, err) : NULL;
+    if (ctx != f->ctx) {
+        *lost = 1;
+        rtp_err_set(err, "%s: the connection was lost before the reply", rtp_redis_link_display(self->link));
+        return NULL;
+    }
+    if (!wait) {
+        if (s_read_ready(self, ctx) != 0) {
+            *lost = 1;
+            rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link), "connection lost");
+        }
+        return f->reply;
+    }
+    f->reply = s_get_reply(self, ctx, err);
+    *lost = !f->reply;
+    return f->reply;
+}
+
+int rtp_store_recv(rtp_store_t *self, int wait, rtp_store_counts_t *counts, rtp_err_t *err)
+{
+    rtp_store_counts_t local;
+    if (!counts)
+        counts = &local;
+    memset(counts, 0, sizeof *counts);
+    self->blocking[0] = 0;
+    if (!self->pending)
+        return rtp_err_set(err, "no batch in flight");
+    flight_t *f = &self->flights[self->head];
+    int lost, rc = 0;
+    redisReply *r = s_reply(self, f, wait, &lost, err);
+    if (!r && !lost)
+        return 0;
+    f->reply = NULL;
+    f->taken = 1;
+    if (!r)
+        rc = -1;
+    else if (self->broken) {
+        freeReplyObject(r);
+        rc = rtp_err_set(err, "%s: a batch sent before this one failed; this one is retried after it",
+                         rtp_redis_link_display(self->link));
+    } else {
+        redisReply *tail = NULL;
+        redisContext *ctx = f->ctx;
+        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            /* Redis lost its script cache (restart, SCRIPT FLUSH); nothing ran. EVAL
+             * runs the same script and caches it again for the next EVALSHA. */
+            freeReplyObject(r);
+            rc = s_read_behind(self, ctx) != 0
+                     ? rtp_err_set(err, "%s: connection lost", rtp_redis_link_display(self->link))
+                     : s_eval(self, f->msgs, f->count, f->nt, f->nd, f->rows, counts, &tail, err);
+        } else
+            rc = s_parse(self, r, f->nt, f->rows, counts, &tail, err);
+        if (rc == 0 && tail) {
+            rc = s_read_behind(self, ctx) != 0
+                     ? rtp_err_set(err, "%s: connection lost", rtp_redis_link_display(self->link))
+                     : s_refuse(self, f->msgs, tail, counts, err);
+            freeReplyObject(tail);
+        }
+    }
+    f->taken = 0;
+    self->head = (self->head + 1) % RTP_STORE_PIPELINE;
+    self->pending--;
+    if (rc != 0 && self->pending)
+        self->broken = 1;
+    if (!self->pending)
+        self->broken = 0;
+    return rc == 0 ? 1 : -1;
 }
 
 int rtp_store_write(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_store_counts_t *counts,
@@ -680,19 +931,13 @@ int rtp_store_write(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp
         counts = &local;
     memset(counts, 0, sizeof *counts);
     self->blocking[0] = 0;
+    if (self->pending)
+        return rtp_err_set(err, "%zu batches in flight: receive their replies first", self->pending);
     if (count == 0)
         return 0;
-    size_t nt, nd;
-    if (s_prepare(msgs, count, &nt, &nd, err) != 0)
+    if (rtp_store_send(self, msgs, count, err) != 0)
         return -1;
-    redisReply *tail = NULL;
-    if (s_run(self, msgs, count, nt, nd, counts, &tail, err) != 0)
-        return -1;
-    if (!tail)
-        return 0;
-    int rc = s_refuse(self, msgs, tail, counts, err);
-    freeReplyObject(tail);
-    return rc;
+    return rtp_store_recv(self, 1, counts, err) == 1 ? 0 : -1;
 }
 
 const size_t *rtp_store_refused(const rtp_store_t *self)

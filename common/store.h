@@ -16,7 +16,8 @@
  * too (they are summed inside Redis, by the same rule).
  *
  * One batch is one Lua script call (SCRIPT LOAD once, then EVALSHA; EVAL when Redis
- * lost the script, e.g. after a restart): one round trip, atomic, idempotent.
+ * lost the script, e.g. after a restart): one round trip, atomic, idempotent (the
+ * next batches may be on their way meanwhile: rtp_store_send).
  *   - A tweet whose tweet:<id> is a hash rtp wrote (its id field is <id>) changes
  *     nothing (user totals included); so does a second copy of a tweet within one
  *     batch.
@@ -83,9 +84,37 @@ void rtp_store_destroy(rtp_store_t **self_p);
 int rtp_store_write(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_store_counts_t *counts,
                     rtp_err_t *err);
 
+/* Pipelining: while Redis runs one batch the next is already on the wire, so Redis
+ * never waits for the writer between batches. rtp_store_send hands a batch over
+ * (up to RTP_STORE_PIPELINE at once); rtp_store_recv completes them one by one, in
+ * the order sent, with the result rtp_store_write would have given. The messages
+ * must stay alive and unchanged until their recv (the array holding them need not).
+ * If a batch fails, every batch sent after it fails too (whatever Redis did with
+ * it: writing it again is safe), so a caller that keeps failed batches in order
+ * keeps every batch in order. rtp_store_write is one send and its recv; it fails
+ * while batches are in flight. */
+#define RTP_STORE_PIPELINE 2
+
+/* Sends one batch without waiting for the reply. 0, or -1 with the reason in err
+ * (nothing of this batch was sent; the link is reset after an I/O error, and the
+ * batches still in flight fail then too). */
+int rtp_store_send(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_err_t *err);
+
+/* Completes the oldest batch in flight: 1 when it is written (counts filled, may be
+ * NULL), -1 when it failed (as rtp_store_write), 0 when wait is 0 and its reply has
+ * not arrived yet (nothing blocks then). A batch whose rows were refused takes a
+ * second round trip here, after the replies of the batches behind it were read. */
+int rtp_store_recv(rtp_store_t *self, int wait, rtp_store_counts_t *counts, rtp_err_t *err);
+
+/* The number of batches in flight. */
+size_t rtp_store_pending(const rtp_store_t *self);
+
+/* The socket their replies come on, to poll for input; -1 when none is in flight. */
+int rtp_store_fd(rtp_store_t *self);
+
 /* The indices in msgs of the rows the last successful write refused (counts->refused
  * of them, in batch order): those messages are DEADLETTERs now, the reason in their
- * text. Valid until the next write. */
+ * text. Valid until the next write or recv. */
 const size_t *rtp_store_refused(const rtp_store_t *self);
 
 /* After a write that failed because a global key has the wrong type, that key's name;

@@ -65,6 +65,11 @@ typedef struct {
     batcher_metrics_t *metrics;  /* NULL unless --metrics-port */
     int64_t next_metrics_ms;     /* the next service of the metrics listener without a wake-up */
     int redis_up;                /* 0 after a failed write until one succeeds */
+    /* batches sent to Redis and not yet answered (rtp_store_send): the oldest held
+     * records, in_flight_records of them, oldest batch first */
+    size_t in_flight, in_flight_records;
+    size_t flight_n[RTP_STORE_PIPELINE];
+    int64_t flight_t0_us[RTP_STORE_PIPELINE];
     uint64_t acked;              /* records named in the ACKs sent */
 } batcher_t;
 
@@ -425,29 +430,16 @@ static int s_to_journal(batcher_t *b, size_t n, int64_t now)
     return k;
 }
 
-/* Writes the n oldest held records: to the journal while it holds records (order),
- * else to Redis; when Redis fails, to the journal (or, without one, they stay held
- * and no credit is granted until a retry succeeds). */
-static void s_flush(batcher_t *b, size_t n)
+/* The n oldest held records could not be written (err): to the journal, or, without
+ * one, they stay held and no credit is granted until a retry succeeds. */
+static void s_write_failed(batcher_t *b, size_t n, const rtp_err_t *err_in, int64_t now)
 {
-    int64_t now = rtp_mono_ms();
-    if (s_journaling(b)) {
-        s_to_journal(b, n, now);
-        return;
-    }
-    rtp_store_counts_t counts;
-    rtp_err_t err = {{0}};
-    int64_t t0 = rtp_mono_us();
-    int rc = s_write_batch(b, b->items + b->start, n, &counts, &err);
-    now = rtp_mono_ms();
-    if (rc == 0) {
-        s_written(b, b->items + b->start, n, &counts, t0, now);
-        b->healthy = 1;
-        s_release(b, n);
-        return;
-    }
+    rtp_err_t err = *err_in;
+    int journaling = s_journaling(b); /* a batch sent before this one failed already */
     int64_t delay = s_backoff(b, now);
     if (b->journal && s_to_journal(b, n, now) > 0) {
+        if (journaling)
+            return;
         if (rtp_store_blocking_key(b->store))
             rtp_error("Redis takes no write: %s. Journaling records to %s (bound %" PRIu64
                       " bytes); replaying them, in order, once the key is fixed (next try in %" PRId64 " ms)",
@@ -466,6 +458,74 @@ static void s_flush(batcher_t *b, size_t n)
     rtp_warn("cannot write a batch of %zu to Redis (attempt %d): %s; holding %zu records, no new credit, "
              "retrying in %" PRId64 " ms",
              n, b->failures, err.msg, b->count, delay);
+}
+
+/* Completes the oldest batch in flight (waiting for its reply if wait): written, or
+ * failed (journaled or held, as any failed write). 1 when it completed, 0 when its
+ * reply has not arrived yet. Batches complete in the order they were sent, and every
+ * batch behind a failed one fails too (rtp_store_recv), so the records stay in order:
+ * the held ones in front, then the journal. */
+static int s_complete(batcher_t *b, int wait)
+{
+    if (!b->in_flight)
+        return 0;
+    rtp_store_counts_t counts;
+    rtp_err_t err = {{0}};
+    int rc = rtp_store_recv(b->store, wait, &counts, &err);
+    if (rc == 0)
+        return 0;
+    size_t n = b->flight_n[0];
+    int64_t t0 = b->flight_t0_us[0];
+    b->in_flight--;
+    b->in_flight_records -= n;
+    memmove(b->flight_n, b->flight_n + 1, b->in_flight * sizeof *b->flight_n);
+    memmove(b->flight_t0_us, b->flight_t0_us + 1, b->in_flight * sizeof *b->flight_t0_us);
+    int64_t now = rtp_mono_ms();
+    b->redis_up = rc == 1;
+    if (rc == 1) {
+        double ms = (double) (rtp_mono_us() - t0) / 1000.0;
+        batcher_metrics_write_time(b->metrics, ms / 1000.0);
+        b->write_ms = b->write_ms > 0 ? b->write_ms + (ms - b->write_ms) / 8.0 : ms;
+        s_written(b, b->items + b->start, n, &counts, t0, now);
+        b->healthy = 1;
+        s_release(b, n);
+    } else
+        s_write_failed(b, n, &err, now);
+    return 1;
+}
+
+/* Writes the n oldest held records not yet in flight: to the journal while it holds
+ * records (order), else sends them to Redis (s_complete takes the reply). */
+static void s_flush(batcher_t *b, size_t n)
+{
+    int64_t now = rtp_mono_ms();
+    if (s_journaling(b)) {
+        s_to_journal(b, n, now);
+        return;
+    }
+    if (b->cfg->write_delay_ms > 0) {
+        /* test hook: a slow Redis. The sleep stops the loop, so the replies already in
+         * are taken first: their room is granted as soon as a slow Redis would allow */
+        uint64_t failed = b->failed_writes;
+        while (s_complete(b, 0))
+            s_grant(b, rtp_mono_ms());
+        if (b->failed_writes != failed)
+            return; /* the batch before failed: s_due decides again (order) */
+        usleep((useconds_t) b->cfg->write_delay_ms * 1000);
+    }
+    rtp_err_t err = {{0}};
+    int64_t t0 = rtp_mono_us();
+    if (rtp_store_send(b->store, b->items + b->start + b->in_flight_records, n, &err) == 0) {
+        b->flight_n[b->in_flight] = n;
+        b->flight_t0_us[b->in_flight] = t0;
+        b->in_flight++;
+        b->in_flight_records += n;
+        return;
+    }
+    while (b->in_flight)
+        s_complete(b, 1); /* they fail too now (order): this batch goes behind them */
+    b->redis_up = 0;
+    s_write_failed(b, n, &err, rtp_mono_ms());
 }
 
 /* Writes the oldest journaled records (up to a batch) to Redis, then acknowledges and
@@ -514,11 +574,22 @@ static void s_replay(batcher_t *b)
 /* 1 when the journal's front is due for a replay. */
 static int s_replay_due(const batcher_t *b, int64_t now)
 {
-    return s_journaling(b) && now >= b->next_attempt_ms;
+    return s_journaling(b) && !b->in_flight && now >= b->next_attempt_ms;
 }
 
 /* Before when held records may not leave: the next Redis attempt after a failure, or,
  * while the journal holds records, the next append (never while it is full). */
+/* When the oldest batch in flight has waited for its reply as long as a command may
+ * take (the link's command timeout): then it is waited for, and fails if it times
+ * out as a plain round trip would. */
+static int64_t s_overdue_at(const batcher_t *b)
+{
+    if (!b->in_flight)
+        return INT64_MAX;
+    int timeout = b->cfg->command_timeout_ms > 0 ? b->cfg->command_timeout_ms : 5000;
+    return b->flight_t0_us[0] / 1000 + timeout;
+}
+
 static int64_t s_gate(const batcher_t *b)
 {
     if (!s_journaling(b))
@@ -529,9 +600,10 @@ static int64_t s_gate(const batcher_t *b)
 /* When the oldest held records are due to leave by time (INT64_MAX: not by time). */
 static int64_t s_due_at(const batcher_t *b)
 {
-    if (b->count == 0)
+    if (b->count == b->in_flight_records || b->in_flight == RTP_STORE_PIPELINE ||
+        (b->in_flight && s_journaling(b)))
         return INT64_MAX;
-    int64_t at = b->arrived_ms[b->start] + b->cfg->batch_ms, gate = s_gate(b);
+    int64_t at = b->arrived_ms[b->start + b->in_flight_records] + b->cfg->batch_ms, gate = s_gate(b);
     return gate > at ? gate : at;
 }
 
@@ -539,13 +611,15 @@ static int64_t s_due_at(const batcher_t *b)
  * of them for the journal. */
 static size_t s_due(const batcher_t *b, int64_t now)
 {
-    if (b->count == 0 || now < s_gate(b))
+    size_t held = b->count - b->in_flight_records; /* not yet on their way */
+    if (held == 0 || now < s_gate(b) || b->in_flight == RTP_STORE_PIPELINE ||
+        (b->in_flight && s_journaling(b)))
         return 0;
-    size_t n = b->count < (size_t) b->cfg->batch_size ? b->count : (size_t) b->cfg->batch_size;
+    size_t n = held < (size_t) b->cfg->batch_size ? held : (size_t) b->cfg->batch_size;
     if (s_journaling(b))
-        n = b->count; /* one append, one fdatasync, for all of them */
-    if (b->count >= (size_t) b->cfg->batch_size || b->phase != RUNNING ||
-        now >= b->arrived_ms[b->start] + b->cfg->batch_ms)
+        n = held; /* one append, one fdatasync, for all of them */
+    if (held >= (size_t) b->cfg->batch_size || b->phase != RUNNING ||
+        now >= b->arrived_ms[b->start + b->in_flight_records] + b->cfg->batch_ms)
         return n;
     return 0;
 }
@@ -825,16 +899,23 @@ int batcher_run(const batcher_config_t *cfg)
             s_grant(&b, rtp_mono_ms());
         }
         size_t due = s_due(&b, rtp_mono_ms());
-        if (due) {
+        if (due)
             s_flush(&b, due);
+        /* the replies that are in: without waiting, unless the oldest is overdue (the
+         * socket's timeout then fails it) */
+        int completed = 0;
+        while (s_complete(&b, b.in_flight && rtp_mono_ms() >= s_overdue_at(&b)))
+            completed = 1;
+        if (due || completed)
             s_grant(&b, rtp_mono_ms());
-        }
         now = rtp_mono_ms();
         if (b.phase == FINISHING) {
             int journaled = s_journaling(&b);
             if (b.count == 0 && !journaled && now >= b.linger_until_ms)
                 break;
             if (now >= b.phase_until_ms) {
+                while (b.in_flight)
+                    s_complete(&b, 1);
                 if (b.count) {
                     rtp_error(
                         "stopping: %zu records could be neither written to Redis nor journaled within %d "
@@ -879,10 +960,15 @@ int batcher_run(const batcher_config_t *cfg)
             wake = b.phase_until_ms;
         if (b.phase == FINISHING && b.linger_until_ms > now && b.linger_until_ms < wake)
             wake = b.linger_until_ms;
-        zmq_pollitem_t items[2 + RTP_METRICS_POLL_MAX] = {
+        if (b.in_flight && s_overdue_at(&b) < wake)
+            wake = s_overdue_at(&b);
+        zmq_pollitem_t items[3 + RTP_METRICS_POLL_MAX] = {
             {b.dealer ? zsock_resolve(b.dealer) : NULL, 0, ZMQ_POLLIN, 0},
             {b.monitor ? zsock_resolve(b.monitor) : NULL, 0, ZMQ_POLLIN, 0}};
         int first_metrics = b.dealer ? 2 : 0;
+        int redis_fd = b.in_flight ? rtp_store_fd(b.store) : -1;
+        if (redis_fd >= 0) /* the replies of the batches in flight */
+            items[first_metrics++] = (zmq_pollitem_t) {NULL, redis_fd, ZMQ_POLLIN, 0};
         rtp_metrics_t *metrics = batcher_metrics_registry(b.metrics);
         int n_items = first_metrics + rtp_metrics_poll_items(metrics, items + first_metrics, RTP_METRICS_POLL_MAX);
         int rc = zmq_poll(items, n_items, wake > now ? (long) (wake - now) : 0);
@@ -892,6 +978,9 @@ int batcher_run(const batcher_config_t *cfg)
             break;
         }
         int scraped = 0;
+        if (rc > 0 && redis_fd >= 0 && items[first_metrics - 1].revents)
+            while (s_complete(&b, 0))
+                s_grant(&b, rtp_mono_ms());
         for (int i = first_metrics; rc > 0 && i < n_items; i++)
             scraped |= items[i].revents != 0;
         /* a scrape is answered when its socket is ready; once a tick, clients past

@@ -2,15 +2,23 @@
  *
  * A DEALER connected to the aggregator receives JOINED and DEADLETTER messages; they
  * are written to Redis (common/store) in batches of batch_size, or batch_ms after
- * the first record of a batch arrived, whichever comes first, one round trip a batch,
- * with summary lines on stdout: one per batch, or at most --print-per-second lines a
- * second that sum up the batches since the last line (batch_print.h).
+ * the first record of a batch arrived, whichever comes first, with summary lines on
+ * stdout: one per batch, or at most --print-per-second lines a second that sum up the
+ * batches since the last line (batch_print.h).
+ *
+ * Pipelined: while Redis runs one batch, the next one (once due) is already sent
+ * (RTP_STORE_PIPELINE batches on their way at most), so Redis never waits for the
+ * batcher between batches; the batcher keeps taking records meanwhile and completes
+ * the batches in the order sent when their replies arrive. A batch's records are
+ * acknowledged only when its reply says they are stored. When a batch fails, the
+ * ones sent after it fail too, whatever Redis did with them (writing them again is
+ * safe), so the failed batches go to the journal, or stay held, in their order.
  *
  * Credit (reactive pull): the batcher holds at most `window` = 4 x batch_size
- * records (room for the batch being written, the next one filling, and two more on
- * the way, so a Redis round trip never leaves the aggregator without credit). It
- * grants the aggregator credit for exactly the room it has (window - held - credit
- * already granted), when it connects and again after each batch is
+ * records (room for the batch being written, the next one sent behind it or filling,
+ * and two more on the way, so a Redis round trip never leaves the aggregator without
+ * credit). It grants the aggregator credit for exactly the room it has (window -
+ * held - credit already granted), when it connects and again after each batch is
  * written; the aggregator never sends more than it was granted, so the batcher never
  * holds more than its window. A (re)connection voids the old credit on both sides
  * (the aggregator sees a new peer), so the whole free window is granted again.

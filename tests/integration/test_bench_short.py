@@ -42,9 +42,20 @@ def test_bench_quick():
     check(c["zmq"]["codec_msgs_per_s"] > 0 and c["zmq"]["raw_msgs_per_s"] > 0, "ZeroMQ ceilings measured")
     check(c["redis"]["new_per_pass"] == r["data"]["distinct_records"], "the Redis ceiling stores every distinct tweet")
     t = r["throughput"]
-    check(t["records"] >= t["loops"] * r["data"]["records_per_loop"], "throughput: every record of every loop written")
-    check(t["distinct_in_redis"] == r["data"]["distinct_records"], "throughput: every distinct tweet in Redis")
-    check(t["events_per_s"] > 0, "throughput measured")
+    fresh_rows = t["loops"] * r["data"]["distinct_records"]
+    check(t["fresh"] and t["records"] >= t["loops"] * r["data"]["records_per_loop"],
+          "throughput (fresh rows): every record of every pass written")
+    check(t["new_rows"] == fresh_rows and t["distinct_in_redis"] == fresh_rows,
+          f"throughput (fresh rows): every row new and in Redis ({t['new_rows']}, {t['distinct_in_redis']} "
+          f"of {fresh_rows})")
+    check(t["events_per_s"] > 0 and t["new_rows_per_s"] > 0, "throughput measured")
+    check(t["redis_cpu_us_per_new_row"] is not None and t["redis_memory_bytes_per_row"] > 0
+          and t["redis_aof_bytes_per_row"] > 0, "Redis CPU, memory and append-only file per row measured")
+    s_ = r["throughput_stored"]
+    check(s_["records"] >= s_["loops"] * r["data"]["records_per_loop"],
+          "throughput (already stored): every record of every loop written")
+    check(s_["distinct_in_redis"] == r["data"]["distinct_records"], "throughput (already stored): every distinct "
+          "tweet in Redis")
     names = set(t["processes"])
     expected = {"rtp", "rtp-broker", "rtp-aggregator", "rtp-batcher", "rtp-censor", "rtp-sentiment",
                 "rtp-engagement", "rtp-reader", "rtp-hashtags", "rtp-replay", "redis-server"}

@@ -470,16 +470,23 @@ static void s_check_batches(int port)
                                     4.35,
                                     2.5e-7,
                                     123456789012345.6};
-    enum { NV = sizeof values / sizeof values[0] };
-    rtp_msg_t *b3[NV];
-    char ids[NV][16], uids[NV][16];
+    /* and 500 more: random digits at magnitudes 1e-6..1e19, most of them needing 16 or
+     * 17 digits (the Lua side takes a shortcut for those) */
+    enum { NF = sizeof values / sizeof values[0], NV = NF + 500 };
+    static double vals[NV];
+    static rtp_msg_t *b3[NV];
+    static char ids[NV][16], uids[NV][16];
+    uint64_t seed = 0x9E3779B97F4A7C15ULL;
     for (int i = 0; i < NV; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        double mantissa = (double) (seed >> 11) / 9007199254740992.0;
+        vals[i] = i < NF ? values[i] : mantissa * pow(10, (int) (seed % 26) - 6);
         snprintf(ids[i], sizeof ids[i], "%d", 3000 + i);
         snprintf(uids[i], sizeof uids[i], "n%d", i);
         rec_t r = T1;
         r.id = ids[i];
         r.user_id = uids[i];
-        r.engagement = values[i];
+        r.engagement = vals[i];
         b3[i] = s_joined(&r);
     }
     CHECK_INT(s_write(store, b3, NV, &counts), 0);
@@ -487,12 +494,12 @@ static void s_check_batches(int port)
     int same = 0;
     for (int i = 0; i < NV; i++) {
         char key[400];
-        snprintf(key, sizeof key, "user:%s", uids[i]);
+        snprintf(key, sizeof key, "user:n%d", i);
         const char *lua = s_hget(c, key, "engagement");
-        if (strcmp(lua, s_fmt(values[i])) == 0 && strtod(lua, NULL) == values[i])
+        if (strcmp(lua, s_fmt(vals[i])) == 0 && strtod(lua, NULL) == vals[i])
             same++;
         else
-            fprintf(stderr, "Lua wrote %s for %.17g, rtp_fmt_double %s\n", lua, values[i], s_fmt(values[i]));
+            fprintf(stderr, "Lua wrote %s for %.17g, rtp_fmt_double %s\n", lua, vals[i], s_fmt(vals[i]));
     }
     CHECK_INT(same, NV);
     printf("Lua number form equal to rtp_fmt_double for %d of %d values\n", same, (int) NV);
@@ -970,6 +977,104 @@ static void s_check_auth(void)
     redis_fixture_stop(&redis);
 }
 
+/* --- pipelining --- */
+
+/* The batches of the pipelining check, built afresh for each database: the poisoned
+ * batch, then 40 tweets of which one repeats a tweet of the first batch, one meets a
+ * key in the way again, and users of the first batch come back. */
+static size_t s_pipeline_batches(rtp_msg_t **a, size_t *na, rtp_msg_t **b, rec_t *recs, int base)
+{
+    static char ids[40][16], uids[40][16];
+    *na = s_poison_batch(a, recs);
+    for (int i = 0; i < 40; i++) {
+        rec_t r = T2;
+        snprintf(ids[i], sizeof ids[i], "%d", base + i);
+        snprintf(uids[i], sizeof uids[i], i % 3 ? "pz%d" : "pa", i % 5);
+        r.id = i == 7 ? "5001" : i == 9 ? "5004" : ids[i];
+        r.user_id = uids[i];
+        r.engagement = (double) (i + 1) / 3;
+        r.sentiment = 0.1 * i;
+        b[i] = s_joined(&r);
+        b[i]->seq = 300 + (uint64_t) i;
+    }
+    return 40;
+}
+
+/* Two batches in flight at once (rtp_store_send, rtp_store_recv) leave Redis byte for
+ * byte as the same batches written one after the other, with the same counts: with
+ * rows refused in the first (its second round trip waits for the second's reply),
+ * and again after SCRIPT FLUSH (both answer NOSCRIPT and run again as EVAL; the
+ * first batch's rows are stored or refused by then). */
+static void s_check_pipeline(int port)
+{
+    char url[2][64];
+    rtp_err_t err = {{0}};
+    snprintf(url[0], sizeof url[0], "redis://127.0.0.1:%d/2", port);
+    snprintf(url[1], sizeof url[1], "redis://127.0.0.1:%d/3", port);
+    redisContext *c[2] = {s_conn(port, NULL, 2), s_conn(port, NULL, 3)};
+    for (int round = 0; round < 2; round++) {
+        rtp_store_counts_t counts[2][2];
+        char *dump[2];
+        for (int db = 0; db < 2; db++) {
+            if (round == 0) {
+                freeReplyObject(redisCommand(c[db], "FLUSHDB"));
+                s_poison(c[db]);
+            }
+            rtp_redis_link_t *link = rtp_redis_link_new(url[db], 0, 0, &err);
+            rtp_store_t *store = rtp_store_new(link);
+            rtp_msg_t *a[16], *b[40];
+            rec_t recs[16];
+            size_t na, nb = s_pipeline_batches(a, &na, b, recs, round ? 8000 : 7000);
+            if (round == 1) { /* fresh rows again, with the script cache emptied after the load */
+                rtp_msg_t *d[1] = {s_dead("late", "y", 1, 77, 1457504563000000)};
+                CHECK_INT(s_write(store, d, 1, NULL), 0);
+                s_free_all(d, 1);
+                freeReplyObject(redisCommand(c[db], "SCRIPT FLUSH"));
+            }
+            if (db == 0) {
+                CHECK_INT(rtp_store_send(store, a, na, &err), 0);
+                CHECK_INT(rtp_store_send(store, b, nb, &err), 0);
+                CHECK_INT(rtp_store_pending(store), 2);
+                CHECK(rtp_store_fd(store) >= 0);
+                CHECK_INT(rtp_store_send(store, b, nb, &err), -1); /* two at most */
+                rtp_msg_t *none[1];
+                CHECK_INT(rtp_store_write(store, none, 0, NULL, &err), -1); /* not while in flight */
+                CHECK_INT(rtp_store_recv(store, 1, &counts[db][0], &err), 1);
+                const size_t *refused = rtp_store_refused(store);
+                for (size_t k = 0; k < counts[db][0].refused; k++)
+                    CHECK(a[refused[k]]->type == RTP_MSG_DEADLETTER);
+                CHECK_INT(rtp_store_recv(store, 1, &counts[db][1], &err), 1);
+                CHECK_INT(rtp_store_pending(store), 0);
+                CHECK_INT(rtp_store_fd(store), -1);
+            } else {
+                CHECK_INT(s_write(store, a, na, &counts[db][0]), 0);
+                CHECK_INT(s_write(store, b, nb, &counts[db][1]), 0);
+            }
+            s_free_all(a, na);
+            s_free_all(b, nb);
+            rtp_store_destroy(&store);
+            rtp_redis_link_destroy(&link);
+            dump[db] = s_dump(c[db]);
+        }
+        CHECK_STR(dump[0], dump[1]);
+        for (int k = 0; k < 2; k++) {
+            CHECK_INT(counts[0][k].stored, counts[1][k].stored);
+            CHECK_INT(counts[0][k].duplicates, counts[1][k].duplicates);
+            CHECK_INT(counts[0][k].deadletters, counts[1][k].deadletters);
+            CHECK_INT(counts[0][k].refused, counts[1][k].refused);
+        }
+        CHECK(counts[0][1].refused > 0);
+        CHECK(counts[0][1].stored > 30 && counts[0][1].duplicates > 0);
+        printf("pipelined, round %d: %zu + %zu new, %zu + %zu refused, as written one by one (%zu bytes)\n",
+               round, counts[0][0].stored, counts[0][1].stored, counts[0][0].refused, counts[0][1].refused,
+               strlen(dump[0]));
+        free(dump[0]);
+        free(dump[1]);
+    }
+    redisFree(c[0]);
+    redisFree(c[1]);
+}
+
 int main(void)
 {
     redis_fixture_t redis;
@@ -979,6 +1084,7 @@ int main(void)
     s_check_refused_rows(redis.port);
     s_check_blocking_keys(redis.port);
     s_check_cannot_write_now(redis.port);
+    s_check_pipeline(redis.port);
     s_check_restart(&redis);
     redis_fixture_stop(&redis);
     s_check_auth();

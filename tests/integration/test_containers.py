@@ -22,6 +22,7 @@ health checks, a clean stop.
 
 import atexit
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -71,7 +72,10 @@ class Lab:
     """The daemon and the images, made once for both tests."""
 
     def __init__(self):
-        self.log = os.path.join(tempfile.mkdtemp(prefix="rtptest-containers-"), "setup.log")
+        folder = tempfile.mkdtemp(prefix="rtptest-containers-")
+        if not os.environ.get("RTP_TEST_KEEP"):
+            atexit.register(shutil.rmtree, folder, True)
+        self.log = os.path.join(folder, "setup.log")   # apt, debootstrap and the builds
         start = time.monotonic()
         installed = rtpdocker.ensure_packages(self.log)
         _phase(f"packages ({'installed ' + ' '.join(installed) if installed else 'present'})", start)

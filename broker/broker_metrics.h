@@ -2,7 +2,7 @@
  * rtp_broker_* series: events in by kind, per pool the workers, tasks in flight,
  * backlog, results, late results, dispatches and the task time (dispatch to
  * result), and the broker-wide speculative, fault and acknowledgement counters.
- * The README's "Metrics and rtp top" section lists every name. */
+ * docs/rtp-broker.md (generated from these definitions) lists every name. */
 #ifndef RTP_BROKER_METRICS_H
 #define RTP_BROKER_METRICS_H
 

@@ -10,15 +10,19 @@
  *      in one pass over each object's members into records whose strings share one
  *      allocation each. When cJSON fails, a second pass that follows strings and
  *      brackets says why: nesting deeper than cJSON allows, or an event cut off.
+ * An id with no id_str is read from the text (json_raw.h), since cJSON's doubles
+ * round 64-bit ids: that costs a scan, paid only by such events (s_read_ids).
  */
 #include "tweet.h"
 
 #include "json_arena.h"
+#include "json_raw.h"
 
 #include <cJSON.h>
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,13 +419,6 @@ static const char *s_str(const cJSON *object, const char *name)
     return s_string(s_get(object, name));
 }
 
-/* Whether a JSON number can be written as an int64 without loss of the integer
- * part (cJSON keeps numbers as doubles). */
-static bool s_int_range(double d)
-{
-    return d >= -9223372036854775808.0 && d < 9223372036854775808.0;
-}
-
 /* A JSON number as an integer, truncated toward zero and clamped to int64;
  * missing, null, non-numbers and NaN read as 0. */
 static int64_t s_int(const cJSON *item)
@@ -436,27 +433,6 @@ static int64_t s_int(const cJSON *item)
     if (d < -9223372036854775808.0)
         return INT64_MIN;
     return (int64_t) d;
-}
-
-/* The id of a status or user from its `id_str` and `id` members: id_str if it is a
- * non-empty string, else id if it is a whole number, written as an integer into buf
- * (cap >= 24). Returns NULL if there is neither.
- *
- * cJSON stores every number as a double, so an `id` above 2^53 (every tweet id
- * since late 2010, and the newer user ids) comes back rounded to the nearest
- * double: only `id_str` carries such ids exactly. The lab's tweets always have it. */
-static const char *s_id(const cJSON *id_str_item, const cJSON *id, char *buf, size_t cap)
-{
-    const char *id_str = s_string(id_str_item);
-    if (id_str && *id_str)
-        return id_str;
-    if (!cJSON_IsNumber(id))
-        return NULL;
-    double d = id->valuedouble;
-    if (!s_int_range(d) || d != (double) (int64_t) d)
-        return NULL;
-    snprintf(buf, cap, "%lld", (long long) (int64_t) d);
-    return buf;
 }
 
 /* A string of decimal digits as an int64, or -1 if it is empty, has any other
@@ -592,14 +568,148 @@ static char *s_hashtags(const status_fields_t *f)
     return joined;
 }
 
-/* Fills t from a status's members f; its id is id. The engagement counts come from
- * counts_from (the status's own members, or the retweeted original's). */
-static int s_decode_status(const status_fields_t *f, const char *id, const status_fields_t *counts_from,
-                           const char *retweet_of, rtp_tweet_t *t, rtp_err_t *err)
-{
-    char user_id_buf[24];
-    const char *user_id = s_id(f->user_id_str, f->user_id, user_id_buf, sizeof user_id_buf);
+/* --- ids ------------------------------------------------------------------ */
 
+/* The ids the records need, and whose they are (for reasons). */
+enum { ID_TWEET, ID_USER, ID_ORIGINAL, ID_ORIGINAL_USER, ID_COUNT };
+static const char *const s_id_owner[ID_COUNT] = {"tweet", "tweet's user", "retweeted original",
+                                                 "retweeted original's user"};
+
+typedef struct {
+    const char *value[ID_COUNT]; /* NULL: no id */
+    char digits[ID_COUNT][24];   /* the ids taken from the text */
+} ids_t;
+
+static bool s_member(const char *text, size_t len, size_t object, const char *name, size_t *value)
+{
+    bool found;
+    return rtp_json_members(text, len, object, &name, 1, value, &found) == 1;
+}
+
+/* Where the `id` members are in the text (offsets of their values) of the status
+ * at offset `status` (slot 0) and of its user (slot 1), and with `original` of its
+ * retweeted_status and that one's user (slots 2 and 3): the slots need[] asks for,
+ * each found[] or not. One pass over each object, which stops once it has what it
+ * looks for. */
+static void s_id_offsets(const char *text, size_t len, size_t status, const bool need[], bool original,
+                         size_t at[], bool found[])
+{
+    const char *names[3];
+    int slot[3];
+    size_t n = 0;
+    if (need[0])
+        names[n] = "id", slot[n++] = 0;
+    if (need[1])
+        names[n] = "user", slot[n++] = 1;
+    if (original && (need[2] || need[3]))
+        names[n] = "retweeted_status", slot[n++] = 2;
+    size_t values[3];
+    bool got[3];
+    if (n == 0 || rtp_json_members(text, len, status, names, n, values, got) <= 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (!got[i])
+            continue;
+        if (slot[i] == 0)
+            at[0] = values[i], found[0] = true;
+        else if (slot[i] == 1)
+            found[1] = s_member(text, len, values[i], "id", &at[1]);
+        else
+            s_id_offsets(text, len, values[i], need + 2, false, at + 2, found + 2);
+    }
+}
+
+/* The id written as the n bytes at lit (a JSON number cJSON read as `value`) into
+ * buf (cap >= 24) if it is a plain non-negative integer up to 2^64 - 1: digits
+ * only, no sign, fraction, exponent or leading zero. Else -1, the reason naming
+ * whose id it is and quoting it. */
+static int s_id_digits(const char *lit, size_t n, double value, const char *owner, char *buf, rtp_err_t *err)
+{
+    size_t digits = 0;
+    while (digits < n && lit[digits] >= '0' && lit[digits] <= '9')
+        digits++;
+    const char *why = n == 0                   ? "not found in the text"
+                      : lit[0] == '-'          ? "negative"
+                      : digits < n             ? "written with a fraction or an exponent"
+                      : n > 1 && lit[0] == '0' ? "written with a leading zero"
+                      : n > 20 || (n == 20 && memcmp(lit, "18446744073709551615", 20) > 0) ? "above 2^64 - 1"
+                                                                                           : NULL;
+    uint64_t v = 0;
+    if (!why) {
+        for (size_t i = 0; i < n; i++)
+            v = v * 10 + (uint64_t) (lit[i] - '0');
+        /* the digits found must be the number cJSON parsed there: a check on the scan */
+        if ((double) v != value)
+            why = "not the number cJSON parsed there (the scan of the text is wrong)";
+    }
+    if (!why) {
+        memcpy(buf, lit, n);
+        buf[n] = '\0';
+        return 0;
+    }
+    /* quoted as written (a JSON number is printable ASCII), at most 24 bytes of it */
+    size_t shown = 0;
+    while (shown < n && shown < 24 && lit[shown] > 0x20 && lit[shown] < 0x7F)
+        shown++;
+    return rtp_err_set(err, "%s has no exact id: id %.*s%s is %s, and no usable id_str", owner, (int) shown,
+                       lit, shown < n ? "..." : "", why);
+}
+
+/* The ids of the tweet, its user, its original and the original's user from their
+ * id_str and id members (item pairs, NULL where there is no such object), as SPEC
+ * section 1 says: id_str if it is a non-empty string, else the exact digits of a
+ * numeric id. cJSON keeps numbers as doubles, which round ids past 2^53 (every
+ * tweet id since 2010): those digits are read from the event's text, only for the
+ * ids that have no id_str, which keeps the common case as fast as it was.
+ *
+ * A missing or null id (or one of the wrong type) is no id: the tweet is then
+ * rejected, an original is not a record, a user is "". A numeric id that is not
+ * a plain non-negative integer up to 2^64 - 1 is rejected with the whole event:
+ * storing the rows without it would change them silently (a retweet without its
+ * link, a user's totals without the tweet), and a rounded id is never stored. An
+ * original without an id has no user to read. 0, or -1 with the reason in err. */
+static int s_read_ids(const cJSON *const id_str[ID_COUNT], const cJSON *const id[ID_COUNT], const char *text,
+                      size_t len, ids_t *ids, rtp_err_t *err)
+{
+    bool need[ID_COUNT] = {false}, any = false;
+    for (int k = 0; k < ID_COUNT; k++) {
+        const char *s = s_string(id_str[k]);
+        ids->value[k] = s && *s ? s : NULL;
+        need[k] = !ids->value[k] && cJSON_IsNumber(id[k]);
+        if (k == ID_ORIGINAL_USER && !ids->value[ID_ORIGINAL] && !need[ID_ORIGINAL])
+            need[k] = false;
+        any = any || need[k];
+    }
+    if (!ids->value[ID_TWEET] && !need[ID_TWEET])
+        return rtp_err_set(err, "tweet has no id (no id_str, no integer id)");
+    if (!any)
+        return 0;
+    size_t root, message, tweet, at[ID_COUNT];
+    bool found[ID_COUNT] = {false};
+    if (rtp_json_root(text, len, &root) == 0 && s_member(text, len, root, "message", &message) &&
+        s_member(text, len, message, "tweet", &tweet))
+        s_id_offsets(text, len, tweet, need, true, at, found);
+    for (int k = 0; k < ID_COUNT; k++) {
+        if (!need[k])
+            continue;
+        const char *lit = found[k] ? text + at[k] : "";
+        size_t n = found[k] ? rtp_json_value_len(text, len, at[k]) : 0;
+        if (s_id_digits(lit, n, id[k]->valuedouble, s_id_owner[k], ids->digits[k], err) != 0)
+            return -1;
+        ids->value[k] = ids->digits[k];
+    }
+    return 0;
+}
+
+/* --- records ----------------------------------------------------------------- */
+
+/* Fills t from a status's members f; its ids are id and user_id (NULL: none). The
+ * engagement counts come from counts_from (the status's own members, or the
+ * retweeted original's). */
+static int s_decode_status(const status_fields_t *f, const char *id, const char *user_id,
+                           const status_fields_t *counts_from, const char *retweet_of, rtp_tweet_t *t,
+                           rtp_err_t *err)
+{
     const char *text = s_str(f->extended_tweet, "full_text");
     if (!text)
         text = s_string(f->full_text);
@@ -621,8 +731,8 @@ static int s_decode_status(const status_fields_t *f, const char *id, const statu
     return 0;
 }
 
-/* Reads the records out of a parsed event. */
-static int s_decode_tree(const cJSON *root, rtp_decoded_t *out, rtp_err_t *err)
+/* Reads the records out of a parsed event; text is the event's data. */
+static int s_decode_tree(const cJSON *root, const char *text, size_t len, rtp_decoded_t *out, rtp_err_t *err)
 {
     if (!cJSON_IsObject(root))
         return rtp_err_set(err, "wrong shape: the JSON is not an object");
@@ -638,24 +748,24 @@ static int s_decode_tree(const cJSON *root, rtp_decoded_t *out, rtp_err_t *err)
         return rtp_err_set(err, "wrong shape: \"message.tweet\" is not an object");
     status_fields_t tf, of;
     s_status_fields(tweet, &tf);
-    char id_buf[24];
-    const char *id = s_id(tf.id_str, tf.id, id_buf, sizeof id_buf);
-    if (!id)
-        return rtp_err_set(err, "tweet has no id (no id_str, no integer id)");
-    out->sent_100us = s_int(s_get(message, "unix_timestamp_100us"));
-
     const cJSON *original = cJSON_IsObject(tf.retweeted_status) ? tf.retweeted_status : NULL;
     s_status_fields(original, &of);
+    const cJSON *const id_str[ID_COUNT] = {tf.id_str, tf.user_id_str, of.id_str, of.user_id_str};
+    const cJSON *const id[ID_COUNT] = {tf.id, tf.user_id, of.id, of.user_id};
+    ids_t ids;
+    if (s_read_ids(id_str, id, text, len, &ids, err) != 0)
+        return -1;
+    out->sent_100us = s_int(s_get(message, "unix_timestamp_100us"));
+
     /* An original without an id cannot be stored as a tweet of its own: the retweet
      * is still decoded (with the original's counts, as SPEC section 2 says) and
      * the event yields one record, with an empty retweet_of. */
-    char original_id_buf[24];
-    const char *original_id = original ? s_id(of.id_str, of.id, original_id_buf, sizeof original_id_buf) : NULL;
-    if (original_id) {
-        if (s_decode_status(&of, original_id, &of, "", &out->tweets[1], err) != 0)
-            return -1;
-    }
-    if (s_decode_status(&tf, id, original ? &of : &tf, original_id ? original_id : "", &out->tweets[0], err) != 0)
+    const char *original_id = ids.value[ID_ORIGINAL];
+    if (original_id &&
+        s_decode_status(&of, original_id, ids.value[ID_ORIGINAL_USER], &of, "", &out->tweets[1], err) != 0)
+        return -1;
+    if (s_decode_status(&tf, ids.value[ID_TWEET], ids.value[ID_USER], original ? &of : &tf,
+                        original_id ? original_id : "", &out->tweets[0], err) != 0)
         return -1;
     out->count = original_id ? 2 : 1;
     return 0;
@@ -704,7 +814,7 @@ int rtp_tweet_decode(const char *data, size_t len, rtp_decoded_t *out, rtp_err_t
         rc = rtp_err_set(err, "not JSON: trailing bytes at byte %zu near '%s'", at,
                          s_excerpt(near, p, len, at));
     } else {
-        rc = s_decode_tree(root, out, err);
+        rc = s_decode_tree(root, data, len, out, err);
     }
     rtp_json_arena_end(); /* the tree is gone: no cJSON_Delete */
     if (rc != 0) {

@@ -14,8 +14,8 @@
 #include <stdint.h>
 
 typedef struct {
-    char *id;           /* id_str, else id written as an integer */
-    char *user_id;      /* user.id_str, else user.id; "" without a user */
+    char *id;           /* id_str, else the exact digits of a numeric id */
+    char *user_id;      /* user.id_str, else user.id's digits; "" without a user or id */
     char *user_name;    /* user.name */
     char *screen_name;  /* user.screen_name */
     char *text;         /* extended_tweet.full_text, else full_text, else text */
@@ -48,8 +48,9 @@ typedef struct {
 
 /* Decodes one event's data: `{"message": {"tweet": {...}, "unix_timestamp_100us": N}}`.
  * Returns 0 with kind TWEET or PANIC, or -1 with kind MALFORMED and the reason in err
- * (invalid UTF-8, NUL bytes, not JSON, wrong shape, no tweet id, ...). Always call
- * rtp_decoded_clear afterwards, whatever it returned. */
+ * (invalid UTF-8, NUL bytes, not JSON, wrong shape, no tweet id, an id that cannot
+ * be had exactly, ...). Always call rtp_decoded_clear afterwards, whatever it
+ * returned. */
 int rtp_tweet_decode(const char *data, size_t len, rtp_decoded_t *out, rtp_err_t *err);
 void rtp_decoded_clear(rtp_decoded_t *decoded);
 

@@ -8,6 +8,10 @@
  *   - decoding the same bytes again gives the same result, and a copy is equal;
  *   - "not JSON" is said only of bytes that cJSON, asked on its own, rejects;
  *   - id, text and count agree with what cJSON finds at their places in the tree;
+ *     an id taken from a numeric `id` (no id_str) is a plain integer up to
+ *     2^64 - 1 whose double is cJSON's number there, for the tweet, its user, the
+ *     original and its user; an event rejected for an inexact id has a number
+ *     there and no id_str;
  *   - a record written back as an event (the fields the decoder reads, as JSON)
  *     decodes to the same record: nothing read is lost or changed on the way.
  */
@@ -131,14 +135,40 @@ static cJSON *s_parse_all(const uint8_t *data, size_t size)
     return root;
 }
 
-/* What cJSON finds where the decoder looks for the id, the text and the original. */
+/* Whether s is a plain integer up to 2^64 - 1: digits only, no leading zero. */
+static bool s_plain_u64(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= 20 && strspn(s, "0123456789") == n && (s[0] != '0' || n == 1) &&
+           (n < 20 || strcmp(s, "18446744073709551615") <= 0);
+}
+
+/* The id of `status` (a tweet, an original or a user; NULL if there is none) as
+ * the decoder gave it: id_str if it is a non-empty string, else the exact digits
+ * of a numeric id, else "". */
+static void s_check_id(const char *got, const cJSON *status, const char *whose)
+{
+    const char *id_str = s_get_str(status, "id_str");
+    const cJSON *id = s_get(status, "id");
+    if (id_str && *id_str) {
+        FUZZ_CHECK(strcmp(got, id_str) == 0, "%s id '%s', id_str '%s'", whose, got, id_str);
+    } else if (!cJSON_IsNumber(id)) {
+        FUZZ_CHECK(!*got, "%s id '%s' without an id_str or a numeric id", whose, got);
+    } else {
+        FUZZ_CHECK(s_plain_u64(got), "%s id '%s' is not a plain integer up to 2^64 - 1", whose, got);
+        FUZZ_CHECK((double) strtoull(got, NULL, 10) == id->valuedouble, "%s id '%s', but cJSON read %.17g",
+                   whose, got, id->valuedouble);
+    }
+}
+
+/* What cJSON finds where the decoder looks for the ids, the text and the original. */
 static void s_check_against_tree(const rtp_decoded_t *d, const cJSON *root)
 {
     const cJSON *tweet = s_get(s_get(root, "message"), "tweet");
     FUZZ_CHECK(cJSON_IsObject(tweet), "decoded a TWEET without a message.tweet object");
-    const char *id_str = s_get_str(tweet, "id_str");
-    if (id_str && *id_str)
-        FUZZ_CHECK(strcmp(d->tweets[0].id, id_str) == 0, "id '%s', id_str '%s'", d->tweets[0].id, id_str);
+    const cJSON *user = s_get(tweet, "user");
+    s_check_id(d->tweets[0].id, tweet, "tweet");
+    s_check_id(d->tweets[0].user_id, cJSON_IsObject(user) ? user : NULL, "tweet's user");
     const char *text = s_get_str(s_get(tweet, "extended_tweet"), "full_text");
     if (!text)
         text = s_get_str(tweet, "full_text");
@@ -152,6 +182,47 @@ static void s_check_against_tree(const rtp_decoded_t *d, const cJSON *root)
                    "retweet of '%s' decoded as %d record(s)", original_id, d->count);
     if (!cJSON_IsObject(original))
         FUZZ_CHECK(d->count == 1, "%d records without a retweeted_status object", d->count);
+    if (d->count == 2) {
+        const cJSON *original_user = s_get(original, "user");
+        s_check_id(d->tweets[1].id, original, "retweeted original");
+        s_check_id(d->tweets[1].user_id, cJSON_IsObject(original_user) ? original_user : NULL,
+                   "retweeted original's user");
+    } else if (cJSON_IsObject(original)) {
+        FUZZ_CHECK(!cJSON_IsNumber(s_get(original, "id")), "an original with a numeric id is no record");
+    }
+}
+
+/* An event rejected for an inexact id: the status its reason names has a numeric
+ * id there and no id_str to use instead, and the number the reason quotes is the
+ * one cJSON read there, and no plain integer up to 2^64 - 1. */
+static void s_check_inexact(const char *reason, const cJSON *root)
+{
+    static const char *const whose[] = {"tweet", "tweet's user", "retweeted original",
+                                        "retweeted original's user"};
+    const cJSON *tweet = s_get(s_get(root, "message"), "tweet");
+    const cJSON *original = s_get(tweet, "retweeted_status");
+    const cJSON *status[] = {tweet, s_get(tweet, "user"), original, s_get(original, "user")};
+    for (int i = 0; i < 4; i++) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "%s has no exact id: id ", whose[i]);
+        if (strncmp(reason, prefix, strlen(prefix)) != 0)
+            continue;
+        const char *id_str = s_get_str(status[i], "id_str");
+        const cJSON *id = s_get(status[i], "id");
+        FUZZ_CHECK(cJSON_IsObject(status[i]) && cJSON_IsNumber(id) && !(id_str && *id_str),
+                   "'%s', but the %s has no numeric id or has an id_str", reason, whose[i]);
+        const char *lit = reason + strlen(prefix), *end = strstr(lit, " is ");
+        FUZZ_CHECK(end && end - lit < 32, "no number quoted in '%s'", reason);
+        char number[32];
+        snprintf(number, sizeof number, "%.*s", (int) (end - lit), lit);
+        if (end - lit < 3 || strncmp(end - 3, "...", 3) != 0) { /* quoted whole */
+            FUZZ_CHECK(strtod(number, NULL) == id->valuedouble, "'%s', but cJSON read %.17g", reason,
+                       id->valuedouble);
+            FUZZ_CHECK(!s_plain_u64(number), "'%s' rejects an exact id", reason);
+        }
+        return;
+    }
+    FUZZ_CHECK(false, "an inexact id of no one: '%s'", reason);
 }
 
 static cJSON *s_add_object(cJSON *to, const char *name)
@@ -226,6 +297,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (strncmp(err.msg, "not JSON", 8) == 0) {
             cJSON *root = s_parse_all(data, size);
             FUZZ_CHECK(!root, "valid JSON rejected as '%s'", err.msg);
+        }
+        if (strstr(err.msg, " has no exact id: ")) {
+            cJSON *root = s_parse_all(data, size);
+            FUZZ_CHECK(root, "rejected for an id ('%s'), but cJSON rejects the bytes", err.msg);
+            s_check_inexact(err.msg, root);
+            cJSON_Delete(root);
         }
         rtp_decoded_clear(&d);
         return 0;

@@ -11,8 +11,11 @@ word lists) so that the fuzzer spends its time on the parts that matter.
 import json
 import os
 import struct
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import numeric_ids  # noqa: E402
 DATA = os.path.join(HERE, "..", "..", "data")
 CORPUS = os.path.join(HERE, "corpus")
 
@@ -163,6 +166,40 @@ def tweet_seeds():
     }
     for name, content in seeds.items():
         write("tweet", name, content)
+    numeric_id_seeds(picked)
+
+
+def numeric_id_seeds(picked):
+    """Ids as JSON numbers only (SPEC section 1: their exact digits, up to 2^64 - 1),
+    and numbers that are no exact id, for the tweet, its user, the original and the
+    original's user; ids behind nested objects, in strings, under escaped names."""
+    ids = numeric_ids.IdMap()
+    retweet = trim(next(t for kind, _, t in picked if kind == "retweet"))
+    for n in range(2):  # n = 1 writes each id after the status's other members
+        t, _ = numeric_ids.convert_line(json.loads(json.dumps(retweet)), n, ids)
+        write("tweet", "numeric-ids-retweet-%d" % n, wrap(json.dumps(t, ensure_ascii=False)))
+    edges = ["9007199254740991", "9007199254740993", "9223372036854775807", "18446744073709551615", "0"]
+    write("tweet", "numeric-ids-edges",
+          wrap('{"id": %s, "user": {"id": %s}, "retweeted_status": {"id": %s, "user": {"id": %s}}, "text": "%s"}'
+               % (edges[1], edges[2], edges[3], edges[0], edges[4])))
+    bad = {"exponent": "7e18", "negative": "-5", "fraction": "1.5", "two-to-64": "18446744073709551616",
+           "leading-zero": "0123", "minus-zero": "-0"}
+    for name, number in bad.items():
+        write("tweet", "inexact-id-tweet-" + name, wrap('{"id": %s}' % number))
+        write("tweet", "inexact-id-user-" + name, wrap('{"id": 1, "user": {"id": %s}}' % number))
+        write("tweet", "inexact-id-original-" + name,
+              wrap('{"id": 1, "retweeted_status": {"id": %s, "user": {"id": 2}}}' % number))
+    write("tweet", "inexact-id-original-user",
+          wrap('{"id": 1, "retweeted_status": {"id_str": "3", "user": {"id": 1E3}}}'))
+    seeds = {
+        "id-in-strings": '{"text": "\\"id\\": 1, {\\"id\\": 2}\\\\", "entities": {"user_mentions": '
+                         '[{"id": 3}]}, "quoted_status": {"id": 4}, "user": {"x": {"id": 5}, "id": 6}, '
+                         '"id": 9007199254740993}',
+        "id-escaped-names": '{"i\\u0064": 9007199254740993, "user": {"\\u0069d": 18446744073709551615}}',
+        "id-first-of-two": '{"id": 9007199254740993, "id": 1, "user": {"id": 2}, "user": {"id": 3}}',
+    }
+    for name, tweet in seeds.items():
+        write("tweet", name, wrap(tweet))
 
 
 # --- proto ------------------------------------------------------------------------

@@ -2,11 +2,13 @@
  * with, measured on the bundled tweets (data/tweets-a.jsonl and tweets-b.jsonl, each
  * line wrapped as the rtp-server sends it) in the same run as the scenarios.
  *
- *   bench_ceilings parse [--seconds S]
+ *   bench_ceilings parse [--seconds S] [--tweets FILE]...
  *       one core decoding every event again and again: rtp_tweet_decode (the
  *       project's decoder: one cJSON parse plus the record), and plain cJSON_Parse +
  *       cJSON_Delete for comparison. Rates per second of wall time and per second of
  *       this process's CPU time (the one core's rate even on a busy machine).
+ *       --tweets (repeatable) reads these tweet files instead of the bundled two:
+ *       for instance copies with numeric ids only (tests/lib/numeric_ids.py).
  *   bench_ceilings zmq [--seconds S] [--dir DIR]
  *       PUSH/PULL over ipc:// between two processes (fork), messages = the JOINED
  *       record of every tweet (record + censored text + scores, the largest message
@@ -58,10 +60,20 @@ static void s_die(const char *what)
     exit(1);
 }
 
+/* The tweet files the events come from (--tweets), the bundled two by default. */
+enum { MAX_TWEET_FILES = 8 };
+static const char *s_tweet_files[MAX_TWEET_FILES] = {"tweets-a.jsonl", "tweets-b.jsonl"};
+static int s_tweet_file_count = 2;
+
+/* A file of the data folder, or the path itself when it has a slash. */
 static char *s_data_file(const char *name, size_t *len)
 {
     char path[4096];
-    char *text = rtp_read_file(rtp_data_path(path, sizeof path, name), len);
+    if (strchr(name, '/'))
+        snprintf(path, sizeof path, "%s", name);
+    else
+        rtp_data_path(path, sizeof path, name);
+    char *text = rtp_read_file(path, len);
     if (!text) {
         fprintf(stderr, "bench_ceilings: cannot read %s: %s\n", path, strerror(errno));
         exit(1);
@@ -69,17 +81,17 @@ static char *s_data_file(const char *name, size_t *len)
     return text;
 }
 
-/* Every line of both files as the data of one SSE event, as rtp-replay sends it. */
+/* Every line of the tweet files as the data of one SSE event, as rtp-replay sends
+ * it. The first file is stream 1, the others stream 2. */
 static void s_load_events(events_t *ev)
 {
-    static const char *files[] = {"tweets-a.jsonl", "tweets-b.jsonl"};
     char tail[64];
     snprintf(tail, sizeof tail, ", \"unix_timestamp_100us\": %" PRId64 "}}", rtp_wall_us() / 100);
     static const char head[] = "{\"message\": {\"tweet\": ";
     memset(ev, 0, sizeof *ev);
-    for (int f = 0; f < 2; f++) {
+    for (int f = 0; f < s_tweet_file_count; f++) {
         size_t len;
-        char *text = s_data_file(files[f], &len);
+        char *text = s_data_file(s_tweet_files[f], &len);
         for (char *line = text; line < text + len;) {
             char *nl = memchr(line, '\n', (size_t) (text + len - line));
             size_t n = nl ? (size_t) (nl - line) : (size_t) (text + len - line);
@@ -416,10 +428,12 @@ static int s_redis(const char *url, double seconds, size_t batch)
 int main(int argc, char **argv)
 {
     if (argc < 2)
-        s_die("usage: bench_ceilings parse|zmq|redis [URL] [--seconds S] [--batch N] [--dir DIR]");
+        s_die("usage: bench_ceilings parse|zmq|redis [URL] [--seconds S] [--batch N] [--dir DIR] "
+              "[--tweets FILE]...");
     const char *mode = argv[1], *url = NULL, *dir = "/tmp";
     double seconds = 2.0;
     size_t batch = 100;
+    int tweet_files = 0;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
             seconds = strtod(argv[++i], NULL);
@@ -427,7 +441,12 @@ int main(int argc, char **argv)
             batch = (size_t) strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
             dir = argv[++i];
-        else
+        else if (strcmp(argv[i], "--tweets") == 0 && i + 1 < argc) {
+            if (tweet_files == MAX_TWEET_FILES)
+                s_die("too many --tweets files");
+            s_tweet_files[tweet_files++] = argv[++i];
+            s_tweet_file_count = tweet_files;
+        } else
             url = argv[i];
     }
     if (seconds <= 0 || batch == 0)

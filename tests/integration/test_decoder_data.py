@@ -2,7 +2,10 @@
 """The tweet decoder on the bundled data: every record of tweets-a.jsonl,
 tweets-b.jsonl and the captured rtp-server events, field by field, against what
 this file computes on its own from Python's json module (SPEC sections 1 and 2);
-then a set of malformed events, each of which must be rejected with its reason.
+the same for copies of both files with numeric ids only (tests/lib/numeric_ids.py:
+ids past 2^53 up to 2^64 - 1, and some that cannot be had exactly, each of which
+must make its event a dead letter saying whose id it is); then a set of malformed
+events, each of which must be rejected with its reason.
 
 Runs tests/helpers/decode_dump (env RTP_TEST_BIN_DIR) on files in RTP_DATA_DIR.
 """
@@ -13,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 from datetime import datetime, timedelta, timezone
+
+import numeric_ids
 
 BIN_DIR = os.environ.get("RTP_TEST_BIN_DIR", "build/tests")
 DATA_DIR = os.environ.get("RTP_DATA_DIR", "data")
@@ -53,15 +58,22 @@ def string(obj, key):
     return v if isinstance(v, str) else None
 
 
-def status_id(obj):
-    """id_str if non-empty, else a whole-number id. cJSON keeps numbers as doubles,
-    so an id past 2^53 is expected rounded to the nearest double (see tweet.c)."""
+class Inexact(Exception):
+    """An id that cannot be had exactly: the event must be rejected saying so."""
+
+
+def status_id(obj, whose):
+    """id_str if non-empty, else the digits of a numeric id (Python reads JSON integers
+    exactly) that is a whole number from 0 to 2^64 - 1; None without either. Any other
+    number (negative, too big, a fraction or an exponent: a float) raises Inexact."""
     s = string(obj, "id_str")
     if s:
         return s
     v = obj.get("id") if isinstance(obj, dict) else None
-    if is_int(v) or (isinstance(v, float) and v == v and v == int(v)):
-        return str(int(float(v)) if abs(v) > 2**53 else int(v))
+    if is_int(v) and 0 <= v < 2**64:
+        return str(v)
+    if is_int(v) or isinstance(v, float):
+        raise Inexact(f"{whose} has no exact id")
     return None
 
 
@@ -97,11 +109,11 @@ def time_of(t):
     return 0
 
 
-def record(t, tid, counts_from, retweet_of):
+def record(t, tid, uid, counts_from, retweet_of):
     user = t.get("user") if isinstance(t.get("user"), dict) else {}
     return {
         "id": tid,
-        "user_id": (status_id(user) or "") if user else "",
+        "user_id": uid or "",
         "user_name": string(user, "name") or "",
         "screen_name": string(user, "screen_name") or "",
         "text": text_of(t),
@@ -117,15 +129,17 @@ def record(t, tid, counts_from, retweet_of):
 
 
 def expected_records(tweet):
-    tid = status_id(tweet)
-    assert tid, "the bundled tweets all have ids"
+    """The records of one tweet; raises Inexact for an event to reject."""
+    tid = status_id(tweet, "tweet")
+    assert tid, "the tweets of the data all have ids"
+    uid = status_id(tweet.get("user"), "tweet's user")
     orig = tweet.get("retweeted_status")
     if not isinstance(orig, dict):
-        return [record(tweet, tid, tweet, "")]
-    oid = status_id(orig)
-    recs = [record(tweet, tid, orig, oid or "")]
+        return [record(tweet, tid, uid, tweet, "")]
+    oid = status_id(orig, "retweeted original")
+    recs = [record(tweet, tid, uid, orig, oid or "")]
     if oid:
-        recs.append(record(orig, oid, orig, ""))
+        recs.append(record(orig, oid, status_id(orig.get("user"), "retweeted original's user"), orig, ""))
     return recs
 
 
@@ -152,13 +166,20 @@ def group_by_line(out):
 FIELDS = ["id", "user_id", "user_name", "screen_name", "text", "hashtags", "created_at", "lang", "retweet_of",
           "followers", "favorites", "retweets", "time_ms"]
 stats = {"events": 0, "records": 0, "fields": 0, "retweets": 0, "extended": 0, "hashtags": 0, "zero_followers": 0,
-         "null_counts": 0, "time_from_created_at": 0, "non_ascii": 0, "control_chars": 0}
+         "null_counts": 0, "time_from_created_at": 0, "non_ascii": 0, "control_chars": 0,
+         "numeric_ids_past_2^53": 0, "ids_rejected": 0}
 
 
 def check_event(where, tweet, got, sent_100us):
     """Compares the records decoded from one event with the expected ones."""
-    want = expected_records(tweet)
     stats["events"] += 1
+    try:
+        want = expected_records(tweet)
+    except Inexact as e:
+        stats["ids_rejected"] += 1
+        if len(got) != 1 or got[0]["kind"] != "malformed" or not got[0]["reason"].startswith(str(e) + ":"):
+            fail(f"{where}: got {got[:1]}, expected a rejection starting {str(e)!r}")
+        return
     if len(got) != len(want) or any(g["kind"] != "tweet" for g in got):
         fail(f"{where}: got {[g.get('kind') for g in got]} ({got[0].get('reason', '') if got else ''}), "
              f"expected {len(want)} records")
@@ -190,8 +211,9 @@ def check_event(where, tweet, got, sent_100us):
             stats["time_from_created_at"] += 1
 
 
-def check_tweet_file(name):
-    path = os.path.join(DATA_DIR, name)
+def check_tweet_file(path, numeric=False):
+    """Every line of a tweet file; with `numeric`, a file with no id_str at all."""
+    name = os.path.basename(path)
     with open(path, encoding="utf-8") as f:
         tweets = [json.loads(line) for line in f if line.strip()]
     out, rate = run_dump(path, repeat=20)
@@ -202,7 +224,23 @@ def check_tweet_file(name):
              f"expected 1..{len(tweets)}")
     for n, tweet in enumerate(tweets, 1):
         check_event(f"{name}:{n}", tweet, lines.get(n, []), SENT_100US)
+        if numeric:
+            stats["numeric_ids_past_2^53"] += sum(
+                1 for g in lines.get(n, []) if g["kind"] == "tweet"
+                for k in ("id", "user_id", "retweet_of") if g[k] and int(g[k]) > 2**53)
     return len(tweets)
+
+
+def check_numeric_id_files():
+    """Both bundled files with numeric ids only, some of them bad (numeric_ids.py)."""
+    with tempfile.TemporaryDirectory(prefix="rtp-numeric-ids-") as folder:
+        ids = numeric_ids.IdMap()
+        bad = 0
+        for name in ("tweets-a.jsonl", "tweets-b.jsonl"):
+            copy = os.path.join(folder, name)
+            bad += len(numeric_ids.convert_file(os.path.join(DATA_DIR, name), copy, bad=True, ids=ids))
+            check_tweet_file(copy, numeric=True)
+    return bad
 
 
 def check_captured_events():
@@ -256,12 +294,23 @@ MALFORMED = [
     (b'{"message": {"tweet": "hi"}}', "malformed", '"message.tweet" is not an object'),
     (b'{"message": {"tweet": {"text": "no id"}}}', "malformed", "tweet has no id"),
     (b'{"message": {"tweet": {"id_str": "", "id": null}}}', "malformed", "tweet has no id"),
+    (b'{"message": {"tweet": {"id": 7e18}}}', "malformed",
+     "tweet has no exact id: id 7e18 is written with a fraction or an exponent"),
+    (b'{"message": {"tweet": {"id": -5}}}', "malformed", "tweet has no exact id: id -5 is negative"),
+    (b'{"message": {"tweet": {"id": 18446744073709551616}}}', "malformed", "is above 2^64 - 1"),
+    (b'{"message": {"tweet": {"id": 0123}}}', "malformed", "id 0123 is written with a leading zero"),
+    (b'{"message": {"tweet": {"id_str": "1", "user": {"id": 1.5}}}}', "malformed",
+     "tweet's user has no exact id: id 1.5 is written with a fraction or an exponent"),
+    (b'{"message": {"tweet": {"id": 2, "retweeted_status": {"id": 1E3}}}}', "malformed",
+     "retweeted original has no exact id"),
     (nested(1001), "malformed", "nested deeper than 1000 levels"),
     (b"[" * 200000, "malformed", "nested deeper than 1000 levels"),
     # valid neighbours of the cases above, so that a decoder rejecting everything fails
     (nested(1000), "tweet", None),
     (tweet_with_text(b"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf"), "tweet", None),
     (b'\t{"message": {"tweet": {"id": 7}}}\r', "tweet", None),
+    (b'{"message": {"tweet": {"id": 18446744073709551615, "user": {"id": 9007199254740993}}}}', "tweet",
+     None),
 ]
 
 
@@ -285,17 +334,21 @@ def main():
     if not os.access(DUMP, os.X_OK):
         print(f"FAIL: {DUMP} is not built")
         return 1
-    n_a = check_tweet_file("tweets-a.jsonl")
-    n_b = check_tweet_file("tweets-b.jsonl")
+    n_a = check_tweet_file(os.path.join(DATA_DIR, "tweets-a.jsonl"))
+    n_b = check_tweet_file(os.path.join(DATA_DIR, "tweets-b.jsonl"))
     n_cap = check_captured_events()
+    n_bad_ids = check_numeric_id_files()
     n_bad = check_malformed()
-    print(f"checked {stats['events']} events ({n_a} + {n_b} tweets, {n_cap} captured events): "
+    print(f"checked {stats['events']} events ({n_a} + {n_b} tweets, {n_cap} captured events, both files "
+          f"again with numeric ids only): "
           f"{stats['records']} records, {stats['fields']} fields")
     print("  of which: " + ", ".join(f"{v} {k}" for k, v in stats.items() if k not in ("events", "records", "fields")))
     print(f"checked {n_bad} malformed/panic/edge events")
+    if stats["ids_rejected"] != n_bad_ids:
+        fail(f"{stats['ids_rejected']} events with an inexact id checked, {n_bad_ids} written")
     # the data must exercise every rule, or the comparison proves little
     for k in ("retweets", "extended", "hashtags", "zero_followers", "null_counts", "time_from_created_at",
-              "non_ascii"):
+              "non_ascii", "numeric_ids_past_2^53", "ids_rejected"):
         if stats[k] == 0:
             fail(f"no record exercised {k}")
     if failures:

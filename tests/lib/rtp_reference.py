@@ -266,14 +266,20 @@ def engagement(tweet):
     return (favorites_of(tweet) + retweets_of(tweet)) / followers
 
 
-def id_of(obj):
-    """id_str, else id written as an integer; None without either."""
+def id_of(obj, whose="tweet"):
+    """id_str if it is a non-empty string, else a numeric id's digits (Python reads JSON
+    integers exactly); None without either (missing, null, another type). A numeric id
+    that is not a whole number from 0 to 2^64 - 1 (negative, too big, or written with a
+    fraction or an exponent, which Python reads as a float) cannot be had exactly:
+    ValueError, and the event is a dead letter (SPEC section 1)."""
     if isinstance(obj.get("id_str"), str) and obj["id_str"]:
         return obj["id_str"]
     value = obj.get("id")
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, int) and 0 <= value < 2**64:
         return str(value)
-    return None
+    raise ValueError(f"{whose} has no exact id: id {value!r}")
 
 
 def _time_ms(tweet):
@@ -307,19 +313,17 @@ def fmt_number(x):
             return "%.*g" % (precision, x)
 
 
-def _record(tweet, afinn, swears):
-    tweet_id = id_of(tweet)
-    if tweet_id is None:
-        raise ValueError("no tweet id")
+def _record(tweet, afinn, swears, whose, retweet_of):
+    tweet_id = id_of(tweet, whose)
     user = _dict(tweet.get("user"))
-    rt = tweet.get("retweeted_status")
+    user_id = id_of(user, whose + "'s user") or ""
     text = text_of(tweet)
     censored, starred = censor_count(text, swears)
     tags = _dict(tweet.get("entities")).get("hashtags")
     hashtags = [h.get("text") for h in (tags if isinstance(tags, list) else []) if isinstance(h, dict)]
     return {
         "id": tweet_id,
-        "user_id": id_of(user) or "",
+        "user_id": user_id,
         "user_name": _string(user.get("name")) or "",
         "screen_name": _string(user.get("screen_name")) or "",
         "followers": followers_of(tweet),
@@ -333,18 +337,24 @@ def _record(tweet, afinn, swears):
         "created_at": _string(tweet.get("created_at")) or "",
         "lang": _string(tweet.get("lang")) or "",
         "hashtags": " ".join(h for h in hashtags if isinstance(h, str)),
-        "retweet_of": (id_of(rt) or "") if isinstance(rt, dict) else "",
+        "retweet_of": retweet_of,
         "time_ms": _time_ms(tweet),
     }
 
 
 def records_of(tweet, afinn=None, swears=None):
     """The records one tweet object yields: itself, and for a retweet the original
-    (its own id, user and counts) right after it. Raises ValueError without an id."""
+    (its own id, user and counts) right after it; an original without an id is no
+    record (the retweet's retweet_of is then ""). Raises ValueError when the event
+    is a dead letter: no tweet id, or an id that cannot be had exactly (id_of)."""
     afinn = _default("afinn") if afinn is None else afinn
     swears = _default("swears") if swears is None else swears
-    out = [_record(tweet, afinn, swears)]
+    if id_of(tweet) is None:
+        raise ValueError("tweet has no id")
+    id_of(_dict(tweet.get("user")), "tweet's user")  # raises first, as the decoder does
     rt = tweet.get("retweeted_status")
-    if isinstance(rt, dict):
-        out.append(_record(rt, afinn, swears))
+    rt_id = id_of(rt, "retweeted original") if isinstance(rt, dict) else None
+    out = [_record(tweet, afinn, swears, "tweet", rt_id or "")]
+    if rt_id is not None:
+        out.append(_record(rt, afinn, swears, "retweeted original", ""))
     return out

@@ -20,17 +20,27 @@ import rtp_reference as ref
 import rtptest
 
 
-def expected_from_files(paths=None):
-    """{tweet id: [record dict, ...]} with every distinct version of each id."""
+def expected_from_files(paths=None, dead_letters=None):
+    """{tweet id: [record dict, ...]} with every distinct version of each id. A line
+    that yields no record (no tweet id, or an id that cannot be had exactly) raises
+    ValueError, unless a list is given as dead_letters: then (path, line number,
+    reason) is appended to it for each such line."""
     if paths is None:
         paths = [rtptest.data_path("tweets-a.jsonl"), rtptest.data_path("tweets-b.jsonl")]
     versions = {}
     for path in paths:
         with open(path, encoding="utf-8") as f:
-            for line in f:
+            for n, line in enumerate(f, 1):
                 if not line.strip():
                     continue
-                for rec in ref.records_of(json.loads(line)):
+                try:
+                    records = ref.records_of(json.loads(line))
+                except ValueError as e:
+                    if dead_letters is None:
+                        raise
+                    dead_letters.append((path, n, str(e)))
+                    continue
+                for rec in records:
                     same = versions.setdefault(rec["id"], [])
                     if rec not in same:
                         same.append(rec)

@@ -193,9 +193,11 @@ static void test_malformed(void)
     REJECTED("{\"message\": {\"tweet\": {\"id_str\": null, \"id\": null}}}", "tweet has no id");
     REJECTED("{\"message\": {\"tweet\": {\"id_str\": \"\", \"text\": \"x\"}}}", "tweet has no id");
     REJECTED("{\"message\": {\"tweet\": {\"id_str\": 5}}}", "tweet has no id");
-    REJECTED("{\"message\": {\"tweet\": {\"id\": 1.5}}}", "tweet has no id");
+    REJECTED("{\"message\": {\"tweet\": {\"id\": 1.5}}}",
+             "tweet has no exact id: id 1.5 is written with a fraction or an exponent, and no usable id_str");
     REJECTED("{\"message\": {\"tweet\": {\"id\": \"7\"}}}", "tweet has no id");
-    REJECTED("{\"message\": {\"tweet\": {\"id\": 1e300}}}", "tweet has no id");
+    REJECTED("{\"message\": {\"tweet\": {\"id\": 1e300}}}",
+             "tweet has no exact id: id 1e300 is written with");
     REJECTED("{\"message\": {\"tweet\": {\"user\": {\"id_str\": \"1\"}}}}", "tweet has no id");
 }
 
@@ -427,40 +429,206 @@ static void test_text_bytes(void)
     rtp_decoded_clear(&d);
 }
 
-static void test_ids(void)
+/* Decodes a tweet and writes its records' ids into buf as "id/user_id/retweet_of"
+ * and, for a retweet, " + id/user_id" of the original; "<rejected: reason>" if
+ * the event was rejected. */
+static const char *s_ids_of(const char *tweet, char *buf, size_t cap)
 {
     rtp_decoded_t d;
     rtp_err_t err;
+    if (s_decode_tweet(tweet, &d, &err) != 0)
+        snprintf(buf, cap, "<rejected: %s>", err.msg);
+    else if (d.count == 1)
+        snprintf(buf, cap, "%s/%s/%s", d.tweets[0].id, d.tweets[0].user_id, d.tweets[0].retweet_of);
+    else
+        snprintf(buf, cap, "%s/%s/%s + %s/%s", d.tweets[0].id, d.tweets[0].user_id, d.tweets[0].retweet_of,
+                 d.tweets[1].id, d.tweets[1].user_id);
+    rtp_decoded_clear(&d);
+    return buf;
+}
+
+/* Checks that tweet is rejected with a reason starting with `start`. */
+static void s_check_id_rejected(const char *tweet, const char *start, int line)
+{
+    char buf[512], want[300];
+    snprintf(want, sizeof want, "<rejected: %s", start);
+    s_ids_of(tweet, buf, sizeof buf);
+    if (strncmp(buf, want, strlen(want)) != 0) {
+        check_failed_++;
+        fprintf(stderr, "line %d: %s\n  gave %s\n  expected %s...>\n", line, tweet, buf, want);
+    } else {
+        check_passed_++;
+    }
+}
+#define ID_REJECTED(tweet, start) s_check_id_rejected((tweet), (start), __LINE__)
+
+static void test_ids(void)
+{
+    char buf[512], tweet[512];
+#define TWEET(...) (snprintf(tweet, sizeof tweet, __VA_ARGS__), tweet)
     /* id_str wins over id */
-    CHECK_INT(s_decode_tweet("{\"id_str\": \"42\", \"id\": 43, \"user\": {\"id_str\": \"7\", \"id\": 8}}", &d,
-                             &err),
-              0);
-    CHECK_STR(d.tweets[0].id, "42");
-    CHECK_STR(d.tweets[0].user_id, "7");
-    rtp_decoded_clear(&d);
-    /* without id_str (or with an empty or null one), id is written as an integer */
-    CHECK_INT(s_decode_tweet("{\"id\": 722145369921077, \"user\": {\"id\": 2758566867}}", &d, &err), 0);
-    CHECK_STR(d.tweets[0].id, "722145369921077");
-    CHECK_STR(d.tweets[0].user_id, "2758566867");
-    rtp_decoded_clear(&d);
-    CHECK_INT(s_decode_tweet("{\"id_str\": \"\", \"id\": 12.0, \"user\": {\"id_str\": null, \"id\": -3}}", &d,
-                             &err),
-              0);
-    CHECK_STR(d.tweets[0].id, "12");
-    CHECK_STR(d.tweets[0].user_id, "-3");
-    rtp_decoded_clear(&d);
-    CHECK_INT(s_decode_tweet("{\"id\": 0, \"user\": {\"id\": 1.5}}", &d, &err), 0);
-    CHECK_STR(d.tweets[0].id, "0");
-    CHECK_STR(d.tweets[0].user_id, "");
-    rtp_decoded_clear(&d);
-    /* cJSON holds numbers as doubles: an id past 2^53 comes back rounded (this
-     * documents the limit; the server always sends id_str) */
-    CHECK_INT(s_decode_tweet("{\"id\": 9007199254740993}", &d, &err), 0);
-    CHECK_STR(d.tweets[0].id, "9007199254740992");
-    rtp_decoded_clear(&d);
-    CHECK_INT(s_decode_tweet("{\"id\": 722145369921077249}", &d, &err), 0);
-    CHECK_STR(d.tweets[0].id, "722145369921077248");
-    rtp_decoded_clear(&d);
+    CHECK_STR(s_ids_of("{\"id_str\": \"42\", \"id\": 43, \"user\": {\"id_str\": \"7\", \"id\": 8}}", buf,
+                       sizeof buf),
+              "42/7/");
+    /* without id_str (or with an empty or null one), id is its digits as written:
+     * exact at every size a 64-bit id can have (cJSON alone rounds past 2^53) */
+    static const char *const exact[] = {
+        "0",
+        "722145369921077",
+        "9007199254740991",    /* 2^53 - 1 */
+        "9007199254740992",    /* 2^53 */
+        "9007199254740993",    /* 2^53 + 1: the double is 2^53 */
+        "722145369921077249",  /* a tweet id: the double ends in ...248 */
+        "9223372036854775807", /* 2^63 - 1 */
+        "9223372036854775808", /* 2^63 */
+        "18446744073709551614",
+        "18446744073709551615", /* 2^64 - 1 */
+    };
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++) {
+        const char *x = exact[i];
+        char want[256];
+        /* the tweet's own, its user's, and a retweet's original's and that one's user's */
+        snprintf(want, sizeof want, "%s/%s/", x, x);
+        CHECK_STR(s_ids_of(TWEET("{\"id\": %s, \"user\": {\"id\": %s}}", x, x), buf, sizeof buf), want);
+        CHECK_STR(
+            s_ids_of(TWEET("{\"id_str\": \"\", \"id\": %s, \"user\": {\"id_str\": null, \"id\": %s}}", x, x),
+                     buf, sizeof buf),
+            want);
+        snprintf(want, sizeof want, "5/6/%s + %s/%s", x, x, x);
+        CHECK_STR(s_ids_of(TWEET("{\"id\": 5, \"user\": {\"id\": 6}, \"retweeted_status\": {\"id\": %s,"
+                                 " \"user\": {\"id\": %s}}}",
+                                 x, x),
+                           buf, sizeof buf),
+                  want);
+        /* whitespace around the number, and none at all */
+        snprintf(want, sizeof want, "%s//", x);
+        CHECK_STR(s_ids_of(TWEET("{\"id\" \t:\r\n %s \n, \"text\": \"x\"}", x), buf, sizeof buf), want);
+        CHECK_STR(s_ids_of(TWEET("{\"text\":\"x\",\"id\":%s}", x), buf, sizeof buf), want);
+        CHECK_STR(s_ids_of(TWEET("{\"text\": \"x\", \"id\": %s  }", x), buf, sizeof buf), want);
+    }
+
+    /* a number that is not a plain non-negative integer up to 2^64 - 1 is no exact
+     * id: the event is rejected, whose id it is said, and the number quoted */
+    static const struct {
+        const char *number, *why;
+    } inexact[] = {
+        {"18446744073709551616", "above 2^64 - 1"}, /* 2^64 */
+        {"99999999999999999999", "above 2^64 - 1"},
+        {"100000000000000000000", "above 2^64 - 1"},
+        {"-1", "negative"},
+        {"-0", "negative"},
+        {"-9007199254740993", "negative"},
+        {"1.5", "written with a fraction or an exponent"},
+        {"12.0", "written with a fraction or an exponent"},
+        {"7e18", "written with a fraction or an exponent"},
+        {"7E18", "written with a fraction or an exponent"},
+        {"1e+3", "written with a fraction or an exponent"},
+        {"9007199254740993e0", "written with a fraction or an exponent"},
+        {"0123", "written with a leading zero"},
+        {"00", "written with a leading zero"},
+    };
+    for (size_t i = 0; i < sizeof inexact / sizeof inexact[0]; i++) {
+        const char *x = inexact[i].number;
+        char want[256];
+        snprintf(want, sizeof want, "tweet has no exact id: id %s is %s, and no usable id_str", x,
+                 inexact[i].why);
+        ID_REJECTED(TWEET("{\"id\": %s}", x), want);
+        ID_REJECTED(TWEET("{\"id_str\": \"\", \"id\": %s, \"user\": {\"id\": %s}}", x, x), want);
+        snprintf(want, sizeof want, "tweet's user has no exact id: id %s is %s", x, inexact[i].why);
+        ID_REJECTED(TWEET("{\"id_str\": \"5\", \"user\": {\"id\": %s}}", x), want);
+        snprintf(want, sizeof want, "retweeted original has no exact id: id %s is %s", x, inexact[i].why);
+        ID_REJECTED(TWEET("{\"id\": 5, \"retweeted_status\": {\"id\": %s, \"user\": {\"id\": 6}}}", x), want);
+        snprintf(want, sizeof want, "retweeted original's user has no exact id: id %s is %s", x,
+                 inexact[i].why);
+        ID_REJECTED(
+            TWEET("{\"id\": 5, \"retweeted_status\": {\"id_str\": \"4\", \"user\": {\"id\": %s}}}", x), want);
+        /* an id_str makes the number irrelevant */
+        CHECK_STR(s_ids_of(TWEET("{\"id_str\": \"5\", \"id\": %s, \"user\": {\"id_str\": \"6\", \"id\": %s},"
+                                 " \"retweeted_status\": {\"id_str\": \"4\", \"id\": %s}}",
+                                 x, x, x),
+                           buf, sizeof buf),
+                  "5/6/4 + 4/");
+    }
+    /* a long number is quoted cut short */
+    ID_REJECTED("{\"id\": 1234567890123456789012345678901234567890}",
+                "tweet has no exact id: id 123456789012345678901234... is above 2^64 - 1");
+    /* the first reason is the tweet's, then its user's, then the original's */
+    ID_REJECTED("{\"id\": -1, \"user\": {\"id\": -2}, \"retweeted_status\": {\"id\": -3}}",
+                "tweet has no exact id");
+    ID_REJECTED("{\"id\": 1, \"user\": {\"id\": -2}, \"retweeted_status\": {\"id\": -3}}",
+                "tweet's user has");
+
+    /* no id at all (missing, null, another type) is not an inexact one: a tweet is
+     * rejected as before, a user has "", an original is no record (and its user,
+     * whatever its id, is not read) */
+    ID_REJECTED("{\"id\": \"7\", \"user\": {\"id\": 1}}", "tweet has no id (no id_str, no integer id)");
+    ID_REJECTED("{\"id_str\": \"\", \"id\": true}", "tweet has no id (no id_str, no integer id)");
+    CHECK_STR(s_ids_of("{\"id\": 9007199254740993, \"user\": {\"id\": null}}", buf, sizeof buf),
+              "9007199254740993//");
+    CHECK_STR(s_ids_of("{\"id\": 9007199254740993, \"user\": {\"id\": \"3\"}}", buf, sizeof buf),
+              "9007199254740993//");
+    CHECK_STR(s_ids_of("{\"id\": 9007199254740993, \"retweeted_status\": {\"user\": {\"id\": -1}}}", buf,
+                       sizeof buf),
+              "9007199254740993//");
+    CHECK_STR(
+        s_ids_of("{\"id\": 9007199254740993, \"retweeted_status\": {\"id\": null, \"user\": {\"id\": 1.5}}}",
+                 buf, sizeof buf),
+        "9007199254740993//");
+
+    /* the digits are found by following the structure: not inside strings, not in
+     * nested objects, not in a member of the wrong name, escaped names unescaped */
+    CHECK_STR(
+        s_ids_of("{\"text\": \"\\\"id\\\": 1, {\\\"id\\\": 2}\", \"id\": 9007199254740993}", buf, sizeof buf),
+        "9007199254740993//");
+    CHECK_STR(s_ids_of("{\"quoted_status\": {\"id\": 9007199254740995, \"user\": {\"id\": 9007199254740997}},"
+                       " \"entities\": {\"user_mentions\": [{\"id\": 9007199254740999}, [{\"id\": 1}]]},"
+                       " \"user\": {\"x\": {\"id\": 9007199254741001}, \"ids\": [1, {\"id\": 2}],"
+                       " \"id\": 18446744073709551615},"
+                       " \"idx\": 3, \"Id\": 4, \"i\": 5, \"id \": 6, \"id\": 9007199254740993}",
+                       buf, sizeof buf),
+              "9007199254740993/18446744073709551615/");
+    CHECK_STR(s_ids_of("{\"i\\u0064\": 9007199254740993, \"user\": {\"\\u0069\\u0044\": 2, \"\\u0069d\": 3}}",
+                       buf, sizeof buf),
+              "9007199254740993/3/");
+    /* a string ending in an escaped backslash, and one with an escaped quote, before the id */
+    CHECK_STR(
+        s_ids_of("{\"a\": \"x\\\\\", \"b\": \"\\\\\\\"\", \"c\": \"\\\\\\\\\", \"id\": 9007199254740993}",
+                 buf, sizeof buf),
+        "9007199254740993//");
+    /* the first member of a name is the one read, as cJSON reads it */
+    CHECK_STR(s_ids_of("{\"id\": 9007199254740993, \"id\": 5, \"user\": {\"id\": 7}, \"user\": {\"id\": 8}}",
+                       buf, sizeof buf),
+              "9007199254740993/7/");
+    CHECK_STR(s_ids_of("{\"id\": 9007199254740993, \"retweeted_status\": {\"id\": 9007199254740995},"
+                       " \"retweeted_status\": {\"id\": 2}}",
+                       buf, sizeof buf),
+              "9007199254740993//9007199254740995 + 9007199254740995/");
+    /* brackets and quotes in long strings, across the scan's 16-byte blocks */
+    CHECK_STR(
+        s_ids_of(
+            "{\"text\": \"[[[[[[[[{{{{{{{{\\\"\\\"\\\"\\\"]]]]]]]]}}}}}}}}\\\\\\\\\\\\\\\\abcdefghijklmnop"
+            "\\\"}{][\\\"qrstuvwxyz0123456789\", \"entities\": {\"hashtags\": [{\"text\": \"[{\"}, "
+            "{\"text\": \"}]\", \"indices\": [[0], [1, [2]]]}]}, \"user\": {\"name\": \"\\\"}\", "
+            "\"id\": 18446744073709551614}, \"id\": 9007199254740993}",
+            buf, sizeof buf),
+        "9007199254740993/18446744073709551614/");
+#undef TWEET
+
+    /* the event around the tweet: other members of message and of the root first,
+     * escaped names, a BOM and whitespace */
+    rtp_decoded_t d;
+    rtp_err_t err;
+    const char *events[] = {
+        "{\"x\": {\"message\": {\"tweet\": {\"id\": 1}}}, \"message\": {\"tweet0\": {\"id\": 2}, "
+        "\"unix_timestamp_100us\": 5, \"tweet\": {\"id\": 9007199254740993}}}",
+        "\xEF\xBB\xBF \r\n{ \"m\\u0065ssage\" : { \"twe\\u0065t\" :{\"id\":9007199254740993} } }\n",
+        "{\"message\": {\"tweet\": {\"id\": 9007199254740993}, \"tweet\": {\"id\": 7}}}",
+    };
+    for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
+        CHECK_INT(s_decode(events[i], &d, &err), 0);
+        CHECK_STR(d.count ? d.tweets[0].id : err.msg, "9007199254740993");
+        rtp_decoded_clear(&d);
+    }
 }
 
 static void test_time(void)

@@ -110,8 +110,9 @@ def debian_tarball(work, log):
     os.makedirs(cache_dir(), exist_ok=True)
     root = os.path.join(work, "rootfs")
     with open(log, "ab") as out:
-        subprocess.run(["debootstrap", "--variant=minbase", SUITE, root, apt_mirror()], stdin=subprocess.DEVNULL,
-                       stdout=out, stderr=subprocess.STDOUT, check=True, timeout=900)
+        subprocess.run(["debootstrap", "--variant=minbase", SUITE, root, apt_mirror()],
+                       stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, check=True,
+                       timeout=900)
         for sub in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for name in os.listdir(os.path.join(root, sub)):
                 full = os.path.join(root, sub, name)
@@ -140,15 +141,16 @@ class Dockerd:
                     "LANG": "C.UTF-8", "DOCKER_HOST": f"unix://{self.sock}", "DOCKER_BUILDKIT": "0",
                     "COMPOSE_DOCKER_CLI_BUILD": "0"}
         read_end, self._guard_pipe = os.pipe()
-        self.guard = subprocess.Popen([sys.executable, os.path.abspath(__file__), "guard", self.dir, self.pidfile,
-                                       self.bridge, self.cgroup_parent],
+        self.guard = subprocess.Popen([sys.executable, os.path.abspath(__file__), "guard", self.dir,
+                                       self.pidfile, self.bridge, self.cgroup_parent],
                                       stdin=read_end, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                       start_new_session=True)
         os.close(read_end)
         argv = [DOCKERD, "--config-file", os.path.join(self.dir, "daemon.json"),
                 "--data-root", os.path.join(self.dir, "data"), "--exec-root", os.path.join(self.dir, "x"),
                 "--pidfile", self.pidfile, "--host", f"unix://{self.sock}",
-                "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none",
+                "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
+                "--bridge=none",
                 # a name Docker's DNS does not know (a stopped container's, as a worker
                 # reconnecting to a stopped broker asks) is forwarded to the host's servers,
                 # which the containers cannot reach: fail in 1 s, not glibc's 2 x 5 s twice
@@ -158,8 +160,8 @@ class Dockerd:
         with open(self.log, "ab") as out:
             # its own session: stopped by the guard (SIGTERM stops the containers), not
             # by a signal to the test's process group
-            self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                          start_new_session=True)
+            self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
             if self.popen.poll() is not None:
@@ -180,7 +182,8 @@ class Dockerd:
         """Runs Debian's docker client against this daemon; returns the CompletedProcess
         (text); with check, raises RuntimeError naming the command and its output."""
         r = subprocess.run([DOCKER, *[str(a) for a in args]], env=self.env, capture_output=True, text=True,
-                           timeout=timeout, input=input, stdin=None if input is not None else subprocess.DEVNULL)
+                           timeout=timeout, input=input,
+                           stdin=None if input is not None else subprocess.DEVNULL)
         if check and r.returncode != 0:
             raise RuntimeError(f"docker {' '.join(map(str, args))} exited {r.returncode}:\n{r.stdout[-2000:]}"
                                f"\n{r.stderr[-3000:]}")

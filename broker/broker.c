@@ -339,12 +339,13 @@ static uint64_t s_sent_at(const event_t *e, int pool, uint32_t worker_id)
 /* A worker is gone (crashed, frozen, or said goodbye): every task it held goes back
  * to the front of its pool's queue, unless another copy is still running. Workers
  * run their tasks in arrival order, so a crash happened on the oldest task it held:
- * only that one is blamed. A blamed panic did what the lab wants and becomes a dead
+ * only that one is blamed, and none when it left cleanly (blame 0: a worker stopped
+ * by its supervisor, on a scale-down or a host's Ctrl-C, hands its tasks back). A blamed panic did what the lab wants and becomes a dead
  * letter; a blamed tweet counts one crash, and a tweet blamed for max_crashes lost
  * workers is poison: a dead letter instead of another dead worker, and a tweet is
  * blamed once per incident: b->incident for a loss of its own (++ it first), or
  * shared by the workers lost in the same heartbeat pass. */
-static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why, uint32_t incident)
+static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why, uint32_t incident, int blame)
 {
     int pool = w->pool;
     lost_scan_t scan = {b, w, NULL, 0, 0};
@@ -375,7 +376,7 @@ static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why, uint32
         s_unhold(e, pool, w->id);
         if (e->done & (1u << pool))
             continue;
-        int blamed = e->key == suspect;
+        int blamed = blame && e->key == suspect;
         /* a crash counts even when another copy of the task is still running, once
          * per incident */
         if (blamed && e->task->kind != RTP_EVENT_PANIC && e->blamed_in[pool] != incident) {
@@ -416,7 +417,7 @@ static void s_on_ready(broker_t *b, const rtp_peer_t *peer, rtp_msg_t *msg)
 {
     pool_worker_t *old = s_find_worker(b, peer);
     if (old)
-        s_worker_lost(b, old, "announced itself again", ++b->incident);
+        s_worker_lost(b, old, "announced itself again", ++b->incident, 1);
     int64_t expires = rtp_mono_ms() + (int64_t) b->cfg->heartbeat_ms * b->cfg->liveness;
     pool_worker_t *w = pool_add(b->pools[msg->pool], ++b->next_worker_id, peer, msg->text, (int) msg->credit, expires);
     if (!w) {
@@ -517,8 +518,10 @@ static void s_on_worker_msg(broker_t *b, const rtp_peer_t *peer, rtp_msg_t *msg)
         w->expires_ms = rtp_mono_ms() + (int64_t) b->cfg->heartbeat_ms * b->cfg->liveness;
         if (msg->type == RTP_MSG_RESULT)
             s_on_result(b, w, msg);
+        else if (msg->type == RTP_MSG_DISCONNECT && msg->kind == RTP_BYE_LEAVING)
+            s_worker_lost(b, w, "disconnected", ++b->incident, 0);
         else if (msg->type == RTP_MSG_DISCONNECT)
-            s_worker_lost(b, w, "disconnected", ++b->incident);
+            s_worker_lost(b, w, "disconnected, crashing", ++b->incident, 1);
         else if (msg->type != RTP_MSG_HEARTBEAT) {
             b->n.dropped_frames++;
             rtp_warn("unexpected %s from worker %s, dropped", rtp_msg_type_name(msg->type), w->name);
@@ -762,7 +765,7 @@ static void s_heartbeat(broker_t *b)
         for (int i = 0; i < pool->count;) {
             pool_worker_t *w = pool->workers[i];
             if (now > w->expires_ms) {
-                s_worker_lost(b, w, "silent past its liveness", incident);
+                s_worker_lost(b, w, "silent past its liveness", incident, 1);
                 continue;   /* pool_remove moved another worker into slot i */
             }
             s_send_to_worker(b, w, hb);
@@ -872,6 +875,8 @@ int broker_run(const broker_config_t *cfg)
     b.manager = b.control ? manager_new(b.control, cfg->scale, cfg->managed, cfg->heartbeat_ms, cfg->liveness,
                                         cfg->scale_tick_ms)
                           : NULL;
+    if (b.manager)
+        manager_set_welcome(b.manager, cfg->welcome);
     int status = 0;
     if (!b.readers || !b.workers || !b.results || !b.hashtags || !b.manager)
         status = 1;
@@ -945,6 +950,7 @@ int broker_run(const broker_config_t *cfg)
         now = rtp_mono_ms();
         if (now >= next_tick) {
             s_heartbeat(&b);
+            broker_metrics_sync_hosts(b.metrics);
             rtp_metrics_service(metrics);   /* also drops its clients past their deadline */
             next_tick = now + cfg->heartbeat_ms;
         }

@@ -34,6 +34,7 @@ typedef struct {
     int drain_ms;                     /* on SIGTERM: how long to finish what is in flight */
     int stats_ms;
     int metrics_port;                 /* Prometheus /metrics on this port (0: any); -1: off */
+    const rtp_msg_t *welcome;         /* sent to each supervisor that joins (welcome.h); NULL: none */
 } broker_config_t;
 
 /* Runs until SIGINT/SIGTERM, then drains. Returns the exit status. */

@@ -14,12 +14,20 @@ typedef struct {
     int pool;
 } pool_ref_t;
 
+/* A host's series: its index in the manager's table, and a pool (or -1). */
+typedef struct {
+    broker_metrics_t *self;
+    int host, pool;
+} host_ref_t;
+
 struct broker_metrics_t {
     rtp_metrics_t *m;
     broker_view_t view;
     pool_ref_t refs[RTP_POOL_COUNT];
     rtp_metric_t *task_seconds[RTP_POOL_COUNT];
     double start_time;
+    host_ref_t host_refs[MANAGER_MAX_HOSTS][RTP_POOL_COUNT + 1];
+    int n_hosts;   /* hosts whose series are registered */
 };
 
 static double s_workers(void *arg)
@@ -62,6 +70,50 @@ static double s_supervisors(void *arg)
 {
     const broker_metrics_t *self = arg;
     return manager_supervisors(self->view.manager);
+}
+
+static double s_host_up(void *arg)
+{
+    const host_ref_t *r = arg;
+    return manager_host(r->self->view.manager, r->host)->up;
+}
+
+static double s_host_capacity(void *arg)
+{
+    const host_ref_t *r = arg;
+    return manager_host(r->self->view.manager, r->host)->capacity;
+}
+
+static double s_host_workers(void *arg)
+{
+    const host_ref_t *r = arg;
+    return manager_host(r->self->view.manager, r->host)->workers[r->pool];
+}
+
+void broker_metrics_sync_hosts(broker_metrics_t *self)
+{
+    if (!self)
+        return;
+    for (; self->n_hosts < manager_host_count(self->view.manager); self->n_hosts++) {
+        int i = self->n_hosts;
+        const char *name = manager_host(self->view.manager, i)->name;
+        host_ref_t *refs = self->host_refs[i];
+        const char *const labels[] = {"host", name, NULL};
+        refs[RTP_POOL_COUNT] = (host_ref_t) {self, i, -1};
+        rtp_metrics_add_fn(self->m, RTP_METRIC_GAUGE, "rtp_broker_host_up",
+                           "1 while the host's supervisor is live, 0 once it is lost or gone.", labels,
+                           s_host_up, &refs[RTP_POOL_COUNT]);
+        rtp_metrics_add_fn(self->m, RTP_METRIC_GAUGE, "rtp_broker_host_capacity",
+                           "The worker processes the host offers (its supervisor's capacity).", labels,
+                           s_host_capacity, &refs[RTP_POOL_COUNT]);
+        for (int p = 0; p < RTP_POOL_COUNT; p++) {
+            const char *const pool_labels[] = {"host", name, "pool", rtp_pool_name(p), NULL};
+            refs[p] = (host_ref_t) {self, i, p};
+            rtp_metrics_add_fn(self->m, RTP_METRIC_GAUGE, "rtp_broker_host_workers",
+                               "The pool's workers the host runs, as its supervisor reports.", pool_labels,
+                               s_host_workers, &refs[p]);
+        }
+    }
 }
 
 static double s_start_time(void *arg)

@@ -1,7 +1,8 @@
 /* broker_metrics: what the broker counts, exposed to Prometheus (metrics.h) as
  * rtp_broker_* series: events in by kind, per pool the workers, tasks in flight,
  * backlog, results, late results, dispatches and the task time (dispatch to
- * result), and the broker-wide speculative, fault and acknowledgement counters.
+ * result), the broker-wide speculative, fault and acknowledgement counters, and
+ * per host (supervisor, by name) whether it is up, its capacity and its workers.
  * docs/rtp-broker.md (generated from these definitions) lists every name. */
 #ifndef RTP_BROKER_METRICS_H
 #define RTP_BROKER_METRICS_H
@@ -44,5 +45,7 @@ void broker_metrics_destroy(broker_metrics_t **self_p);
 rtp_metrics_t *broker_metrics_registry(broker_metrics_t *self);
 /* A pool's task got its (first) result us microseconds after it was dispatched. */
 void broker_metrics_task_done(broker_metrics_t *self, int pool, int64_t us);
+/* Registers the series of the hosts that joined since the last call (NULL: no-op). */
+void broker_metrics_sync_hosts(broker_metrics_t *self);
 
 #endif

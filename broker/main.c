@@ -1,7 +1,9 @@
 /* rtp-broker: schedules tweets over the worker pools (see broker.h). */
 #include "broker.h"
+#include "proto.h"
 #include "settings.h"
 #include "util.h"
+#include "welcome.h"
 
 #include <stdio.h>
 
@@ -24,6 +26,11 @@ static const rtp_setting_def_t s_settings[] = {
     {"speculative-engagement", RTP_SET_INT, "1", "the same for the engagement pool", NULL},
     {"drain-ms", RTP_SET_INT, "10000", "on SIGTERM, how long to finish the events in flight", NULL},
     {"stats-ms", RTP_SET_INT, "5000", "interval of the stats log line", NULL},
+    {"welcome-worker-args", RTP_SET_STR, NULL,
+     "settings for the workers of a supervisor that joins: POOL:--flag=value words, space-separated", NULL},
+    {"welcome-emotion-url", RTP_SET_STR, NULL,
+     "fetch the sentiment word list here at start and hand it to every supervisor that joins; unset: none",
+     NULL},
     RTP_SETTINGS_END,
 };
 
@@ -65,7 +72,11 @@ int main(int argc, char **argv)
             cfg.managed[p] = 1;
         }
     }
+    rtp_msg_t *welcome = welcome_new(cfg.workers_endpoint, rtp_settings_str(s, "welcome-worker-args"),
+                                     rtp_settings_str(s, "welcome-emotion-url"));
+    cfg.welcome = welcome;
     code = broker_run(&cfg);
+    rtp_msg_destroy(&welcome);
     rtp_settings_destroy(&s);
     return code;
 }

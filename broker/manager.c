@@ -1,12 +1,13 @@
 #include "manager.h"
 
+#include "handshake_watch.h"
 #include "log.h"
 #include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SUPERVISORS 64
+#define MAX_SUPERVISORS MANAGER_MAX_HOSTS
 
 typedef struct {
     rtp_peer_t peer;
@@ -37,6 +38,10 @@ struct manager_t {
     int heartbeat_ms, liveness, tick_ms;
     uint64_t worker_restarts[RTP_POOL_COUNT]; /* reported by the supervisors, since we started */
     int64_t next_heartbeat_ms, next_decision_ms, last_decision_ms;
+    const rtp_msg_t *welcome;
+    manager_host_t hosts[MANAGER_MAX_HOSTS];
+    int n_hosts;
+    handshake_watch_t *watch;   /* logs the supervisors refused by CURVE */
 };
 
 manager_t *manager_new(zsock_t *control, const scale_policy_t policies[RTP_POOL_COUNT],
@@ -56,6 +61,7 @@ manager_t *manager_new(zsock_t *control, const scale_policy_t policies[RTP_POOL_
     }
     self->last_decision_ms = rtp_mono_ms();
     self->next_decision_ms = self->last_decision_ms + self->tick_ms;
+    self->watch = handshake_watch_new(control, "the broker's control endpoint");
     return self;
 }
 
@@ -63,10 +69,32 @@ void manager_destroy(manager_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    handshake_watch_destroy(&(*self_p)->watch);
     for (int i = 0; i < (*self_p)->n_sups; i++)
         free((*self_p)->sups[i]);
     free(*self_p);
     *self_p = NULL;
+}
+
+void manager_set_welcome(manager_t *self, const rtp_msg_t *welcome) { self->welcome = welcome; }
+
+/* The host of a supervisor's name, added when new (NULL when the table is full). */
+static manager_host_t *s_host(manager_t *self, const char *name)
+{
+    for (int i = 0; i < self->n_hosts; i++)
+        if (strcmp(self->hosts[i].name, name) == 0)
+            return &self->hosts[i];
+    if (self->n_hosts == MANAGER_MAX_HOSTS)
+        return NULL;
+    manager_host_t *h = &self->hosts[self->n_hosts++];
+    snprintf(h->name, sizeof h->name, "%s", name);
+    return h;
+}
+
+static void s_welcome(manager_t *self, const rtp_peer_t *peer)
+{
+    if (self->welcome)
+        rtp_msg_send(self->welcome, self->control, peer, ZMQ_DONTWAIT);
 }
 
 static supervisor_t *s_find(manager_t *self, const rtp_peer_t *peer)
@@ -104,6 +132,7 @@ void manager_on_message(manager_t *self)
             if (strcmp(self->sups[i]->name, msg->text) == 0) {
                 s = self->sups[i];
                 s->peer = peer;
+                s_welcome(self, &peer);
                 for (int p = 0; p < RTP_POOL_COUNT; p++)
                     s->assigned[p] = (int) msg->counts[p];
                 rtp_info("supervisor %s reconnected (running %u censor, %u sentiment, %u engagement)", s->name,
@@ -124,6 +153,7 @@ void manager_on_message(manager_t *self)
                     s->restarts[p] = msg->restarts[p]; /* restarts from before we met are not ours */
                 }
                 self->sups[self->n_sups++] = s;
+                s_welcome(self, &peer);
                 rtp_info("supervisor %s joined (capacity %u; running %u censor, %u sentiment, %u engagement)",
                          s->name, msg->credit, msg->counts[0], msg->counts[1], msg->counts[2]);
                 for (int p = 0; p < RTP_POOL_COUNT; p++)
@@ -142,6 +172,13 @@ void manager_on_message(manager_t *self)
                 s->restarts[p] = now;
             }
             s->expires_ms = rtp_mono_ms() + (int64_t) self->heartbeat_ms * self->liveness;
+            manager_host_t *h = s_host(self, s->name);
+            if (h) {
+                h->up = 1;
+                h->capacity = s->capacity;
+                for (int p = 0; p < RTP_POOL_COUNT; p++)
+                    h->workers[p] = (int) msg->counts[p];
+            }
         }
     } else if (msg->type == RTP_MSG_DISCONNECT && s) {
         s->expires_ms = 0;   /* forgotten at the next tick */
@@ -258,6 +295,11 @@ static void s_expire(manager_t *self, int64_t now)
             rtp_warn("supervisor %s lost (silent past its liveness, or gone): its %d censor, %d sentiment, %d "
                      "engagement workers go to the others",
                      s->name, s->assigned[0], s->assigned[1], s->assigned[2]);
+            manager_host_t *h = s_host(self, s->name);
+            if (h) {
+                h->up = 0;
+                memset(h->workers, 0, sizeof h->workers);
+            }
             self->sups[i] = self->sups[--self->n_sups];
             free(s);
         } else
@@ -294,6 +336,7 @@ static void s_decide(manager_t *self, int64_t now)
 void manager_tick(manager_t *self, const size_t backlog[RTP_POOL_COUNT])
 {
     int64_t now = rtp_mono_ms();
+    handshake_watch_poll(self->watch);
     if (now >= self->next_heartbeat_ms) {
         rtp_msg_t *hb = rtp_msg_new(RTP_MSG_HEARTBEAT);
         for (int i = 0; i < self->n_sups; i++)
@@ -333,3 +376,10 @@ int manager_target(const manager_t *self, int pool)
 int manager_supervisors(const manager_t *self) { return self->n_sups; }
 
 const uint64_t *manager_worker_restarts(const manager_t *self, int pool) { return &self->worker_restarts[pool]; }
+
+int manager_host_count(const manager_t *self) { return self->n_hosts; }
+
+const manager_host_t *manager_host(const manager_t *self, int index)
+{
+    return index >= 0 && index < self->n_hosts ? &self->hosts[index] : NULL;
+}

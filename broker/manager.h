@@ -22,11 +22,27 @@
 
 typedef struct manager_t manager_t;
 
+/* The most supervisors (hosts) the manager keeps. */
+#define MANAGER_MAX_HOSTS 64
+
+/* A host: a supervisor by name, as it last reported; kept after it is lost (up 0),
+ * so that a view of the hosts shows the ones gone too. */
+typedef struct {
+    char name[64];
+    int up;                         /* 1 while its supervisor is live */
+    int capacity;
+    int workers[RTP_POOL_COUNT];    /* the workers it runs, as it reported */
+} manager_host_t;
+
 /* control: the bound ROUTER (borrowed). managed[pool]: 0 leaves a pool alone (its
  * workers come and go on their own), else policies[pool] sizes it. */
 manager_t *manager_new(zsock_t *control, const scale_policy_t policies[RTP_POOL_COUNT],
                        const int managed[RTP_POOL_COUNT], int heartbeat_ms, int liveness, int tick_ms);
 void manager_destroy(manager_t **self_p);
+
+/* The message each supervisor gets when it joins or rejoins, before any SCALE
+ * (borrowed; NULL: none). */
+void manager_set_welcome(manager_t *self, const rtp_msg_t *welcome);
 
 /* Reads and handles one message waiting on the control socket. */
 void manager_on_message(manager_t *self);
@@ -46,5 +62,8 @@ int manager_supervisors(const manager_t *self);
 /* The restarts of a pool's crashed workers the supervisors reported (with their
  * heartbeats) since this broker started: a counter, for the metrics. */
 const uint64_t *manager_worker_restarts(const manager_t *self, int pool);
+/* The hosts seen since this broker started, in the order they first joined. */
+int manager_host_count(const manager_t *self);
+const manager_host_t *manager_host(const manager_t *self, int index);
 
 #endif

@@ -77,19 +77,6 @@ uint32_t rtp_journal_crc32c(uint32_t crc, const void *data, size_t len)
 
 /* --- small helpers ----------------------------------------------------------------- */
 
-static void s_put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t) (v >> 24);
-    p[1] = (uint8_t) (v >> 16);
-    p[2] = (uint8_t) (v >> 8);
-    p[3] = (uint8_t) v;
-}
-
-static uint32_t s_get32(const uint8_t *p)
-{
-    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
-}
-
 static int s_grow(uint8_t **buf, size_t *cap, size_t need)
 {
     if (need <= *cap)
@@ -160,28 +147,6 @@ static uint64_t s_parse_name(const char *name)
         v = v * 10 + (uint64_t) (name[i] - '0');
     }
     return v;
-}
-
-/* mkdir -p: 0, or -1 with errno. */
-static int s_mkdirs(const char *dir)
-{
-    char *path = strdup(dir);
-    if (!path)
-        return -1;
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-            free(path);
-            return -1;
-        }
-        *p = '/';
-    }
-    int rc = mkdir(path, 0755), e = errno;
-    free(path);
-    errno = e;
-    return rc == 0 || e == EEXIST ? 0 : -1;
 }
 
 static int s_cmp_numbers(const void *a, const void *b)
@@ -259,7 +224,7 @@ static int s_recover_segment(rtp_journal_t *self, segment_t *seg, int last, rtp_
     while (off < size) {
         uint8_t frame[8];
         int good = size - off >= 8 && s_pread_all(seg->fd, frame, 8, off) == 0;
-        uint32_t len = good ? s_get32(frame) : 0;
+        uint32_t len = good ? rtp_get_be32(frame) : 0;
         good = good && len >= 4 && len <= RTP_JOURNAL_MAX_RECORD && len <= size - off - 8;
         if (good) {
             if (s_grow(&self->rbuf, &self->rcap, len) != 0)
@@ -267,7 +232,7 @@ static int s_recover_segment(rtp_journal_t *self, segment_t *seg, int last, rtp_
             if (s_pread_all(seg->fd, self->rbuf, len, off + 8) != 0)
                 return rtp_err_set(err, "cannot read %s: %s", path, strerror(errno));
             uint32_t crc = rtp_journal_crc32c(rtp_journal_crc32c(0, frame, 4), self->rbuf, len);
-            good = crc == s_get32(frame + 4);
+            good = crc == rtp_get_be32(frame + 4);
         }
         if (!good) {
             if (last) {
@@ -385,7 +350,7 @@ rtp_journal_t *rtp_journal_new(const char *dir, uint64_t max_bytes, uint64_t seg
     if (segment_bytes < max_bytes / 64)
         segment_bytes = max_bytes / 64;
     self->segment_bytes = segment_bytes;
-    if (s_mkdirs(dir) != 0) {
+    if (rtp_mkdirs(dir) != 0) {
         rtp_err_set(err, "cannot create the journal folder %s: %s", dir, strerror(errno));
         rtp_journal_destroy(&self);
         return NULL;
@@ -465,11 +430,11 @@ int rtp_journal_append(rtp_journal_t *self, rtp_msg_t *const *msgs, size_t count
         if (s_grow(&self->wbuf, &self->wcap, len + 8 + (size_t) rec) != 0)
             return rtp_err_set(err, "out of memory");
         uint8_t *p = self->wbuf + len;
-        s_put32(p, (uint32_t) rec);
+        rtp_put_be32(p, (uint32_t) rec);
         memcpy(p + 8, hdr, 4);
         if (blen)
             memcpy(p + 12, self->ebuf, blen);
-        s_put32(p + 4, rtp_journal_crc32c(rtp_journal_crc32c(0, p, 4), p + 8, (size_t) rec));
+        rtp_put_be32(p + 4, rtp_journal_crc32c(rtp_journal_crc32c(0, p, 4), p + 8, (size_t) rec));
         len += 8 + (size_t) rec;
     }
     if (n == 0)
@@ -578,7 +543,7 @@ int rtp_journal_peek(rtp_journal_t *self, rtp_msg_t **out, size_t max, rtp_err_t
         char path[4096];
         uint8_t frame[8];
         int good = s->size - off >= 8 && s_pread_all(s->fd, frame, 8, off) == 0;
-        uint32_t len = good ? s_get32(frame) : 0;
+        uint32_t len = good ? rtp_get_be32(frame) : 0;
         good = good && len >= 4 && len <= RTP_JOURNAL_MAX_RECORD && len <= s->size - off - 8;
         if (good) {
             if (s_grow(&self->rbuf, &self->rcap, len) != 0) {
@@ -592,7 +557,8 @@ int rtp_journal_peek(rtp_journal_t *self, rtp_msg_t **out, size_t max, rtp_err_t
                     rtp_msg_destroy(&out[k]);
                 return rtp_err_set(err, "cannot read %s: %s", path, strerror(errno));
             }
-            good = rtp_journal_crc32c(rtp_journal_crc32c(0, frame, 4), self->rbuf, len) == s_get32(frame + 4);
+            good = rtp_journal_crc32c(rtp_journal_crc32c(0, frame, 4), self->rbuf, len) ==
+                   rtp_get_be32(frame + 4);
         }
         if (!good) {
             if (n > 0)

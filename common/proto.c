@@ -31,7 +31,7 @@ static const uint32_t s_fields[RTP_MSG_TYPE_COUNT_] = {
     [RTP_MSG_EVENT] = F_SEQ | F_KIND | F_RECEIVED | F_ORIGIN | F_TEXT | F_RAW | F_TWEET,
     [RTP_MSG_READY] = F_POOL | F_CREDIT | F_TEXT,
     [RTP_MSG_HEARTBEAT] = 0,
-    [RTP_MSG_DISCONNECT] = 0,
+    [RTP_MSG_DISCONNECT] = F_KIND,
     [RTP_MSG_TASK] = F_KEY | F_KIND | F_RECEIVED | F_TASK_TWEET | F_COPIES,
     [RTP_MSG_RESULT] = F_KEY | F_POOL | F_NUMBER | F_NUMBER2 | F_TEXT | F_ID,
     [RTP_MSG_CANCEL] = F_KEY,
@@ -44,11 +44,13 @@ static const uint32_t s_fields[RTP_MSG_TYPE_COUNT_] = {
     [RTP_MSG_WON] = F_KEY,
     [RTP_MSG_SUPERVISOR] = F_CREDIT | F_TEXT | F_COUNTS,
     [RTP_MSG_SCALE] = F_POOL | F_CREDIT,
+    [RTP_MSG_WELCOME] = F_ORIGIN | F_TEXT | F_RAW,
 };
 
 static const char *s_type_names[RTP_MSG_TYPE_COUNT_] = {
     "?", "EVENT", "READY", "HEARTBEAT", "DISCONNECT", "TASK", "RESULT", "CANCEL",
     "PART", "JOINED", "CREDIT", "DEADLETTER", "ACK", "HASHTAGS", "WON", "SUPERVISOR", "SCALE",
+    "WELCOME",
 };
 static const char *s_pool_names[RTP_POOL_COUNT] = {"censor", "sentiment", "engagement"};
 
@@ -436,12 +438,18 @@ static void r_tweet_fields(reader_t *r, rtp_tweet_t *t, int full)
     }
 }
 
-/* Version 2 changed TASK (a slimmer tweet) and SUPERVISOR (restart counts) only:
- * the other types of a version-1 peer read the same, so that a batcher journal
- * written before an upgrade is replayed after it. */
-static int s_same_since_v1(uint8_t type)
+/* What an older peer's message of a type reads as today, so that a batcher journal
+ * written before an upgrade is replayed after it: version 2 differs from 3 only by
+ * lacking WELCOME and DISCONNECT's kind; version 1 also had another TASK (a fuller
+ * tweet) and SUPERVISOR (no restart counts). */
+static int s_readable(uint8_t version, uint8_t type)
 {
-    return type != RTP_MSG_TASK && type != RTP_MSG_SUPERVISOR;
+    if (version == RTP_PROTO_VERSION)
+        return 1;
+    int changed_in_3 = type == RTP_MSG_WELCOME || type == RTP_MSG_DISCONNECT;
+    if (version == 2)
+        return !changed_in_3;
+    return version == 1 && !changed_in_3 && type != RTP_MSG_TASK && type != RTP_MSG_SUPERVISOR;
 }
 
 rtp_msg_t *rtp_msg_decode(const uint8_t *hdr, size_t hdr_len, const uint8_t *body, size_t body_len,
@@ -451,7 +459,7 @@ rtp_msg_t *rtp_msg_decode(const uint8_t *hdr, size_t hdr_len, const uint8_t *bod
         rtp_err_set(err, "not an rtp message (bad header frame of %zu bytes)", hdr_len);
         return NULL;
     }
-    if (hdr[2] != RTP_PROTO_VERSION && !(hdr[2] == 1 && s_same_since_v1(hdr[3]))) {
+    if (!s_readable(hdr[2], hdr[3])) {
         rtp_err_set(err, "protocol version %d, expected %d", hdr[2], RTP_PROTO_VERSION);
         return NULL;
     }

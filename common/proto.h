@@ -16,7 +16,9 @@
  *   EVENT      reader -> broker       one decoded event: origin, seq, kind, tweet | raw+reason
  *   READY      worker -> broker       I serve `pool`, my name is `text`, up to `credit` tasks at once
  *   HEARTBEAT  both ways              any sign of life
- *   DISCONNECT both ways              going away, forget me
+ *   DISCONNECT both ways              going away, forget me; `kind` (rtp_bye_t): leaving
+ *                                     cleanly (a worker's tasks handed back, none to blame),
+ *                                     or a worker crashing (its oldest task is to blame)
  *   TASK       broker -> worker       work on event `key` (a tweet, or a panic to crash on),
  *                                     sent to `copies` workers at once (speculative); the
  *                                     tweet carries only id, screen_name, text and the counts
@@ -27,6 +29,11 @@
  *                                     run `counts[pool]` of each pool now, and restarted
  *                                     `restarts[pool]` crashed ones so far (also my heartbeat)
  *   SCALE      broker -> supervisor   run `credit` workers of `pool` (a target, not a delta)
+ *   WELCOME    broker -> supervisor   sent when a supervisor joins (or rejoins), before any SCALE:
+ *                                     what its workers need: `text` the workers endpoint
+ *                                     the broker binds, `origin` the workers' settings
+ *                                     ("POOL:--flag=value" words, space-separated), `raw`
+ *                                     the sentiment word list (empty: none to offer)
  *   WON        broker -> worker       your result for `key` is the one used (a task sent
  *                                     to several workers, `copies` > 1, prints only then)
  *   PART       broker -> aggregator   one part of event `key`: the record, or one pool's result;
@@ -47,7 +54,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RTP_PROTO_VERSION 2
+/* Version 3 added WELCOME and DISCONNECT's kind; a version-2 peer's messages of the
+ * other types read the same. Version 2 changed TASK and SUPERVISOR (see s_readable
+ * in proto.c). */
+#define RTP_PROTO_VERSION 3
 
 typedef enum {
     RTP_MSG_EVENT = 1,
@@ -66,11 +76,15 @@ typedef enum {
     RTP_MSG_WON,
     RTP_MSG_SUPERVISOR,
     RTP_MSG_SCALE,
+    RTP_MSG_WELCOME,
     RTP_MSG_TYPE_COUNT_
 } rtp_msg_type_t;
 
 /* The three worker pools. */
 typedef enum { RTP_POOL_CENSOR = 0, RTP_POOL_SENTIMENT, RTP_POOL_ENGAGEMENT, RTP_POOL_COUNT } rtp_pool_t;
+
+/* Why a DISCONNECT: a clean goodbye, or a worker's last word before it crashes. */
+typedef enum { RTP_BYE_LEAVING = 0, RTP_BYE_CRASHING } rtp_bye_t;
 
 /* What a PART carries: the record itself, or one pool's result (RTP_PART_RESULT + pool). */
 typedef enum { RTP_PART_CENSOR = 0, RTP_PART_SENTIMENT, RTP_PART_ENGAGEMENT, RTP_PART_RECORD } rtp_part_t;

@@ -10,11 +10,24 @@
 
 /* The batch script. ARGV: tweet count, dead-letter count, dead-letter window, then
  * FIELDS strings per tweet (in the order of s_tweet_args), then one JSON entry per
- * dead letter. Returns {stored, duplicates, deadletters, deadletter duplicates}.
+ * dead letter. Returns {stored, duplicates, deadletters, deadletter duplicates}
+ * followed by three values per refused row: its tweet index (0-based), the key in the
+ * way, and what is wrong with it.
  *
- * Phase 1 only reads: it decides which tweets are new and computes the user totals,
- * and every read doubles as a type check (WRONGTYPE aborts the script before any
- * write, so a batch is all or nothing). Phase 2 writes.
+ * First it checks the types of the global keys (TYPE): a wrong one answers
+ * "RTPBLOCKED key type wanted" before anything is written, since no row can be
+ * stored without it. Then phase 1 only reads, row by row, with redis.pcall: a tweet
+ * is already stored when tweet:<id> is a hash whose id field is <id> (HLEN, then HGET
+ * when it exists), new when there is no such key; a new tweet's user hash must hold
+ * rtp's id, engagement and tweets fields as rtp writes them, or none of them. A key
+ * of the wrong type (WRONGTYPE), another hash at tweet:<id>, a user hash with rtp's
+ * fields wrong, or a user total that would stop being a finite number refuses that
+ * row alone (and every copy of its tweet in the batch), before any write: the rows
+ * are decided and the totals computed over the accepted rows only. Any other error of a read (a
+ * missing permission, say) fails the batch with nothing written. Phase 2 writes the
+ * accepted rows; its commands cannot meet a key of the wrong type, and Redis refuses
+ * a script for memory (OOM) only at its first write, so a batch is never half
+ * written.
  *
  * num() is rtp_fmt_double (util.c) in Lua: the fewest significant digits p that read
  * back to the same double, written with %g at a precision that avoids an exponent
@@ -34,32 +47,94 @@ static const char s_script[] =
     "    end\n"
     "  end\n"
     "end\n"
-    "redis.call('ZSCORE', 'tweets', '')\n"
-    "redis.call('ZSCORE', 'users:engagement', '')\n"
-    "redis.call('LLEN', 'deadletter')\n"
-    "local new, seen, users, order, dups = {}, {}, {}, {}, 0\n"
+    "for _, g in ipairs({{'tweets', 'zset'}, {'users:engagement', 'zset'}, {'deadletter', 'list'}}) do\n"
+    "  local t = redis.call('TYPE', g[1]).ok\n"
+    "  if t ~= 'none' and t ~= g[2] then\n"
+    "    return redis.error_reply('RTPBLOCKED ' .. g[1] .. ' ' .. t .. ' ' .. g[2])\n"
+    "  end\n"
+    "end\n"
+    "local function show(v)\n"
+    "  if v then return '\"' .. v .. '\"' end\n"
+    "  return 'missing'\n"
+    "end\n"
+    "local function finite(x)\n"
+    "  return x and x == x and x ~= math.huge and x ~= -math.huge\n"
+    "end\n"
+    "local function wrong(key, want, r)\n"
+    "  if string.sub(r.err, 1, 9) ~= 'WRONGTYPE' then error(r) end\n"
+    "  return {key = key, what = 'holds a ' .. redis.call('TYPE', key).ok .. ', not a ' .. want ..\n"
+    "    ' (Redis: ' .. r.err .. ')'}\n"
+    "end\n"
+    "local function tweet_state(id)\n"
+    "  local key = 'tweet:' .. id\n"
+    "  local n = redis.pcall('HLEN', key)\n"
+    "  if type(n) == 'table' then return wrong(key, 'hash', n) end\n"
+    "  if n == 0 then return nil end\n"
+    "  local own = redis.call('HGET', key, 'id')\n"
+    "  if own == id then return 'dup' end\n"
+    "  return {key = key, what = 'is in the way: a hash rtp did not write (its id field is ' ..\n"
+    "    show(own) .. ')'}\n"
+    "end\n"
+    "local function user_state(uid)\n"
+    "  local key, set = 'user:' .. uid, 'user:' .. uid .. ':tweets'\n"
+    "  local v = redis.pcall('HMGET', key, 'id', 'engagement', 'tweets')\n"
+    "  if v.err then return wrong(key, 'hash', v) end\n"
+    "  local u = {eng = 0, cnt = 0}\n"
+    "  if v[1] or v[2] or v[3] then\n"
+    "    u.eng, u.cnt = tonumber(v[2]), tonumber(v[3])\n"
+    "    if v[1] ~= uid or not finite(u.eng) or not finite(u.cnt) then\n"
+    "      return {key = key, what = 'is in the way: a hash rtp did not write (id ' .. show(v[1]) ..\n"
+    "        ', engagement ' .. show(v[2]) .. ', tweets ' .. show(v[3]) .. ')'}\n"
+    "    end\n"
+    "  end\n"
+    "  local s = redis.pcall('SCARD', set)\n"
+    "  if type(s) == 'table' then return wrong(set, 'set', s) end\n"
+    "  return u\n"
+    "end\n"
+    "local tweets, users, new, order, refused, dups = {}, {}, {}, {}, {}, 0\n"
     "for i = 0, nt - 1 do\n"
     "  local b = 4 + i * F\n"
-    "  local id = ARGV[b]\n"
-    "  if seen[id] or redis.call('EXISTS', 'tweet:' .. id) == 1 then\n"
-    "    dups = dups + 1\n"
-    "  else\n"
-    "    seen[id] = true\n"
-    "    new[#new + 1] = b\n"
-    "    local uid = ARGV[b + 1]\n"
-    "    if uid ~= '' then\n"
-    "      local u = users[uid]\n"
-    "      if not u then\n"
-    "        local v = redis.call('HMGET', 'user:' .. uid, 'engagement', 'tweets')\n"
-    "        redis.call('SCARD', 'user:' .. uid .. ':tweets')\n"
-    "        u = {eng = tonumber(v[1]) or 0, cnt = tonumber(v[2]) or 0}\n"
+    "  local id, uid = ARGV[b], ARGV[b + 1]\n"
+    "  local st = tweets[id]\n"
+    "  if st == nil then\n"
+    "    st = tweet_state(id)\n"
+    "    local u\n"
+    "    if st == nil and uid ~= '' then\n"
+    "      u = users[uid]\n"
+    "      if u == nil then\n"
+    "        u = user_state(uid)\n"
     "        users[uid] = u\n"
-    "        order[#order + 1] = uid\n"
     "      end\n"
-    "      u.eng = u.eng + tonumber(ARGV[b + 5])\n"
-    "      u.cnt = u.cnt + 1\n"
-    "      u.last = b\n"
+    "      if u.key then\n"
+    "        st = u\n"
+    "      else\n"
+    "        local eng = u.eng + tonumber(ARGV[b + 5])\n"
+    "        if not finite(eng) then\n"
+    "          st = {key = 'user:' .. uid, what = 'has an engagement total of ' .. num(u.eng) ..\n"
+    "            ': adding ' .. ARGV[b + 5] .. ' would make it ' .. tostring(eng)}\n"
+    "        end\n"
+    "      end\n"
     "    end\n"
+    "    if st == nil then\n"
+    "      st = 'new'\n"
+    "      new[#new + 1] = b\n"
+    "      if u then\n"
+    "        if not u.last then order[#order + 1] = uid end\n"
+    "        u.eng = u.eng + tonumber(ARGV[b + 5])\n"
+    "        u.cnt = u.cnt + 1\n"
+    "        u.last = b\n"
+    "      end\n"
+    "    end\n"
+    "    tweets[id] = st\n"
+    "  elseif st == 'new' then\n"
+    "    st = 'dup'\n"
+    "  end\n"
+    "  if st == 'dup' then\n"
+    "    dups = dups + 1\n"
+    "  elseif st ~= 'new' then\n"
+    "    refused[#refused + 1] = i\n"
+    "    refused[#refused + 1] = st.key\n"
+    "    refused[#refused + 1] = st.what\n"
     "  end\n"
     "end\n"
     "for _, b in ipairs(new) do\n"
@@ -91,7 +166,9 @@ static const char s_script[] =
     "  end\n"
     "  pushed[e] = true\n"
     "end\n"
-    "return {#new, dups, dl, dldups}\n";
+    "local out = {#new, dups, dl, dldups}\n"
+    "for _, v in ipairs(refused) do out[#out + 1] = v end\n"
+    "return out\n";
 
 enum { FIELDS = 14, HEAD = 6 }; /* strings per tweet; command, script, numkeys, 3 counts */
 
@@ -272,7 +349,12 @@ struct rtp_store_t {
     size_t *lens;
     size_t *offs; /* offset into scratch, or SIZE_MAX when argv points into a message */
     size_t argcap;
-    sbuf_t scratch; /* numbers and JSON entries of the batch */
+    sbuf_t scratch;    /* numbers and JSON entries of the batch */
+    size_t *rows;      /* rows[i]: the index in msgs of the batch's i-th tweet */
+    size_t *refused;   /* the indices in msgs of the last write's refused rows */
+    rtp_msg_t **again; /* the refused rows, turned into dead letters, for their write */
+    size_t rowcap;
+    char blocking[64]; /* the global key that blocked the last write, or "" */
 };
 
 rtp_store_t *rtp_store_new(rtp_redis_link_t *link)
@@ -292,27 +374,44 @@ void rtp_store_destroy(rtp_store_t **self_p)
     free(self->lens);
     free(self->offs);
     free(self->scratch.data);
+    free(self->rows);
+    free(self->refused);
+    free(self->again);
     free(self);
     *self_p = NULL;
 }
 
-static int s_reserve(rtp_store_t *self, size_t argc)
+/* p grown to n items of size bytes, or p itself with *failed set when out of memory
+ * (so that every array of a set can be grown before the one check). */
+static void *s_grow(void *p, size_t n, size_t size, int *failed)
 {
-    if (argc <= self->argcap)
-        return 0;
-    const char **argv = realloc(self->argv, argc * sizeof *argv);
-    if (argv)
-        self->argv = argv;
-    size_t *lens = realloc(self->lens, argc * sizeof *lens);
-    if (lens)
-        self->lens = lens;
-    size_t *offs = realloc(self->offs, argc * sizeof *offs);
-    if (offs)
-        self->offs = offs;
-    if (!argv || !lens || !offs)
-        return -1;
-    self->argcap = argc;
-    return 0;
+    void *grown = realloc(p, n * size);
+    if (!grown) {
+        *failed = 1;
+        return p;
+    }
+    return grown;
+}
+
+/* Room for argc arguments of the command and count rows (a batch's messages). 0 or -1. */
+static int s_reserve(rtp_store_t *self, size_t argc, size_t count)
+{
+    int failed = 0;
+    if (argc > self->argcap) {
+        self->argv = s_grow(self->argv, argc, sizeof *self->argv, &failed);
+        self->lens = s_grow(self->lens, argc, sizeof *self->lens, &failed);
+        self->offs = s_grow(self->offs, argc, sizeof *self->offs, &failed);
+        if (!failed)
+            self->argcap = argc;
+    }
+    if (count > self->rowcap) {
+        self->rows = s_grow(self->rows, count, sizeof *self->rows, &failed);
+        self->refused = s_grow(self->refused, count, sizeof *self->refused, &failed);
+        self->again = s_grow(self->again, count, sizeof *self->again, &failed);
+        if (!failed)
+            self->rowcap = count;
+    }
+    return failed ? -1 : 0;
 }
 
 /* Argument i points at a string owned by a message. */
@@ -369,7 +468,7 @@ static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size
                    rtp_err_t *err)
 {
     size_t argc = HEAD + nt * FIELDS + nd;
-    if (s_reserve(self, argc) != 0)
+    if (s_reserve(self, argc, count) != 0)
         return rtp_err_set(err, "out of memory");
     self->scratch.len = 0;
     char num[64];
@@ -392,6 +491,7 @@ static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size
             continue;
         }
         const rtp_tweet_t *w = &m->tweet;
+        self->rows[(t - HEAD) / FIELDS] = i;
         s_arg_ref(self, t + 0, w->id);
         s_arg_ref(self, t + 1, w->user_id);
         s_arg_ref(self, t + 2, w->text);
@@ -455,18 +555,37 @@ static int s_load_script(rtp_store_t *self, redisContext *ctx, rtp_err_t *err)
     return rc;
 }
 
-int rtp_store_write(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_store_counts_t *counts,
-                    rtp_err_t *err)
+/* The reply to an error from the script: a global key of the wrong type blocks the
+ * batch (its name kept in self->blocking), anything else is Redis's own answer. */
+static int s_failed(rtp_store_t *self, const char *reply, rtp_err_t *err)
 {
-    rtp_store_counts_t local;
-    if (!counts)
-        counts = &local;
-    memset(counts, 0, sizeof *counts);
-    if (count == 0)
-        return 0;
-    size_t nt, nd;
-    if (s_prepare(msgs, count, &nt, &nd, err) != 0)
-        return -1;
+    char key[64], type[32], want[32];
+    static const char *const names[][2] = {
+        {"zset", "sorted set"}, {"list", "list"}, {"set", "set"}, {"hash", "hash"}, {"string", "string"}};
+    if (sscanf(reply, "RTPBLOCKED %63s %31s %31s", key, type, want) != 3)
+        return rtp_err_set(err, "%s answered: %s", rtp_redis_link_display(self->link), reply);
+    const char *t = type, *w = want;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!strcmp(type, names[i][0]))
+            t = names[i][1];
+        if (!strcmp(want, names[i][0]))
+            w = names[i][1];
+    }
+    snprintf(self->blocking, sizeof self->blocking, "%s", key);
+    return rtp_err_set(err,
+                       "key '%s' holds a %s where rtp keeps a %s: it blocks every write until it is "
+                       "renamed or deleted (%s)",
+                       key, t, w, rtp_redis_link_display(self->link));
+}
+
+/* One EVALSHA of msgs (prepared: nt tweets, nd dead letters); the refused rows'
+ * indices go to self->refused with their count in counts->refused and their key
+ * and reason in the reply's tail, which is kept in *tail (caller frees) when there
+ * are any. 0 or -1. */
+static int s_run(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t nt, size_t nd,
+                 rtp_store_counts_t *counts, redisReply **tail, rtp_err_t *err)
+{
+    *tail = NULL;
     redisContext *ctx = rtp_redis_link_context(self->link, err);
     if (!ctx)
         return -1;
@@ -488,23 +607,100 @@ int rtp_store_write(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp
     }
     if (!r)
         return -1;
-    int rc = 0;
-    if (r->type == REDIS_REPLY_ERROR)
-        rc = rtp_err_set(err, "%s answered: %s", rtp_redis_link_display(self->link), r->str);
-    else if (r->type != REDIS_REPLY_ARRAY || r->elements != 4)
-        rc = rtp_err_set(err, "%s: unexpected reply to the batch script", rtp_redis_link_display(self->link));
-    else {
-        size_t *out[4] = {&counts->stored, &counts->duplicates, &counts->deadletters,
-                          &counts->deadletter_duplicates};
-        for (size_t i = 0; i < 4; i++) {
-            if (r->element[i]->type != REDIS_REPLY_INTEGER || r->element[i]->integer < 0) {
-                rc = rtp_err_set(err, "%s: unexpected reply to the batch script",
-                                 rtp_redis_link_display(self->link));
-                break;
-            }
-            *out[i] = (size_t) r->element[i]->integer;
-        }
+    if (r->type == REDIS_REPLY_ERROR) {
+        s_failed(self, r->str, err);
+        freeReplyObject(r);
+        return -1;
     }
-    freeReplyObject(r);
+    int ok = r->type == REDIS_REPLY_ARRAY && r->elements >= 4 && (r->elements - 4) % 3 == 0;
+    size_t *out[4] = {&counts->stored, &counts->duplicates, &counts->deadletters,
+                      &counts->deadletter_duplicates};
+    for (size_t i = 0; ok && i < 4; i++) {
+        ok = r->element[i]->type == REDIS_REPLY_INTEGER && r->element[i]->integer >= 0;
+        if (ok)
+            *out[i] = (size_t) r->element[i]->integer;
+    }
+    counts->refused = 0;
+    for (size_t i = 4; ok && i < r->elements; i += 3) {
+        const redisReply *row = r->element[i];
+        ok = row->type == REDIS_REPLY_INTEGER && row->integer >= 0 && (size_t) row->integer < nt &&
+             r->element[i + 1]->type == REDIS_REPLY_STRING && r->element[i + 2]->type == REDIS_REPLY_STRING;
+        if (ok)
+            self->refused[counts->refused++] = self->rows[row->integer];
+    }
+    if (!ok) {
+        freeReplyObject(r);
+        /* the script ran: its writes are whatever they were, and a retry is safe */
+        return rtp_err_set(err, "%s: unexpected reply to the batch script",
+                           rtp_redis_link_display(self->link));
+    }
+    if (counts->refused)
+        *tail = r;
+    else
+        freeReplyObject(r);
+    return 0;
+}
+
+/* Turns the refused rows into dead letters that name the key in the way and say
+ * why, and writes them in a second round trip. 0 or -1. */
+static int s_refuse(rtp_store_t *self, rtp_msg_t *const *msgs, redisReply *tail, rtp_store_counts_t *counts,
+                    rtp_err_t *err)
+{
+    size_t n = counts->refused;
+    for (size_t k = 0; k < n; k++) {
+        rtp_msg_t *m = msgs[self->refused[k]];
+        const redisReply *key = tail->element[4 + 3 * k + 1], *what = tail->element[4 + 3 * k + 2];
+        size_t len = strlen(m->tweet.id) + key->len + what->len + 64;
+        char *reason = malloc(len);
+        if (!reason)
+            return rtp_err_set(err, "out of memory");
+        snprintf(reason, len, "tweet %s not stored: key %s %s", m->tweet.id, key->str, what->str);
+        int rc = s_to_deadletter(m, reason);
+        free(reason);
+        if (rc != 0)
+            return rtp_err_set(err, "out of memory");
+        if (m->received_us == 0)
+            m->received_us = rtp_wall_us(); /* as s_prepare stamps a dead letter */
+        self->again[k] = m;
+    }
+    rtp_store_counts_t more = {0};
+    redisReply *none = NULL;
+    if (s_run(self, self->again, n, 0, n, &more, &none, err) != 0)
+        return -1;
+    counts->deadletters += more.deadletters;
+    counts->deadletter_duplicates += more.deadletter_duplicates;
+    return 0;
+}
+
+int rtp_store_write(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_store_counts_t *counts,
+                    rtp_err_t *err)
+{
+    rtp_store_counts_t local;
+    if (!counts)
+        counts = &local;
+    memset(counts, 0, sizeof *counts);
+    self->blocking[0] = 0;
+    if (count == 0)
+        return 0;
+    size_t nt, nd;
+    if (s_prepare(msgs, count, &nt, &nd, err) != 0)
+        return -1;
+    redisReply *tail = NULL;
+    if (s_run(self, msgs, count, nt, nd, counts, &tail, err) != 0)
+        return -1;
+    if (!tail)
+        return 0;
+    int rc = s_refuse(self, msgs, tail, counts, err);
+    freeReplyObject(tail);
     return rc;
+}
+
+const size_t *rtp_store_refused(const rtp_store_t *self)
+{
+    return self->refused;
+}
+
+const char *rtp_store_blocking_key(const rtp_store_t *self)
+{
+    return self->blocking[0] ? self->blocking : NULL;
 }

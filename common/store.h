@@ -17,10 +17,24 @@
  *
  * One batch is one Lua script call (SCRIPT LOAD once, then EVALSHA; EVAL when Redis
  * lost the script, e.g. after a restart): one round trip, atomic, idempotent.
- *   - A tweet whose tweet:<id> exists changes nothing (user totals included); so
- *     does a second copy of a tweet within one batch.
- *   - The script reads and checks every key it will touch before it writes any, so a
- *     key of the wrong type fails the whole batch with nothing written.
+ *   - A tweet whose tweet:<id> is a hash rtp wrote (its id field is <id>) changes
+ *     nothing (user totals included); so does a second copy of a tweet within one
+ *     batch.
+ *   - The script reads and checks every key it will touch before it writes any:
+ *       - a row whose own keys are in the way (tweet:<id>, user:<id> or
+ *         user:<id>:tweets of the wrong type, a tweet:<id> hash rtp did not write, a
+ *         user:<id> hash whose id, engagement or tweets field is not as rtp writes
+ *         it, a user total that would not be a finite number) is refused:
+ *         nothing of it is written, and it becomes a dead letter whose reason names
+ *         the key and quotes Redis's error ("tweet 12 not stored: key user:7 holds a
+ *         string, not a hash (Redis: WRONGTYPE ...)"), written in a second round
+ *         trip; every other row of the batch is stored;
+ *       - a global key of the wrong type (tweets, users:engagement, deadletter)
+ *         blocks every row: the batch fails with nothing written, and
+ *         rtp_store_blocking_key() names the key;
+ *       - any other error (Redis away, loading, busy, out of memory, read-only,
+ *         a refused AUTH...) fails the batch with nothing written.
+ *     So a row is all or nothing, and a user total counts only stored tweets.
  *   - A dead-letter entry already among the last RTP_STORE_DEADLETTER_WINDOW entries
  *     of the list is not appended again: a batch retried after a lost reply leaves
  *     the list as it was. (An entry carries its event's origin, seq and time, so two
@@ -44,6 +58,8 @@ typedef struct {
     size_t duplicates;            /* tweets already stored: nothing changed */
     size_t deadletters;           /* entries appended to the deadletter list */
     size_t deadletter_duplicates; /* entries already in the list: not appended again */
+    size_t refused;               /* rows refused for a key in the way: now dead letters (counted
+                                     in deadletters or deadletter_duplicates too) */
 } rtp_store_counts_t;
 
 typedef struct rtp_store_t rtp_store_t;
@@ -52,19 +68,29 @@ typedef struct rtp_store_t rtp_store_t;
 rtp_store_t *rtp_store_new(rtp_redis_link_t *link);
 void rtp_store_destroy(rtp_store_t **self_p);
 
-/* Writes one batch of JOINED and DEADLETTER messages in one round trip. On success
- * returns 0 and fills counts (may be NULL). On failure returns -1 with the reason in
- * err: either nothing of the batch was written, or (when the reply was lost) the
- * whole batch may have been; the caller keeps the batch and retries it later, which
- * is safe either way (the link reconnects by itself after an I/O error).
+/* Writes one batch of JOINED and DEADLETTER messages in one round trip (two when rows
+ * are refused). On success returns 0 and fills counts (may be NULL). On failure
+ * returns -1 with the reason in err: either nothing of the batch was written, or
+ * (when a reply was lost) the whole batch may have been; the caller keeps the batch
+ * and retries it later, which is safe either way (the link reconnects by itself
+ * after an I/O error).
  *
- * Two changes are made to the messages so that a retry writes the same bytes: a
+ * Changes are made to the messages so that a retry writes the same bytes: a
  * DEADLETTER with received_us 0 gets the current time (its entry's time_ms), and a
  * JOINED that cannot be stored as a tweet (no tweet id, a sentiment or engagement that
- * is not a finite number) is turned into a DEADLETTER saying why, carrying the record
- * as JSON in raw. Any other message type fails the call. */
+ * is not a finite number, a refused row) is turned into a DEADLETTER saying why,
+ * carrying the record as JSON in raw. Any other message type fails the call. */
 int rtp_store_write(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_store_counts_t *counts,
                     rtp_err_t *err);
+
+/* The indices in msgs of the rows the last successful write refused (counts->refused
+ * of them, in batch order): those messages are DEADLETTERs now, the reason in their
+ * text. Valid until the next write. */
+const size_t *rtp_store_refused(const rtp_store_t *self);
+
+/* After a write that failed because a global key has the wrong type, that key's name;
+ * NULL otherwise. */
+const char *rtp_store_blocking_key(const rtp_store_t *self);
 
 /* The deadletter list entry for a DEADLETTER message, as rtp_store_write writes it: a
  * NUL-terminated JSON object (caller frees), or NULL if out of memory. Bytes of raw

@@ -199,7 +199,7 @@ static volatile sig_atomic_t s_stop = 0;
 static void s_on_signal(int sig)
 {
     (void) sig;
-    s_stop = 1;
+    s_stop++;
 }
 
 void rtp_signals_install(void)
@@ -215,4 +215,31 @@ void rtp_signals_install(void)
 }
 
 int rtp_stop_requested(void) { return s_stop != 0; }
-void rtp_stop_request(void) { s_stop = 1; }
+int rtp_stop_signals(void) { return (int) s_stop; }
+void rtp_stop_request(void)
+{
+    if (!s_stop)
+        s_stop = 1;
+}
+
+/* mkdir -p: 0, or -1 with errno. */
+int rtp_mkdirs(const char *dir)
+{
+    char *path = strdup(dir);
+    if (!path)
+        return -1;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            free(path);
+            return -1;
+        }
+        *p = '/';
+    }
+    int rc = mkdir(path, 0755), e = errno;
+    free(path);
+    errno = e;
+    return rc == 0 || e == EEXIST ? 0 : -1;
+}

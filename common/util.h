@@ -43,6 +43,24 @@ char *rtp_read_file(const char *path, size_t *len_p);
  * and check rtp_stop_requested(). */
 void rtp_signals_install(void);
 int rtp_stop_requested(void);
+/* How many SIGINT/SIGTERM arrived: a second one asks to stop at once. */
+int rtp_stop_signals(void);
 void rtp_stop_request(void);
+
+/* Big-endian integers in byte buffers (the on-disk formats: journal, spool). */
+static inline void rtp_put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t) (v >> 24);
+    p[1] = (uint8_t) (v >> 16);
+    p[2] = (uint8_t) (v >> 8);
+    p[3] = (uint8_t) v;
+}
+static inline uint32_t rtp_get_be32(const uint8_t *p)
+{
+    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
+/* mkdir -p (mode 0755): 0, or -1 with errno. */
+int rtp_mkdirs(const char *dir);
 
 #endif

@@ -100,9 +100,11 @@ void rtp_worker_config_from(rtp_worker_config_t *cfg, rtp_settings_t *s, rtp_poo
         cfg->liveness = 2;
 }
 
+/* READY, HEARTBEAT, or a DISCONNECT that says we are leaving cleanly */
 static void s_send_simple(worker_t *w, rtp_msg_type_t type)
 {
     rtp_msg_t *m = rtp_msg_new(type);
+    m->kind = RTP_BYE_LEAVING;
     if (type == RTP_MSG_READY) {
         m->pool = (uint8_t) w->cfg->pool;
         m->credit = (uint32_t) w->cfg->capacity;
@@ -254,7 +256,10 @@ static void s_crash(worker_t *w, const char *why)
     /* a last word: the broker takes back our other tasks now, not after the
      * heartbeats have gone silent (seconds), and blames the crash on the oldest task
      * it gave us, which is this one: the results before it were flushed above */
-    s_send_simple(w, RTP_MSG_DISCONNECT);
+    rtp_msg_t *bye = rtp_msg_new(RTP_MSG_DISCONNECT);
+    bye->kind = RTP_BYE_CRASHING;
+    rtp_msg_send(bye, w->sock, NULL, ZMQ_DONTWAIT);
+    rtp_msg_destroy(&bye);
     zsock_set_linger(w->sock, 1000);
     zsock_destroy(&w->sock);
     zsys_shutdown();   /* terminates the context: waits (up to the linger) until sent */

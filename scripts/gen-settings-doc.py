@@ -47,10 +47,15 @@ ABOUT = {
                 "gives every actor with metrics a free port, and writes the run info (endpoints, Redis URL, the "
                 "broker's, batcher's and readers' metrics URLs) to RUNTIME-DIR/rtp-up.json and to a pointer file "
                 "that `rtp top` reads.",
-        "signals": "SIGINT or SIGTERM: stops the actors in the order data flows (readers, broker, workers, "
-                   "aggregator, batcher, then the services), each with SIGTERM and a deadline before SIGKILL, so "
-                   "what is in flight reaches Redis first; removes its run info. Exit status 0, 1 when it could not "
-                   "start (runtime folder, Redis, the stand-in server, an actor), 2 on a usage error.",
+        "signals": "SIGINT or SIGTERM: the drain: the readers stop taking events and wait, up to --drain-ms, "
+                   "until everything they took is stored, while the rest runs on ('draining: N events in flight, "
+                   "R/s stored' every second); then it stops the actors in the order data flows (broker, workers, "
+                   "aggregator, batcher, then the services), each with SIGTERM and a deadline before SIGKILL, and "
+                   "removes its run info. A second signal ends the drain and stops everything at once. What is not "
+                   "stored stays in the readers' spools in the state folder (--state-dir, locked while a run uses "
+                   "it) and is sent by the next run there ([durability](durability.md)). Exit status 0, 1 when it "
+                   "could not start (state or runtime folder, Redis, the stand-in server, an actor), 2 on a usage "
+                   "error.",
         "metrics": "None of its own. `--metrics-port` sets the broker's port (unset or 0: a free one); the batcher, "
                    "the aggregator and each reader get a free port of their own. The URLs are logged at start and "
                    "written into RUNTIME-DIR/rtp-up.json (`broker_metrics`, `batcher_metrics`, "
@@ -86,13 +91,15 @@ ABOUT = {
                 "malformed event that becomes a dead letter. Reconnects with capped exponential backoff and "
                 "jitter, detects stalls, and pauses the HTTP transfer when the broker cannot take more (TCP pushes "
                 "back on the server). Each record stays in a window until the batcher's acknowledgement says it is "
-                "in Redis, and is resent (same seq) when that is overdue.",
+                "in Redis, and is resent (same seq) when that is overdue; with --spool-dir it is also kept on "
+                "disk and sent again by the next start ([durability](durability.md)).",
         "sources": ["actors/reader"],
         "labels": "Every series but `process_start_time_seconds` has the label `stream`, the reader's origin name "
                   "(`tweets-1`, `tweets-2`).",
         "signals": "SIGINT or SIGTERM: stops reading, waits up to --drain-ms for the acknowledgement of what it "
-                   "sent, logs its final stats and exits 0; 1 when it could not start (bad endpoint), 2 on a "
-                   "usage error.",
+                   "sent (a second signal, or with a spool the death of its parent, ends the wait; the spool keeps "
+                   "what is left), logs its final stats and exits 0; 1 when it could not start (bad endpoint, a "
+                   "spool it cannot use), 2 on a usage error.",
     },
     "rtp-broker": {
         "what": "The scheduler: takes the readers' events, fans every tweet out to the three worker pools (least "

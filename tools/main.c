@@ -53,6 +53,8 @@ int main(int argc, char **argv)
             return 1;
         }
         printf("keys in %s: server.key, %s.key (authorized in %s/authorized/)\n", argv[2], name, argv[2]);
+        printf("a worker host needs server.key, %s.key and %s.key_secret (named client.key and "
+               "client.key_secret there); server.key_secret stays on the broker's host\n", name, name);
         return 0;
     }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {

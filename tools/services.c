@@ -34,11 +34,13 @@ int services_start_redis(sup_t *sup, const char *dir, char *url, size_t url_cap)
         int port = rtp_free_tcp_port(0);
         char port_s[16];
         snprintf(port_s, sizeof port_s, "%d", port);
-        /* Snapshots on shutdown and every minute under load, so the results can be
-         * read again (redis-server --dir DIR) after `rtp up` ends. */
+        /* An append-only file written every second (appendfsync everysec: Redis
+         * writes it before it answers, so a killed redis-server loses nothing acknowledged,
+         * an OS crash up to a second), so the next `rtp up` with the same state folder finds
+         * what was stored, and it can be read again (redis-server --dir DIR --appendonly yes). */
         char *argv[] = {"/usr/bin/redis-server", "--port", port_s, "--bind", "127.0.0.1", "--dir", (char *) dir,
-                        "--save", "60 1000", "--appendonly", "no", "--protected-mode", "yes", "--loglevel",
-                        "warning", NULL};
+                        "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode",
+                        "yes", "--loglevel", "warning", NULL};
         const char *exe = access(argv[0], X_OK) == 0 ? argv[0] : "redis-server";
         argv[0] = (char *) exe;
         if (exe[0] != '/') {

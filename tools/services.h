@@ -7,7 +7,8 @@
 
 #include <stddef.h>
 
-/* Starts a private redis-server under the supervisor, with its files in dir, and
+/* Starts a private redis-server under the supervisor, with its files (an
+ * append-only file, so a restart in the same dir finds what was stored) in dir, and
  * waits (up to 10 s) until it answers PING. Writes its URL into url. 0 or -1. */
 int services_start_redis(sup_t *sup, const char *dir, char *url, size_t url_cap);
 

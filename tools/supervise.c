@@ -1,16 +1,20 @@
 /* rtp supervise: a supervisor on another host. It connects to the broker's control
  * endpoint, offers this host's capacity, and runs as many workers of each pool as
  * the broker's pool managers ask, restarting any that dies (one-for-one, with
- * backoff and an intensity limit). Workers take their other settings from the
+ * backoff and an intensity limit). With --join HOST[:PORT] it learns the workers
+ * endpoint, the workers' settings and the word list from the broker (join.h);
+ * with --control and --workers the workers take their other settings from the
  * environment (RTP_WORK_MEAN_MS, RTP_EMOTION_URL, ...). */
 #include "supervise.h"
 
+#include "join.h"
 #include "log.h"
 #include "settings.h"
 #include "supervise_link.h"
 #include "supervisor.h"
 #include "util.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +22,10 @@
 #include <unistd.h>
 
 static const rtp_setting_def_t s_settings[] = {
+    {"join", RTP_SET_STR, NULL,
+     "HOST[:PORT] of an `rtp up --listen` (PORT: its --listen-port, default 5559): learn the rest "
+     "from its broker; replaces --control and --workers",
+     NULL},
     {"control", RTP_SET_STR, "tcp://127.0.0.1:5559", "the broker's control endpoint", NULL},
     {"workers", RTP_SET_STR, "tcp://127.0.0.1:5556", "the broker's workers endpoint, given to every worker", NULL},
     {"name", RTP_SET_STR, NULL, "this supervisor's name (default: the host name)", "RTP_SUPERVISOR_NAME"},
@@ -57,20 +65,45 @@ int supervise_main(int argc, char **argv)
         snprintf(exe[p], sizeof exe[p], "%s/%s", bin_dir, names[p]);
         spec.exe[p] = exe[p];
     }
+    const char *control = rtp_settings_str(s, "control");
+    join_t *join = NULL;
+    char dir[64] = "";
+    const char *join_at = rtp_settings_str(s, "join");
+    if (join_at && *join_at) {
+        rtp_err_t err;
+        snprintf(dir, sizeof dir, "/tmp/rtp-supervise-XXXXXX");
+        if (!mkdtemp(dir))
+            rtp_err_set(&err, "cannot make a folder for the broker's word list (%s): %s", dir, strerror(errno));
+        else if (!(join = join_new(join_at, dir, &err)))
+            rmdir(dir);
+        if (!join) {
+            fprintf(stderr, "rtp supervise: %s\n", err.msg);
+            rtp_settings_destroy(&s);
+            return 2;
+        }
+        control = join_control(join);
+    }
     sup_t *sup = sup_new((int) rtp_settings_int(s, "max-restarts"), (int) rtp_settings_int(s, "restart-period-ms"),
                          100, 5000);
-    supervise_link_t *link = supervise_link_new(sup, rtp_settings_str(s, "control"), name,
-                                                (int) rtp_settings_int(s, "capacity"), &spec, 500, 4);
+    supervise_link_t *link =
+        supervise_link_new(sup, control, name, (int) rtp_settings_int(s, "capacity"), &spec, 500, 4);
+    if (join)
+        supervise_link_learn(link, join_welcome, join);
     rtp_info("supervisor %s offering %lld worker slots to %s", name, (long long) rtp_settings_int(s, "capacity"),
-             rtp_settings_str(s, "control"));
+             control);
     while (!rtp_stop_requested()) {
         sup_poll(sup);
         supervise_link_poll(link, 100);
     }
+    /* goodbye first: the broker's pool managers move this host's share to the other
+     * hosts at once, while its workers (stopped next) hand their tasks back */
+    supervise_link_destroy(&link);
     rtp_info("stopping the workers");
     sup_stop_all(sup, 10000);
-    supervise_link_destroy(&link);
     sup_destroy(&sup);
+    join_destroy(&join);
+    if (*dir)
+        rmdir(dir);
     rtp_settings_destroy(&s);
     return 0;
 }

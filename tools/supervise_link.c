@@ -1,6 +1,7 @@
 #include "supervise_link.h"
 
 #include "curve.h"
+#include "handshake_watch.h"
 #include "log.h"
 #include "util.h"
 
@@ -25,6 +26,11 @@ struct supervise_link_t {
     int next_number[RTP_POOL_COUNT];
     uint32_t restarts_of_stopped[RTP_POOL_COUNT]; /* restarts of workers stopped since */
     int64_t last_heard_ms, next_heartbeat_ms;
+    handshake_watch_t *watch;         /* logs a refusal by the broker (CURVE) */
+    supervise_link_welcome_fn learn;  /* NULL: the spec is given */
+    void *learn_arg;
+    int have_spec;                    /* 0 while learning and no WELCOME taken yet */
+    int pending[RTP_POOL_COUNT];      /* SCALE targets held until then (-1: none) */
 };
 
 static void s_announce(supervise_link_t *self)
@@ -44,12 +50,17 @@ static void s_announce(supervise_link_t *self)
 
 static void s_connect(supervise_link_t *self)
 {
+    handshake_watch_attach(self->watch, NULL);
     zsock_destroy(&self->sock);
     self->sock = zsock_new(ZMQ_DEALER);
     zsock_set_linger(self->sock, 500);
     rtp_err_t err;
     if (rtp_curve_client(self->sock, &err) != 0)
         rtp_error("%s", err.msg);
+    if (!self->watch)
+        self->watch = handshake_watch_new(self->sock, "this supervisor's link to the broker");
+    else
+        handshake_watch_attach(self->watch, self->sock);
     if (zsock_connect(self->sock, "%s", self->control) != 0)
         rtp_error("cannot connect to the broker's control endpoint %s", self->control);
     self->last_heard_ms = rtp_mono_ms();
@@ -69,6 +80,9 @@ supervise_link_t *supervise_link_new(sup_t *sup, const char *control_endpoint, c
     self->spec = *spec;
     self->heartbeat_ms = heartbeat_ms;
     self->liveness = liveness;
+    self->have_spec = 1;
+    for (int p = 0; p < RTP_POOL_COUNT; p++)
+        self->pending[p] = -1;
     s_connect(self);
     return self;
 }
@@ -81,6 +95,7 @@ void supervise_link_destroy(supervise_link_t **self_p)
     rtp_msg_t *bye = rtp_msg_new(RTP_MSG_DISCONNECT);
     rtp_msg_send(bye, self->sock, NULL, ZMQ_DONTWAIT);
     rtp_msg_destroy(&bye);
+    handshake_watch_destroy(&self->watch);
     zsock_destroy(&self->sock);
     free(self);
     *self_p = NULL;
@@ -127,6 +142,31 @@ static void s_apply(supervise_link_t *self, int pool, int target)
                  before < target ? "started" : "stopped", abs(target - before));
 }
 
+void supervise_link_learn(supervise_link_t *self, supervise_link_welcome_fn fn, void *arg)
+{
+    self->learn = fn;
+    self->learn_arg = arg;
+    self->have_spec = 0;
+}
+
+static void s_on_welcome(supervise_link_t *self, const rtp_msg_t *msg)
+{
+    if (!self->learn)
+        return;   /* our spec is given: nothing to learn */
+    worker_spec_t spec = self->spec;
+    if (self->learn(self->learn_arg, msg, &spec) != 0)
+        return;
+    self->spec = spec;
+    if (!self->have_spec)
+        rtp_info("joined: the broker's workers endpoint is %s", self->spec.workers_endpoint);
+    self->have_spec = 1;
+    for (int p = 0; p < RTP_POOL_COUNT; p++)
+        if (self->pending[p] >= 0) {
+            s_apply(self, p, self->pending[p]);
+            self->pending[p] = -1;
+        }
+}
+
 void supervise_link_poll(supervise_link_t *self, int timeout_ms)
 {
     zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
@@ -141,13 +181,18 @@ void supervise_link_poll(supervise_link_t *self, int timeout_ms)
                 continue;
             }
             self->last_heard_ms = rtp_mono_ms();
-            if (msg->type == RTP_MSG_SCALE)
+            if (msg->type == RTP_MSG_SCALE && !self->have_spec)
+                self->pending[msg->pool] = (int) msg->credit;
+            else if (msg->type == RTP_MSG_SCALE)
                 s_apply(self, msg->pool, (int) msg->credit);
+            else if (msg->type == RTP_MSG_WELCOME)
+                s_on_welcome(self, msg);
             else if (msg->type != RTP_MSG_HEARTBEAT)
                 rtp_warn("unexpected %s from the broker, dropped", rtp_msg_type_name(msg->type));
             rtp_msg_destroy(&msg);
         }
     }
+    handshake_watch_poll(self->watch);
     int64_t now = rtp_mono_ms();
     if (now >= self->next_heartbeat_ms) {
         s_announce(self);

@@ -20,6 +20,14 @@ typedef struct supervise_link_t supervise_link_t;
 
 supervise_link_t *supervise_link_new(sup_t *sup, const char *control_endpoint, const char *name, int capacity,
                                      const worker_spec_t *spec, int heartbeat_ms, int liveness);
+/* Called with each WELCOME from the broker: fills *spec (the link's own copy,
+ * whose strings must outlive the link) and returns 0, or -1 (logged; the link
+ * waits for the next WELCOME). */
+typedef int (*supervise_link_welcome_fn)(void *arg, const rtp_msg_t *welcome, worker_spec_t *spec);
+/* Makes the link learn its workers' spec from the broker: no worker starts before
+ * a WELCOME was taken by fn (the broker sends it before any SCALE). */
+void supervise_link_learn(supervise_link_t *self, supervise_link_welcome_fn fn, void *arg);
+
 /* Sends DISCONNECT; does not stop the workers (the caller's supervisor does). */
 void supervise_link_destroy(supervise_link_t **self_p);
 

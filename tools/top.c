@@ -13,6 +13,7 @@
 #include "top_redis.h"
 
 #include "http_get.h"
+#include "hosts_line.h"
 #include "log.h"
 #include "metrics_scrape.h"
 #include "scrape_page.h"
@@ -247,18 +248,21 @@ static void s_hashtags_lines(const top_t *t, screen_t *s)
     s_line(s, "  %s", t->top.n ? s_hashtag_list(t, list, sizeof list, "  ", "%s#%s %lld") : "(none yet)");
 }
 
-/* Records stored, Redis write times, the journal, Redis up or down. */
+/* Records stored, Redis write times, the journal, rows refused, Redis up or down. */
 static void s_batcher_line(const top_t *t, screen_t *s)
 {
-    char a[32], b[32], c[32], d[32], e[32];
+    char a[32], b[32], c[32], d[32], e[32], f[32];
     const scrape_page_t *bt = &t->batcher;
     double up = rtp_scrape_value(bt->cur, "rtp_batcher_redis_up", NULL);
-    s_line(s, "batcher: records %s/s   Redis write p50 %s ms p99 %s ms   journal %s records (%s bytes)   Redis %s%s",
+    s_line(s,
+           "batcher: records %s/s   Redis write p50 %s ms p99 %s ms   journal %s records (%s bytes)   "
+           "refused %s rows   Redis %s%s",
            s_num(a, sizeof a, scrape_page_rate(bt, "rtp_batcher_records_total", NULL), 1),
            s_num(b, sizeof b, scrape_page_quantile(bt, "rtp_batcher_redis_write_seconds", NULL, 0.5) * 1000.0, 2),
            s_num(c, sizeof c, scrape_page_quantile(bt, "rtp_batcher_redis_write_seconds", NULL, 0.99) * 1000.0, 2),
            s_num(d, sizeof d, rtp_scrape_value(bt->cur, "rtp_batcher_journal_records", NULL), 0),
            s_num(e, sizeof e, rtp_scrape_value(bt->cur, "rtp_batcher_journal_bytes", NULL), 0),
+           s_num(f, sizeof f, rtp_scrape_value(bt->cur, "rtp_batcher_refused_rows_total", NULL), 0),
            isnan(up) ? "-" : up > 0 ? "up" : "DOWN", *bt->error ? " (last scrape failed)" : "");
 }
 
@@ -300,6 +304,9 @@ static void s_full_screen(const top_t *t, screen_t *s)
     s_uptime(a, sizeof a, s_now(t, "process_start_time_seconds", NULL));
     s_line(s, "broker up %s, %s supervisor(s)", a,
            s_num(b, sizeof b, s_now(t, "rtp_broker_supervisors", NULL), 0));
+    char hosts[600];
+    if (hosts_line_format(t->broker.cur, 0, hosts, sizeof hosts))
+        s_line(s, "hosts (workers/capacity): %s", hosts);
     s_line(s, "%s", "");
     s_line(s, "%-14s %12s %10s", "", "total", "per second");
     static const struct {
@@ -389,6 +396,8 @@ static void s_plain_line(const top_t *t, screen_t *s)
            *t->broker.error ? "stale" : "");
     /* the optional parts, on the same line */
     char list[512];
+    if (hosts_line_format(t->broker.cur, 1, list, sizeof list))
+        s_append(s, " | hosts=%s", list);
     if (t->batcher.cur)
         s_append(s, " | latency_p50=%sms latency_p99=%sms", s_num(a, sizeof a, s_latency_ms(t, 0.5), 1),
                  s_num(b, sizeof b, s_latency_ms(t, 0.99), 1));

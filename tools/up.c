@@ -1,13 +1,18 @@
 /* rtp up: the whole system in the foreground (SPEC section 4). The root supervisor:
  * it starts a private redis-server and the stand-in rtp-server unless given URLs,
  * then every actor, restarts any that dies, and on SIGINT/SIGTERM stops them in
- * flow order so that what is in flight reaches Redis first. */
+ * flow order so that what is in flight reaches Redis first. With --listen ADDR the
+ * broker's control and workers endpoints are on tcp://ADDR (listen.h), so that
+ * `rtp supervise --join ADDR` on other hosts adds their workers. */
 #include "up.h"
 
+#include "drain.h"
+#include "listen.h"
 #include "log.h"
 #include "runinfo.h"
 #include "services.h"
 #include "settings.h"
+#include "state.h"
 #include "status.h"
 #include "supervise_link.h"
 #include "supervisor.h"
@@ -32,7 +37,14 @@ static const rtp_setting_def_t s_settings[] = {
     {"capacity", RTP_SET_INT, "64", "the most worker processes this host runs", "RTP_HOST_CAPACITY"},
     {"batch-size", RTP_SET_INT, "100", "records per Redis batch", NULL},
     {"batch-ms", RTP_SET_INT, "200", "longest wait before a partial batch is written", NULL},
-    {"runtime-dir", RTP_SET_STR, NULL, "folder for sockets, logs and the private Redis files (default: /tmp/rtp-PID)", NULL},
+    {"runtime-dir", RTP_SET_STR, NULL, "folder for sockets and logs (default: /tmp/rtp-PID)", NULL},
+    {"state-dir", RTP_SET_STR, "rtp-state",
+     "folder of what outlives a run (readers' spools, batcher journal, private Redis data): the same command "
+     "in the same place resumes from it; one rtp up at a time (locked)",
+     "RTP_STATE_DIR"},
+    {"drain-ms", RTP_SET_INT, "30000",
+     "on SIGINT/SIGTERM, how long to wait for what the readers took to be stored (the spools keep the rest)",
+     "RTP_DRAIN_MS"},
     {"replay-rate", RTP_SET_INT, "500", "stand-in server: events per second per stream, 0 = as fast as read", NULL},
     {"replay-burst", RTP_SET_BOOL, "true", "stand-in server: vary the rate in bursts like the real server", NULL},
     {"replay-loops", RTP_SET_INT, "0", "stand-in server: passes over the data, 0 = forever", NULL},
@@ -42,6 +54,13 @@ static const rtp_setting_def_t s_settings[] = {
     {"restart-period-ms", RTP_SET_INT, "10000", "the period of the restart intensity limit", NULL},
     {"print", RTP_SET_BOOL, "true", "let the censor pool print each censored tweet", NULL},
     {"status-ms", RTP_SET_INT, "5000", "print a one-line status (rates, pools, Redis) this often; 0: never", NULL},
+    {"listen", RTP_SET_STR, NULL,
+     "serve worker hosts (rtp supervise --join) on this address over TCP; not loopback: needs --curve-dir",
+     NULL},
+    {"listen-port", RTP_SET_INT, "5559",
+     "with --listen: the control endpoint's port; the workers endpoint's is the next", NULL},
+    {"insecure-listen", RTP_SET_BOOL, "false",
+     "with --listen: allow a non-loopback address without CURVE keys", NULL},
     RTP_SETTINGS_END,
 };
 
@@ -50,6 +69,7 @@ typedef struct {
     sup_t *sup;
     char bin_dir[PATH_MAX];
     char dir[PATH_MAX];
+    up_state_t state;
     char endpoint[6][PATH_MAX + 16];   /* readers, workers, results, hashtags, batcher, control */
     char redis_url[512];
     char rtp_url[512];
@@ -61,9 +81,14 @@ typedef struct {
     char batcher_port[16], batcher_url[64];
     char aggregator_port[16], aggregator_url[64];
     char reader_port[2][16], reader_url[2][64];
+    listen_t listen;   /* --listen: the TCP endpoints; unset: every endpoint ipc:// */
 } up_t;
 
 enum { EP_READERS, EP_WORKERS, EP_RESULTS, EP_HASHTAGS, EP_BATCHER, EP_CONTROL };
+
+/* The broker is stopped after the drain (drain.h): what it has not finished by then is
+ * in the readers' spools, so it only finishes what is nearly done. */
+#define BROKER_DRAIN_MS "2000"
 
 /* Starts one actor: bin_dir/exe with the given arguments (NULL-terminated). */
 static int s_actor(up_t *u, const char *name, const char *exe, char *const args[])
@@ -87,16 +112,28 @@ static int s_start_all(up_t *u)
     snprintf(emotion_url, sizeof emotion_url, "%s/emotion_values", u->rtp_url);
     const char *print = rtp_settings_bool(u->s, "print") ? "true" : "false";
 
-    char *broker[] = {"--readers", u->endpoint[EP_READERS], "--workers", u->endpoint[EP_WORKERS], "--results",
+    /* with --listen the broker binds what other hosts reach, tells them (WELCOME)
+     * the workers' settings of this command line, and hands them the word list */
+    char welcome_args[128];
+    snprintf(welcome_args, sizeof welcome_args, "censor:--work-mean-ms=%s censor:--print=%s", work, print);
+    int listening = u->listen.bind_control[0] != 0;
+    char *broker[] = {"--readers", u->endpoint[EP_READERS], "--workers",
+                      listening ? u->listen.bind_workers : u->endpoint[EP_WORKERS], "--results",
                       u->endpoint[EP_RESULTS], "--hashtags", u->endpoint[EP_HASHTAGS], "--control",
-                      u->endpoint[EP_CONTROL], "--scale-censor", (char *) rtp_settings_str(u->s, "censor-workers"),
-                      "--scale-sentiment", (char *) rtp_settings_str(u->s, "sentiment-workers"),
-                      "--scale-engagement", (char *) rtp_settings_str(u->s, "engagement-workers"),
-                      "--metrics-port", u->metrics_port, NULL};
+                      listening ? u->listen.bind_control : u->endpoint[EP_CONTROL], "--scale-censor",
+                      (char *) rtp_settings_str(u->s, "censor-workers"), "--scale-sentiment",
+                      (char *) rtp_settings_str(u->s, "sentiment-workers"), "--scale-engagement",
+                      (char *) rtp_settings_str(u->s, "engagement-workers"), "--metrics-port",
+                      u->metrics_port, "--drain-ms", BROKER_DRAIN_MS,
+                      /* the welcome arguments go last: without --listen the list ends here */
+                      listening ? "--welcome-worker-args" : NULL, welcome_args,
+                      "--welcome-emotion-url", emotion_url, NULL};
     char *aggregator[] = {"--results", u->endpoint[EP_RESULTS], "--bind", u->endpoint[EP_BATCHER], "--metrics-port",
                           u->aggregator_port, NULL};
-    char journal[PATH_MAX + 16];
-    snprintf(journal, sizeof journal, "%s/journal", u->dir);
+    char journal[PATH_MAX + 16], spool[PATH_MAX + 16], drain_ms[32];
+    snprintf(journal, sizeof journal, "%s/journal", u->state.dir);
+    snprintf(spool, sizeof spool, "%s/spool", u->state.dir);
+    snprintf(drain_ms, sizeof drain_ms, "%lld", (long long) rtp_settings_int(u->s, "drain-ms"));
     char *batcher[] = {"--aggregator", u->endpoint[EP_BATCHER], "--redis-url", u->redis_url, "--batch-size",
                        batch_size, "--batch-ms", batch_ms, "--broker", u->endpoint[EP_READERS],
                        "--journal-dir", journal, "--metrics-port", u->batcher_port, NULL};
@@ -130,7 +167,7 @@ static int s_start_all(up_t *u)
         snprintf(url, sizeof url, "%s/tweets/%d", u->rtp_url, stream);
         snprintf(name, sizeof name, "rtp-reader#%d", stream);
         char *reader[] = {"--url", url, "--broker", u->endpoint[EP_READERS], "--metrics-port",
-                          u->reader_port[stream - 1], NULL};
+                          u->reader_port[stream - 1], "--spool-dir", spool, "--drain-ms", drain_ms, NULL};
         if (s_actor(u, name, "rtp-reader", reader))
             return -1;
     }
@@ -138,14 +175,13 @@ static int s_start_all(up_t *u)
 }
 
 /* Stops in the order data flows, so each stage drains into the next: readers first
- * (no new tweets), then the broker (finishes what is in flight), the workers, the
+ * (no new tweets; after up_drain they are gone), then the broker, the workers, the
  * aggregator (hands everything to the batcher), the batcher (last Redis write), and
  * the services last. */
 static void s_stop_all(up_t *u)
 {
     rtp_info("stopping: readers, broker, workers, aggregator, batcher, then services");
-    /* a reader waits up to its --drain-ms (10 s) for the ACKs of what it sent */
-    sup_stop_matching(u->sup, "rtp-reader", 15000);
+    sup_stop_matching(u->sup, "rtp-reader", 5000);
     sup_stop_matching(u->sup, "rtp-broker", 15000);
     sup_stop_matching(u->sup, "rtp-censor", 5000);
     sup_stop_matching(u->sup, "rtp-sentiment", 5000);
@@ -214,6 +250,24 @@ int up_main(int argc, char **argv)
             return 2;
         }
     }
+    int64_t drain = rtp_settings_int(u.s, "drain-ms");
+    if (drain < 0 || drain > 3600000) {
+        fprintf(stderr, "rtp up: --drain-ms must be 0..3600000\n");
+        rtp_settings_destroy(&u.s);
+        return 2;
+    }
+    const char *listen_at = rtp_settings_str(u.s, "listen");
+    if (listen_at && *listen_at) {
+        rtp_err_t err;
+        if (listen_prepare(&u.listen, listen_at, (int) rtp_settings_int(u.s, "listen-port"),
+                           curve_dir && *curve_dir, rtp_settings_bool(u.s, "insecure-listen"), &err) != 0) {
+            fprintf(stderr, "rtp up: %s\n", err.msg);
+            if (strstr(err.msg, "--insecure-listen"))
+                listen_print_keys_howto(stderr, listen_at);
+            rtp_settings_destroy(&u.s);
+            return 2;
+        }
+    }
     rtp_exe_dir(u.bin_dir, sizeof u.bin_dir);
     const char *dir = rtp_settings_str(u.s, "runtime-dir");
     if (dir)
@@ -225,9 +279,26 @@ int up_main(int argc, char **argv)
         rtp_error("cannot use the runtime folder %s", u.dir);
         return 1;
     }
+    rtp_err_t state_err;
+    if (up_state_open(&u.state, rtp_settings_str(u.s, "state-dir"),
+                      (int) rtp_settings_int(u.s, "drain-ms") + 15000, &state_err) != 0) {
+        rtp_error("%s", state_err.msg);
+        rtp_settings_destroy(&u.s);
+        return 1;
+    }
+    rtp_info("state folder: %s (readers' spools, batcher journal, private Redis data; running again here "
+             "resumes from it; move it with --state-dir or RTP_STATE_DIR)",
+             u.state.dir);
     const char *names[6] = {"readers", "workers", "results", "hashtags", "batcher", "control"};
     for (int i = 0; i < 6; i++)
         snprintf(u.endpoint[i], sizeof u.endpoint[i], "ipc://%s/%s.ipc", u.dir, names[i]);
+    if (*u.listen.bind_control) {
+        /* this host's own link and workers connect where the broker binds */
+        snprintf(u.endpoint[EP_WORKERS], sizeof u.endpoint[EP_WORKERS], "%s", u.listen.connect_workers);
+        snprintf(u.endpoint[EP_CONTROL], sizeof u.endpoint[EP_CONTROL], "%s", u.listen.connect_control);
+        rtp_info("listening for worker hosts: control %s, workers %s (join with: rtp supervise --join %s)",
+                 u.listen.bind_control, u.listen.bind_workers, u.listen.join_hint);
+    }
     /* The broker's metrics port: --metrics-port if given, else a free one, fixed
      * here so the URL is known up front and survives broker restarts; the batcher,
      * the aggregator and each reader get a free one of their own. The variable is not passed on:
@@ -248,11 +319,16 @@ int up_main(int argc, char **argv)
     const char *redis = rtp_settings_str(u.s, "redis-url");
     if (redis && *redis)
         snprintf(u.redis_url, sizeof u.redis_url, "%s", redis);
-    else if (services_start_redis(u.sup, u.dir, u.redis_url, sizeof u.redis_url) == 0)
-        rtp_info("private redis-server: %s (files in %s); query it with redis-cli -u %s", u.redis_url, u.dir,
-                 u.redis_url);
-    else
-        status = 1;
+    else {
+        char redis_dir[PATH_MAX + 16];
+        snprintf(redis_dir, sizeof redis_dir, "%s/redis", u.state.dir);
+        if (rtp_mkdirs(redis_dir) == 0 &&
+            services_start_redis(u.sup, redis_dir, u.redis_url, sizeof u.redis_url) == 0)
+            rtp_info("private redis-server: %s (files in %s); query it with redis-cli -u %s", u.redis_url,
+                     redis_dir, u.redis_url);
+        else
+            status = 1;
+    }
 
     const char *rtp_url = rtp_settings_str(u.s, "rtp-url");
     if (status == 0 && rtp_url && *rtp_url)
@@ -306,17 +382,21 @@ int up_main(int argc, char **argv)
     up_status_t *line = status == 0 ? up_status_new(u.metrics_url, u.batcher_url,
                                                     (int) rtp_settings_int(u.s, "status-ms"))
                                     : NULL;
+    up_status_set_readers(line, (const char *const[]){u.reader_url[0], u.reader_url[1]}, 2);
     while (status == 0 && !rtp_stop_requested()) {
         sup_poll(u.sup);
         supervise_link_poll(u.link, 100);
         up_status_tick(line);
     }
+    if (status == 0 && up_drain(u.sup, u.link, line, rtp_settings_int(u.s, "drain-ms")) == 2)
+        sup_stop_all(u.sup, 10000); /* the second Ctrl-C: everything at once */
     up_status_destroy(&line);
     s_stop_all(&u);
     runinfo_remove(u.dir);
     supervise_link_destroy(&u.link);
     rtp_info("stopped");
     sup_destroy(&u.sup);
+    up_state_close(&u.state);
     rtp_settings_destroy(&u.s);
     return status;
 }

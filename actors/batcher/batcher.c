@@ -49,6 +49,7 @@ typedef struct {
     uint64_t rng;
     uint64_t batches, records, stored, duplicates, deadletters, deadletter_duplicates, failed_writes, malformed,
         unexpected, unsolicited, reconnects, acks_sent, received;
+    uint64_t refused; /* rows Redis could not take for a key in the way: dead letters now */
     int64_t next_stats_ms;
     FILE *latency; /* --latency-log, or NULL */
     /* the journal (NULL when off); records go there while it holds any */
@@ -90,7 +91,8 @@ static void s_stats(batcher_t *b, const char *label)
         rtp_journal_stats(b->journal, &j);
     rtp_info("%s held=%zu max_held=%zu window=%zu outstanding=%" PRIu64 " received=%" PRIu64
              " batches=%" PRIu64 " records=%" PRIu64 " new=%" PRIu64 " duplicates=%" PRIu64
-             " deadletters=%" PRIu64 " deadletter_duplicates=%" PRIu64 " failed_writes=%" PRIu64
+             " deadletters=%" PRIu64 " deadletter_duplicates=%" PRIu64 " refused=%" PRIu64
+             " failed_writes=%" PRIu64
              " malformed=%" PRIu64 " unexpected=%" PRIu64 " unsolicited=%" PRIu64
              " connected=%d healthy=%d journal_records=%" PRIu64
              " journal_bytes=%" PRIu64 " journal_segments=%" PRIu64 " journaled=%" PRIu64 " replayed=%" PRIu64
@@ -98,7 +100,8 @@ static void s_stats(batcher_t *b, const char *label)
              " undecodable=%" PRIu64 " journal_full=%d fsyncs=%" PRIu64 " fsync_avg_us=%" PRIu64
              " fsync_max_us=%" PRIu64,
              label, b->count, b->max_held, b->window, b->outstanding, b->received, b->batches, b->records,
-             b->stored, b->duplicates, b->deadletters, b->deadletter_duplicates, b->failed_writes, b->malformed,
+             b->stored, b->duplicates, b->deadletters, b->deadletter_duplicates, b->refused, b->failed_writes,
+             b->malformed,
              b->unexpected, b->unsolicited, b->connected, b->healthy, j.records, j.bytes, j.segments, j.appended,
              j.consumed, j.recovered, j.torn, j.torn_bytes, j.corrupt, j.undecodable, b->journal_full, j.syncs,
              j.syncs ? j.sync_us_total / j.syncs : 0, j.sync_us_max);
@@ -338,11 +341,24 @@ static int64_t s_backoff(batcher_t *b, int64_t now)
     return delay;
 }
 
+/* One line per row Redis could not take (a key in the way): the reason names the key. */
+static void s_note_refused(batcher_t *b, rtp_msg_t *const *msgs, const rtp_store_counts_t *counts)
+{
+    const size_t *refused = rtp_store_refused(b->store);
+    for (size_t k = 0; k < counts->refused; k++) {
+        const rtp_msg_t *m = msgs[refused[k]];
+        rtp_warn("refused row: %s; written to the deadletter list instead (from %s, seq %" PRIu64 ")",
+                 m->text, m->origin && *m->origin ? m->origin : "-", m->seq);
+    }
+    b->refused += counts->refused;
+}
+
 /* A batch is in Redis: counts, the summary line, the ACKs. */
 static void s_written(batcher_t *b, rtp_msg_t *const *msgs, size_t n, const rtp_store_counts_t *counts,
                       int64_t t0_us, int64_t now)
 {
     double ms = (double) (rtp_mono_us() - t0_us) / 1000.0;
+    s_note_refused(b, msgs, counts);
     s_note_latency(b, msgs, n);
     b->batches++;
     b->records += n;
@@ -432,9 +448,14 @@ static void s_flush(batcher_t *b, size_t n)
     }
     int64_t delay = s_backoff(b, now);
     if (b->journal && s_to_journal(b, n, now) > 0) {
-        rtp_warn("Redis is away (%s): journaling records to %s (bound %" PRIu64
-                 " bytes); replaying them, in order, once it answers (first try in %" PRId64 " ms)",
-                 err.msg, b->journal_dir, rtp_journal_max_bytes(b->journal), delay);
+        if (rtp_store_blocking_key(b->store))
+            rtp_error("Redis takes no write: %s. Journaling records to %s (bound %" PRIu64
+                      " bytes); replaying them, in order, once the key is fixed (next try in %" PRId64 " ms)",
+                      err.msg, b->journal_dir, rtp_journal_max_bytes(b->journal), delay);
+        else
+            rtp_warn("Redis is away (%s): journaling records to %s (bound %" PRIu64
+                     " bytes); replaying them, in order, once it answers (first try in %" PRId64 " ms)",
+                     err.msg, b->journal_dir, rtp_journal_max_bytes(b->journal), delay);
         b->journal_since_ms = now;
         rtp_journal_stats_t st;
         rtp_journal_stats(b->journal, &st);
@@ -733,7 +754,8 @@ static int s_setup(batcher_t *b)
     batch_print_init(&b->print, b->cfg->print_per_second);
     batcher_view_t view = {&b->received,    &b->batches,     &b->records,
                            &b->stored,      &b->duplicates,  &b->deadletters,
-                           &b->deadletter_duplicates,        &b->failed_writes,
+                           &b->deadletter_duplicates,        &b->refused,
+                           &b->failed_writes,
                            &b->acks_sent,   &b->acked,       &b->count,
                            &b->redis_up,    &b->journal};
     b->metrics = batcher_metrics_new(b->cfg->metrics_port, &view);

@@ -15,7 +15,12 @@
  * holds more than its window. A (re)connection voids the old credit on both sides
  * (the aggregator sees a new peer), so the whole free window is granted again.
  *
- * When Redis is unreachable or answers an error, the batcher keeps taking records
+ * A row Redis cannot take because a key of its own is in the way (common/store.h)
+ * is a dead letter naming the key, logged one line a row and counted (refused=); the
+ * rest of its batch is stored as usual.
+ *
+ * When Redis is unreachable or answers an error, or a global key of the wrong type
+ * blocks every write (logged with the key's name), the batcher keeps taking records
  * into an on-disk journal (common/journal: append-only segment files, each record the
  * codec's bytes with a length and a CRC-32C, one fdatasync per appended batch), so the
  * pipeline keeps flowing while Redis is away:

@@ -78,6 +78,10 @@ static void s_register(batcher_metrics_t *self)
     s_counter(self, "rtp_batcher_dead_letter_duplicates_total",
               "Dead letters the deadletter list held already (a resend): not appended again.",
               v->deadletter_duplicates);
+    s_counter(self, "rtp_batcher_refused_rows_total",
+              "Tweets Redis could not take because a key of theirs was in the way (of the wrong type, or not "
+              "written by rtp): each became a dead letter naming the key (counted in the dead letters too).",
+              v->refused);
     s_counter(self, "rtp_batcher_failed_writes_total", "Redis writes that failed (each is retried).",
               v->failed_writes);
     s_counter(self, "rtp_batcher_acks_total", "ACK messages sent to the broker for the readers.", v->acks_sent);

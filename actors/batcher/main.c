@@ -37,8 +37,8 @@ static const rtp_setting_def_t s_settings[] = {
      "RTP_BATCHER_PRINT_PER_SECOND"},
     {"journal-dir", RTP_SET_STR, NULL,
      "folder of the on-disk journal that takes records while Redis is away (unset: "
-     "$TMPDIR/rtp-batcher-journal-HOST-PORT-DB, one per Redis target; rtp up passes RUNTIME-DIR/journal)",
-     NULL},
+     "$TMPDIR/rtp-batcher-journal-HOST-PORT-DB, one per Redis target; rtp up passes STATE-DIR/journal)",
+     "RTP_BATCHER_JOURNAL_DIR"},
     {"journal-max-bytes", RTP_SET_INT, "268435456",
      "bound on the journal's files; when full, no credit is granted; 0 turns the journal off", NULL},
     {"write-delay-ms", RTP_SET_INT, "0",

@@ -3,6 +3,7 @@
 #include "curve.h"
 #include "log.h"
 #include "proto.h"
+#include "spool.h"
 #include "sse.h"
 #include "tweet.h"
 #include "util.h"
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RAW_MAX 4096        /* bytes of a bad event's data kept in its EVENT */
 #define LOG_BURST 5         /* bad-event lines per second before suppressing */
@@ -51,6 +53,15 @@ struct reader_forward_t {
     reader_window_t *window;
     size_t window_cap;    /* its capacity: records sent and not acknowledged at most */
     int closing; /* at exit: the window no longer holds records back */
+
+    /* Every record in the outbox or the window is in the spool (NULL: none). */
+    reader_spool_t *spool;
+    uint64_t live_bytes; /* spool bytes of the records in the outbox and the window */
+    int64_t sync_ms, next_sync_ms;
+    uint64_t spool_max;
+    int spool_failed; /* the last spool write failed: nothing is sent until one succeeds */
+    int64_t spool_log_ms;
+    pid_t parent; /* at start: a drain ends when the launcher is gone (it cannot forward ACKs then) */
 
     /* Stream bytes taken but not parsed yet (parsing stopped at a line end). */
     char *held;
@@ -125,7 +136,41 @@ static size_t s_window_room(const reader_forward_t *self)
  * the window has room for them and one more. */
 static int s_may_parse(const reader_forward_t *self)
 {
-    return self->closing || (self->out_count < SEND_BUNDLE && self->out_count < s_window_room(self));
+    if (self->closing)
+        return 1;
+    if (self->spool && (self->spool_failed || reader_spool_full(self->spool)))
+        return 0;
+    return self->out_count < SEND_BUNDLE && self->out_count < s_window_room(self);
+}
+
+/* At most one line about the spool every FULL_LOG_MS. */
+static int s_spool_may_log(reader_forward_t *self)
+{
+    int64_t now = rtp_mono_ms();
+    if (self->spool_log_ms && now - self->spool_log_ms < FULL_LOG_MS)
+        return 0;
+    self->spool_log_ms = now;
+    return 1;
+}
+
+/* Writes the spool's buffered entries: before any record is sent, so that nothing
+ * reaches the broker that a SIGKILL right after could lose. 0, or -1 (logged). */
+static int s_spool_write(reader_forward_t *self)
+{
+    if (!self->spool)
+        return 0;
+    rtp_err_t err = {{0}};
+    if (reader_spool_write(self->spool, &err) == 0) {
+        if (self->spool_failed)
+            rtp_info("the spool is written again: taking events again");
+        self->spool_failed = 0;
+        return 0;
+    }
+    if (!self->spool_failed || s_spool_may_log(self))
+        rtp_error("%s; the stream waits until the spool can be written (events taken so far are held)",
+                  err.msg);
+    self->spool_failed = 1;
+    return -1;
 }
 
 static int s_outbox_push(reader_forward_t *self, reader_record_t *record)
@@ -205,6 +250,8 @@ static void s_refused(reader_forward_t *self, uint64_t seq)
  * the window has room; a record sent enters the window. 0 when the outbox is empty. */
 static int s_outbox_flush(reader_forward_t *self)
 {
+    if (self->out_count > 0 && s_spool_write(self) != 0 && !self->closing)
+        return -1;
     while (self->out_count > 0) {
         size_t n = self->out_count < SEND_BUNDLE ? self->out_count : SEND_BUNDLE;
         size_t room = s_window_room(self);
@@ -298,11 +345,15 @@ static void s_emit(reader_forward_t *self, rtp_event_kind_t kind)
         s_refused(self, msg->seq);
     }
     reader_record_t *record = reader_record_new(msg->seq, hdr, self->body, len);
-    if (!record || s_outbox_push(self, record) != 0) {
+    /* (a record spooled but not kept is sent again at the next start: harmless) */
+    if (!record || (self->spool && reader_spool_add(self->spool, record) != 0) ||
+        s_outbox_push(self, record) != 0) {
         rtp_error("out of memory: EVENT seq %llu lost", (unsigned long long) msg->seq);
         reader_record_destroy(&record);
         return;
     }
+    if (self->spool)
+        self->live_bytes += reader_spool_entry_bytes(record);
     /* the outbox goes out a bundle at a time, or in reader_forward_flush after a round of feeding */
     if (self->out_count >= SEND_BUNDLE)
         s_outbox_flush(self);
@@ -438,6 +489,87 @@ static void s_parse_held(reader_forward_t *self)
     }
 }
 
+typedef struct {
+    reader_record_t **list;
+    size_t n;
+} collect_t;
+
+static void s_collect(reader_record_t *record, void *arg)
+{
+    collect_t *c = arg;
+    c->list[c->n++] = record;
+}
+
+/* The spool's upkeep once a service round: writes the buffered acknowledgements,
+ * compacts the file when it has grown well past its live records, syncs on its timer. */
+static void s_spool_tick(reader_forward_t *self)
+{
+    if (!self->spool)
+        return;
+    rtp_err_t err = {{0}};
+    if (s_spool_write(self) != 0)
+        return;
+    if (reader_spool_wants_rewrite(self->spool, self->live_bytes)) {
+        collect_t c = {malloc((self->out_count + reader_window_size(self->window) + 1) * sizeof *c.list), 0};
+        if (c.list) {
+            reader_window_each(self->window, s_collect, &c);
+            for (size_t i = 0; i < self->out_count; i++)
+                c.list[c.n++] = self->outbox[(self->out_head + i) % self->out_cap];
+            if (reader_spool_rewrite(self->spool, c.list, c.n, &err) != 0 && s_spool_may_log(self))
+                rtp_error("%s", err.msg);
+            free(c.list);
+        }
+    }
+    if (reader_spool_full(self->spool) && s_spool_may_log(self))
+        rtp_warn("spool full: %s holds %llu bytes (bound %llu); the stream waits for acknowledgements",
+                 reader_spool_path(self->spool), (unsigned long long) reader_spool_file_bytes(self->spool),
+                 (unsigned long long) self->spool_max);
+    int64_t now = rtp_mono_ms();
+    if (self->sync_ms > 0 && now >= self->next_sync_ms) {
+        if (reader_spool_sync(self->spool, &err) != 0 && s_spool_may_log(self))
+            rtp_error("%s", err.msg);
+        self->next_sync_ms = now + self->sync_ms;
+    }
+}
+
+/* Opens the spool and queues what it kept from the last run to go out first. */
+static int s_spool_open(reader_forward_t *self, const reader_forward_config_t *config, rtp_err_t *err)
+{
+    reader_record_t **kept = NULL;
+    size_t n = 0;
+    self->spool = reader_spool_new(config->spool_dir, config->name, config->spool_max_bytes, &kept, &n, err);
+    if (!self->spool)
+        return -1;
+    self->spool_max = config->spool_max_bytes;
+    self->sync_ms = config->spool_sync_ms;
+    self->next_sync_ms = rtp_mono_ms() + self->sync_ms;
+    reader_spool_stats_t st;
+    reader_spool_stats(self->spool, &st);
+    if (st.dropped_bytes)
+        rtp_warn("spool %s: its last %llu bytes were cut short or damaged (a torn write): dropped; the %zu "
+                 "records before them are kept",
+                 reader_spool_path(self->spool), (unsigned long long) st.dropped_bytes, n);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && s_outbox_push(self, kept[i]) == 0) {
+            self->live_bytes += reader_spool_entry_bytes(kept[i]);
+            if (kept[i]->seq >= self->next_seq)
+                self->next_seq = kept[i]->seq + 1;
+        } else {
+            reader_record_destroy(&kept[i]);
+            rc = rtp_err_set(err, "out of memory");
+        }
+    }
+    free(kept);
+    self->stats->spooled += n;
+    if (n > 0)
+        rtp_info("spool %s: %zu records taken by the last run and not acknowledged: sending them again first",
+                 reader_spool_path(self->spool), n);
+    else
+        rtp_info("spool %s: empty", reader_spool_path(self->spool));
+    return rc;
+}
+
 reader_forward_t *reader_forward_new(const reader_forward_config_t *config, reader_stats_t *stats,
                                      rtp_err_t *err)
 {
@@ -449,6 +581,7 @@ reader_forward_t *reader_forward_new(const reader_forward_config_t *config, read
     self->stats = stats;
     self->linger_ms = config->linger_ms;
     self->next_seq = (uint64_t) rtp_wall_us();
+    self->parent = getppid();
     self->name = strdup(config->name);
     self->broker = strdup(config->broker);
     self->msg = rtp_msg_new(RTP_MSG_EVENT);
@@ -460,6 +593,12 @@ reader_forward_t *reader_forward_new(const reader_forward_config_t *config, read
     if (!self->name || !self->broker || !self->msg || !self->parser ||
         (config->window > 0 && !self->window) || rtp_msg_set_str(&self->msg->origin, config->name) != 0) {
         rtp_err_set(err, "out of memory");
+        reader_forward_destroy(&self);
+        return NULL;
+    }
+    if (config->spool_dir && *config->spool_dir && !self->window)
+        rtp_warn("--spool-dir is ignored with --window 0: nothing is acknowledged, so nothing is kept");
+    if (config->spool_dir && *config->spool_dir && self->window && s_spool_open(self, config, err) != 0) {
         reader_forward_destroy(&self);
         return NULL;
     }
@@ -490,15 +629,17 @@ void reader_forward_destroy(reader_forward_t **self_p)
     reader_forward_t *self = *self_p;
     if (self->sock) {
         /* What was taken from the stream goes to the broker rather than nowhere,
-         * whether or not it can still be acknowledged. */
+         * whether or not it can still be acknowledged; with a spool it goes there,
+         * and the next start sends it: no waiting for the broker (linger 0). */
         self->closing = 1;
         s_parse_held(self);
-        int64_t deadline = rtp_mono_ms() + self->linger_ms;
-        while (s_outbox_flush(self) != 0 && rtp_mono_ms() < deadline) {
+        s_spool_write(self);
+        int64_t deadline = rtp_mono_ms() + (self->spool ? 0 : self->linger_ms);
+        while (!self->spool && s_outbox_flush(self) != 0 && rtp_mono_ms() < deadline) {
             zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLOUT, 0};
             zmq_poll(&item, 1, (long) (deadline - rtp_mono_ms()));
         }
-        if (self->out_count > 0)
+        if (self->out_count > 0 && !self->spool)
             rtp_warn("%zu events could not be handed to the broker at %s before exit", self->out_count,
                      self->broker);
         /* What ZeroMQ still queues may take the rest of the linger time, no more. */
@@ -510,6 +651,19 @@ void reader_forward_destroy(reader_forward_t **self_p)
         rtp_warn("%llu more bad-event lines suppressed", (unsigned long long) self->log_suppressed);
     if (self->window)
         s_resend_log(self, 1);
+    if (self->spool) {
+        reader_spool_stats_t st;
+        reader_spool_stats(self->spool, &st);
+        rtp_info("spool: %llu writes, %llu bytes written, %llu syncs, %llu compactions",
+                 (unsigned long long) st.writes, (unsigned long long) st.bytes_written,
+                 (unsigned long long) st.syncs, (unsigned long long) st.compactions);
+        size_t kept = self->out_count + reader_window_size(self->window);
+        if (kept > 0)
+            rtp_warn(
+                "%zu records not acknowledged stay in the spool %s: they are sent again at the next start",
+                kept, reader_spool_path(self->spool));
+        reader_spool_destroy(&self->spool, kept == 0);
+    }
     while (self->out_count > 0) {
         reader_record_destroy(&self->outbox[self->out_head]);
         self->out_head = (self->out_head + 1) % self->out_cap;
@@ -584,6 +738,13 @@ static void s_on_ack(reader_forward_t *self, const rtp_msg_t *msg)
         return;
     }
     for (uint32_t i = 0; i < msg->ack_count; i++) {
+        const reader_record_t *record = reader_window_find(self->window, msg->acks[i]);
+        if (record && self->spool) {
+            self->live_bytes -= reader_spool_entry_bytes(record);
+            if (reader_spool_ack(self->spool, msg->acks[i]) != 0)
+                rtp_warn("out of memory: the acknowledgement of seq %llu is not spooled (it may be resent)",
+                         (unsigned long long) msg->acks[i]);
+        }
         if (reader_window_ack(self->window, msg->acks[i]))
             self->stats->acked++;
         else
@@ -611,6 +772,7 @@ void reader_forward_service(reader_forward_t *self)
     s_outbox_flush(self);
     s_parse_held(self);
     s_outbox_flush(self);
+    s_spool_tick(self);
     s_log_tick(self);
     if (self->window) {
         s_resend_log(self, 0);
@@ -628,7 +790,7 @@ int64_t reader_forward_wait_ms(const reader_forward_t *self)
     return next;
 }
 
-size_t reader_forward_drain(reader_forward_t *self, int64_t drain_ms)
+size_t reader_forward_drain(reader_forward_t *self, int64_t drain_ms, void (*tick)(void *arg), void *arg)
 {
     if (!self->window)
         return 0;
@@ -639,8 +801,10 @@ size_t reader_forward_drain(reader_forward_t *self, int64_t drain_ms)
         return 0;
     rtp_info("waiting up to %lld ms for %zu records to be acknowledged%s", (long long) drain_ms, waiting,
              self->held_len ? " (and the rest of the last read)" : "");
+    /* a second SIGINT/SIGTERM ends the wait: the spool keeps what is left */
     while ((reader_window_size(self->window) > 0 || self->out_count > 0 || self->held_len > 0) &&
-           rtp_mono_ms() - start < drain_ms) {
+           rtp_mono_ms() - start < drain_ms && rtp_stop_signals() < 2 &&
+           (!self->spool || getppid() == self->parent)) {
         int64_t wait = drain_ms - (rtp_mono_ms() - start);
         int64_t due = reader_forward_wait_ms(self);
         if (due >= 0 && due < wait)
@@ -650,15 +814,18 @@ size_t reader_forward_drain(reader_forward_t *self, int64_t drain_ms)
         zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
         zmq_poll(&item, 1, (long) (wait > 0 ? wait : 0));
         reader_forward_service(self);
+        if (tick)
+            tick(arg);
     }
     size_t left = reader_window_size(self->window) + self->out_count;
     int64_t took = rtp_mono_ms() - start;
     if (left > 0 || self->held_len > 0)
         rtp_warn(
             "gave up waiting for acknowledgements after %lld ms: %zu records unacknowledged (%zu of them "
-            "not sent yet)%s",
+            "not sent yet)%s%s",
             (long long) took, left, self->out_count,
-            self->held_len ? ", and part of the last read not parsed" : "");
+            self->held_len ? ", and part of the last read not parsed" : "",
+            self->spool ? "; the spool keeps them" : "");
     else
         rtp_info("every record acknowledged after %lld ms", (long long) took);
     return left;

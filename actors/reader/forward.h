@@ -49,6 +49,9 @@ typedef struct {
     size_t window;              /* records sent and not acknowledged at most; 0: no acknowledgement */
     int64_t ack_timeout_ms;     /* first resend of an unacknowledged record after this long */
     int64_t ack_backoff_max_ms; /* the resend delay doubles per resend up to this */
+    const char *spool_dir;      /* keep what is not acknowledged on disk here (spool.h); NULL: memory only */
+    uint64_t spool_max_bytes;   /* the spool file's bound: when full the stream waits */
+    int64_t spool_sync_ms;      /* fdatasync the spool this often; 0: never (the page cache only) */
 } reader_forward_config_t;
 
 typedef struct reader_forward_t reader_forward_t;
@@ -88,9 +91,11 @@ void reader_forward_service(reader_forward_t *self);
  * socket event announces (a deadline, ZeroMQ room): ms, or -1 for no limit. */
 int64_t reader_forward_wait_ms(const reader_forward_t *self);
 /* The stream has stopped: waits at most drain_ms for every record taken to be
- * sent and acknowledged, serving the socket; logs the outcome. Returns the
+ * sent and acknowledged, serving the socket and calling tick(arg) (if not NULL) every
+ * round (at most DRAIN_POLL_MS apart); logs the outcome. A second SIGINT/SIGTERM, or
+ * with a spool the launcher's death, ends the wait early. Returns the
  * records still unacknowledged (0 at once when acknowledgement is off). */
-size_t reader_forward_drain(reader_forward_t *self, int64_t drain_ms);
+size_t reader_forward_drain(reader_forward_t *self, int64_t drain_ms, void (*tick)(void *arg), void *arg);
 /* The seq of the next record. */
 uint64_t reader_forward_next_seq(const reader_forward_t *self);
 

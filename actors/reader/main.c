@@ -44,6 +44,16 @@ static const rtp_setting_def_t s_settings[] = {
     {"drain-ms", RTP_SET_INT, "10000",
      "on SIGTERM, how long to wait for the acknowledgement of what was sent before exiting",
      "RTP_READER_DRAIN_MS"},
+    {"spool-dir", RTP_SET_STR, NULL,
+     "keep the records not yet acknowledged in a file here (NAME.spool) and send them again at the next "
+     "start; unset: in memory only (a stop or crash loses them)",
+     "RTP_READER_SPOOL_DIR"},
+    {"spool-max-bytes", RTP_SET_INT, "268435456", "the spool file's bound; when full the stream waits",
+     "RTP_READER_SPOOL_MAX_BYTES"},
+    {"spool-sync-ms", RTP_SET_INT, "1000",
+     "fdatasync the spool this often (what an OS crash can lose); 0: never. Every write reaches the page "
+     "cache before the records are sent, so a killed reader loses nothing it sent",
+     "RTP_READER_SPOOL_SYNC_MS"},
     RTP_SETTINGS_END,
 };
 
@@ -113,6 +123,12 @@ static int s_configure(rtp_settings_t *settings, reader_config_t *config, char *
     config->ack_backoff_max_ms = rtp_settings_int(settings, "ack-backoff-max-ms");
     config->drain_ms = rtp_settings_int(settings, "drain-ms");
     config->metrics_port = rtp_settings_metrics_port(settings);
+    config->spool_dir = rtp_settings_str(settings, "spool-dir");
+    int64_t spool_max = rtp_settings_int(settings, "spool-max-bytes");
+    config->spool_sync_ms = rtp_settings_int(settings, "spool-sync-ms");
+    if (spool_max < 65536 || config->spool_sync_ms < 0)
+        return s_usage("--spool-max-bytes must be at least 65536 and --spool-sync-ms not negative");
+    config->spool_max_bytes = (uint64_t) spool_max;
     if (max_event < 16 || max_event > (1 << 30))
         return s_usage("--max-event-bytes must be between 16 and 1073741824");
     if (config->read_timeout_ms < 1 || config->connect_timeout_ms < 1)

@@ -24,6 +24,9 @@ typedef struct {
     int64_t ack_backoff_max_ms; /* ... doubling per resend up to this */
     int64_t drain_ms;           /* at stop, how long to wait for the window's acknowledgements */
     int metrics_port;           /* serve /metrics here (0: a free port); -1: off */
+    const char *spool_dir;      /* the durable intake's folder (spool.h); NULL: none */
+    uint64_t spool_max_bytes;
+    int64_t spool_sync_ms;
 } reader_config_t;
 
 /* Reads until SIGINT or SIGTERM (rtp_signals_install must have run), then stops

@@ -36,6 +36,8 @@ static const series_t s_series[] = {
     {"rtp_reader_records_total", RTP_METRIC_COUNTER,
      "Records sent to the broker for the first time (a retweet gives two; panics and malformed events one).",
      AT(sent)},
+    {"rtp_reader_spooled_total", RTP_METRIC_COUNTER,
+     "Records an earlier run left in the spool (--spool-dir), taken at start and sent first.", AT(spooled)},
     {"rtp_reader_received_bytes_total", RTP_METRIC_COUNTER, "Body bytes of the event stream received.",
      AT(bytes)},
     {"rtp_reader_connects_total", RTP_METRIC_COUNTER, "Connections answered with HTTP 200.", AT(connects)},

@@ -19,6 +19,13 @@ static void s_on_end(void *arg)
     reader_forward_end(arg);
 }
 
+/* While draining: the metrics page still answers (rtp up reads the window from it). */
+static void s_metrics_tick(void *arg)
+{
+    if (arg)
+        rtp_metrics_service(arg);
+}
+
 int reader_run(const reader_config_t *config)
 {
     reader_stats_t stats = {0};
@@ -30,7 +37,10 @@ int reader_run(const reader_config_t *config)
                                   .linger_ms = config->linger_ms,
                                   .window = config->window,
                                   .ack_timeout_ms = config->ack_timeout_ms,
-                                  .ack_backoff_max_ms = config->ack_backoff_max_ms};
+                                  .ack_backoff_max_ms = config->ack_backoff_max_ms,
+                                  .spool_dir = config->spool_dir,
+                                  .spool_max_bytes = config->spool_max_bytes,
+                                  .spool_sync_ms = config->spool_sync_ms};
     reader_forward_t *forward = reader_forward_new(&fc, &stats, &err);
     if (!forward) {
         rtp_error("cannot start: %s", err.msg);
@@ -95,7 +105,7 @@ int reader_run(const reader_config_t *config)
     }
     rtp_info("stopping");
     reader_stream_destroy(&stream);
-    reader_forward_drain(forward, config->drain_ms);
+    reader_forward_drain(forward, config->drain_ms, s_metrics_tick, metrics);
     reader_forward_destroy(&forward);
     rtp_metrics_destroy(&metrics);
     reader_stats_log(&stats, "final stats", config->name);

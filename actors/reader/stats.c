@@ -54,16 +54,18 @@ void reader_stats_log(const reader_stats_t *self, const char *label, const char 
                                  (unsigned long long) self->malformed_by[i]);
     }
     rtp_info("%s %s: events=%llu tweets=%llu retweets=%llu panics=%llu malformed=%llu [%s] oversized=%llu "
-             "truncated=%llu other_types=%llu records=%llu sent=%llu pending=%llu pauses=%llu "
+             "truncated=%llu other_types=%llu records=%llu spooled=%llu sent=%llu pending=%llu pauses=%llu "
              "bytes=%llu connects=%llu reconnects=%llu eofs=%llu errors=%llu stalls=%llu http_errors=%llu "
              "ignored_in=%llu acked=%llu resent=%llu window=%llu window_full_pauses=%llu unknown_acks=%llu",
              label, name, (unsigned long long) self->events, (unsigned long long) self->tweets,
              (unsigned long long) self->retweets, (unsigned long long) self->panics,
              (unsigned long long) self->malformed, classes, (unsigned long long) self->oversized,
              (unsigned long long) self->truncated, (unsigned long long) self->other_types,
-             (unsigned long long) self->records, (unsigned long long) self->sent,
-             (unsigned long long) (self->records - self->sent), (unsigned long long) self->pauses,
-             (unsigned long long) self->bytes, (unsigned long long) self->connects, (unsigned long long) self->reconnects,
+             (unsigned long long) self->records, (unsigned long long) self->spooled,
+             (unsigned long long) self->sent,
+             (unsigned long long) (self->records + self->spooled - self->sent),
+             (unsigned long long) self->pauses, (unsigned long long) self->bytes,
+             (unsigned long long) self->connects, (unsigned long long) self->reconnects,
              (unsigned long long) self->eofs, (unsigned long long) self->errors,
              (unsigned long long) self->stalls, (unsigned long long) self->http_errors,
              (unsigned long long) self->ignored_in, (unsigned long long) self->acked,

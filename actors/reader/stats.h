@@ -26,6 +26,7 @@ typedef struct {
     uint64_t malformed_by[READER_MALFORMED_CLASSES + 1]; /* last slot: "other" */
     /* Forwarding */
     uint64_t records;    /* EVENT messages made */
+    uint64_t spooled;    /* records an earlier run left in the spool, taken at start (sent first) */
     uint64_t sent;       /* EVENT messages handed to ZeroMQ for the first time */
     uint64_t pauses;     /* times the transfer paused (ZeroMQ full, or the window full) */
     uint64_t ignored_in; /* messages received on the DEALER that nothing expects */
@@ -51,7 +52,7 @@ typedef struct {
 void reader_stats_malformed(reader_stats_t *self, const char *reason);
 
 /* Logs the counters as one line, "<label> <name>: key=value ...", at info level.
- * pending (records - sent) is what still waits to go out. */
+ * pending (records + spooled - sent) is what still waits to go out. */
 void reader_stats_log(const reader_stats_t *self, const char *label, const char *name);
 
 #endif

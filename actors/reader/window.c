@@ -145,6 +145,19 @@ int reader_window_ack(reader_window_t *self, uint64_t seq)
     return 1;
 }
 
+const reader_record_t *reader_window_find(const reader_window_t *self, uint64_t seq)
+{
+    return seq ? rtp_u64map_get(self->by_seq, seq) : NULL;
+}
+
+void reader_window_each(const reader_window_t *self, void (*fn)(reader_record_t *record, void *arg),
+                        void *arg)
+{
+    for (int s = 0; s < self->steps; s++)
+        for (reader_record_t *r = self->list[s].head; r; r = r->next)
+            fn(r, arg);
+}
+
 /* The record with the earliest deadline: the earliest of the lists' heads. */
 static reader_record_t *s_first(const reader_window_t *self)
 {

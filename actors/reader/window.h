@@ -50,6 +50,12 @@ int reader_window_add(reader_window_t *self, reader_record_t *record, int64_t no
  * in the window (acknowledged before, or never sent by this process). */
 int reader_window_ack(reader_window_t *self, uint64_t seq);
 
+/* The record of seq in the window, or NULL. */
+const reader_record_t *reader_window_find(const reader_window_t *self, uint64_t seq);
+/* Calls fn for every record in the window (in no particular order). */
+void reader_window_each(const reader_window_t *self, void (*fn)(reader_record_t *record, void *arg),
+                        void *arg);
+
 /* The record whose deadline passed longest ago at now_ms, or NULL when none has.
  * It stays in the window: send it, then call reader_window_resent. */
 reader_record_t *reader_window_overdue(const reader_window_t *self, int64_t now_ms);

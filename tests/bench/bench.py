@@ -7,7 +7,7 @@ on one machine with the same data, printed as a table and written as JSON.
                                  [--elasticity-work-ms MS] [--elasticity-censor MIN:MAX]
 
 LIST is a comma-separated subset of: ceilings, throughput, latency, elasticity,
-scaling, overload (default: all); `--scenarios elasticity` runs that one alone
+scaling, overload, spool (default: all); `--scenarios elasticity` runs that one alone
 (what to run while tuning the autoscaler). --quick runs each scenario for a few seconds (the
 ctest smoke test uses it); the figures of a quick run are not worth quoting.
 Executables are taken from --build DIR (bin/ and tests/ under it), else from
@@ -45,9 +45,10 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 
 import numeric_ids  # noqa: E402
 import rtpredis  # noqa: E402
+from spool_cost import print_spool, run_spool  # noqa: E402  (tests/bench, this script's folder)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SCENARIOS = ["ceilings", "throughput", "latency", "elasticity", "scaling", "overload"]
+SCENARIOS = ["ceilings", "throughput", "latency", "elasticity", "scaling", "overload", "spool"]
 WORKER_NAMES = ("rtp-censor", "rtp-sentiment", "rtp-engagement")
 
 
@@ -320,6 +321,8 @@ class Up:
         # the batcher's line for every batch (by default it samples them for people):
         # the scenarios time and count batches from those lines
         full_env["RTP_BATCHER_PRINT_PER_SECOND"] = "0"
+        # a state folder of its own (the readers' spools): nothing a run left reaches the next
+        full_env["RTP_STATE_DIR"] = os.path.join(self.dir, "state")
         full_env.update({k: str(v) for k, v in (env or {}).items()})
         self.argv = [os.path.join(paths.bin, "rtp"), "up", "--redis-url", redis.url, "--runtime-dir", self.dir,
                      *[str(a) for a in args]]
@@ -1058,6 +1061,8 @@ def print_table(results):
         print("  peak RSS (PSS, anon) MiB: " + ", ".join(
             f"{k} {v['peak_rss_mib']:.1f} ({v['peak_pss_mib']:.1f}, {v['peak_anon_mib']:.1f})"
             for k, v in o["processes"].items()))
+    if results.get("spool"):
+        print_spool(results["spool"])
     if results["targets"]:
         print("\ntargets")
         for tg in results["targets"]:
@@ -1100,6 +1105,8 @@ def main(argv=None):
         try:
             if name == "ceilings":
                 results[name] = run_ceilings(paths, args.quick)
+            elif name == "spool":
+                results[name] = run_spool(paths, data, args.quick, BenchError)
             elif name == "elasticity":
                 results[name] = run_elasticity(paths, data, args.quick, plot, args.elasticity_work_ms,
                                                args.elasticity_censor)

@@ -205,14 +205,14 @@ def numeric_id_seeds(picked):
 # --- proto ------------------------------------------------------------------------
 
 TYPES = ["EVENT", "READY", "HEARTBEAT", "DISCONNECT", "TASK", "RESULT", "CANCEL", "PART", "JOINED",
-         "CREDIT", "DEADLETTER", "ACK", "HASHTAGS", "WON", "SUPERVISOR", "SCALE"]
-VERSION = 2  # RTP_PROTO_VERSION
+         "CREDIT", "DEADLETTER", "ACK", "HASHTAGS", "WON", "SUPERVISOR", "SCALE", "WELCOME"]
+VERSION = 3  # RTP_PROTO_VERSION
 # Each type's fields in wire order (common/proto.h, s_fields in common/proto.c).
 FIELDS = {
     "EVENT": ["seq", "kind", "received", "origin", "text", "raw", "tweet"],
     "READY": ["pool", "credit", "text"],
     "HEARTBEAT": [],
-    "DISCONNECT": [],
+    "DISCONNECT": ["kind"],
     "TASK": ["key", "kind", "received", "task_tweet", "copies"],
     "RESULT": ["key", "pool", "number", "number2", "text", "id"],
     "CANCEL": ["key"],
@@ -225,6 +225,7 @@ FIELDS = {
     "WON": ["key"],
     "SUPERVISOR": ["credit", "text", "counts"],
     "SCALE": ["pool", "credit"],
+    "WELCOME": ["origin", "text", "raw"],
 }
 
 
@@ -306,7 +307,7 @@ def proto_seeds():
         "ready-censor": message("READY", pool=0, credit=1, text="censor-1"),
         "ready-engagement": message("READY", pool=2, credit=4, text="engagement-7"),
         "heartbeat": message("HEARTBEAT"),
-        "disconnect": message("DISCONNECT"),
+        "disconnect": message("DISCONNECT", kind=1),
         "task-tweet": message("TASK", key=10, kind=1, received=received, task_tweet=task_record(plain),
                               copies=2),
         "task-panic": message("TASK", key=11, kind=2, received=received),
@@ -330,6 +331,8 @@ def proto_seeds():
         "won": message("WON", key=10),
         "supervisor": message("SUPERVISOR", credit=64, text="host-b", counts=[(3, 1), (2, 0), (2, 5)]),
         "scale": message("SCALE", pool=1, credit=4),
+        "welcome": message("WELCOME", origin="censor:--work-mean-ms=20 censor:--print=false",
+                           text="tcp://10.0.0.1:5560", raw=b"abandon\t-2\nabhor\t-3\n"),
     }
     for name, (header, body) in seeds.items():
         proto_seed(name, header, body)

@@ -318,7 +318,7 @@ def _top_batcher_line(xdg):
         tmux.run("new-session", "-d", "-s", "top", "-x", "160", "-y", "40", "env", f"XDG_RUNTIME_DIR={xdg}",
                  rtptest.bin_path("rtp"), "top", "--interval-ms", "500")
         rx = re.compile(r"^batcher: records ([\d.]+)/s +Redis write p50 ([\d.]+) ms p99 ([\d.]+) ms +"
-                        r"journal (\d+) records \((\d+) bytes\) +Redis up\s*$", re.M)
+                        r"journal (\d+) records \((\d+) bytes\) +refused (\d+) rows +Redis up\s*$", re.M)
 
         def shown():
             m = rx.search(tmux.capture())
@@ -330,6 +330,7 @@ def _top_batcher_line(xdg):
             raise
         check(0 < float(m.group(2)) <= float(m.group(3)), f"write time p50 <= p99: {m.group(0)}")
         check(m.group(4) == "0" and m.group(5) == "0", "rtp top: the journal empty")
+        check(m.group(6) == "0", "rtp top: no row refused")
         tmux.run("send-keys", "-t", "top", "q")
         rtptest.wait_until(lambda: not tmux.alive(), 10, "rtp top quitting on q")
         return m.group(0).strip()

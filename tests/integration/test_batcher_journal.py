@@ -70,7 +70,7 @@ atexit.register(_cleanup)
 # ---- rtp up helpers ------------------------------------------------------------------
 
 def _start_up(redis, runtime):
-    args = ["up", "--redis-url", redis.url, "--runtime-dir", runtime, "--work-mean-ms", 0,
+    args = ["up", "--redis-url", redis.url, "--runtime-dir", runtime, "--state-dir", runtime, "--work-mean-ms", 0,
             "--replay-rate", 1000, "--replay-loops", 0, "--replay-burst", "false", "--replay-panic-rate", 0,
             "--print", "false", "--censor-workers", 2, "--sentiment-workers", 2, "--engagement-workers", 2,
             "--max-restarts", 1000]

@@ -33,6 +33,9 @@ def test_bench_quick():
         os.rmdir(tmp)
 
     check(r["broken"] == [], f"no scenario broke: {r['broken']}")
+    sp = r["spool"]
+    check(sp["cpu_us_per_record_with"] > 0 and sp["cpu_us_per_record_without"] > 0, "the spool's cost measured")
+    check(sp["records_per_write"] > 1, f"the spool is written in batches: {sp['records_per_write']} records a write")
     c = r["ceilings"]
     check(c["parse"]["decode_events_per_s"] > 0 and c["parse"]["cjson_events_per_s"] > 0, "parse ceilings measured")
     check(c["parse"]["rejected"] == 0 and c["parse"]["cjson_failed"] == 0, "every bundled tweet parses")

@@ -427,6 +427,21 @@ def _compose(password="pw-for-the-test"):
     return cfg
 
 
+STATE_DIR = "/var/lib/rtp"   # the image's folder for what outlives a container (docs/durability.md)
+
+
+def _check_state_volumes(label, cfg):
+    """The readers' spools and the batcher's journal on named volumes at STATE_DIR."""
+    services = cfg["services"]
+    for name, var, sub in (("reader-1", "RTP_READER_SPOOL_DIR", "spool"), ("reader-2", "RTP_READER_SPOOL_DIR", "spool"),
+                           ("batcher", "RTP_BATCHER_JOURNAL_DIR", "journal")):
+        svc = services[name]
+        check(svc["environment"].get(var) == f"{STATE_DIR}/{sub}", f"{label} {name}: {var} in {STATE_DIR}")
+        vols = [v if isinstance(v, str) else f"{v.get('source')}:{v.get('target')}" for v in svc.get("volumes", [])]
+        check(any(v.split(":")[0] in cfg.get("volumes", {}) and v.split(":")[1] == STATE_DIR for v in vols),
+              f"{label} {name}: {STATE_DIR} on a named volume: {vols}")
+
+
 def test_compose_file():
     cfg = _compose()
     services = cfg["services"]
@@ -474,6 +489,7 @@ def test_compose_file():
                          ("batcher", "aggregator"), ("redis", "batcher")):
         check(later in deps[first], f"{first} depends on {later}, so it stops first")
     _compose_pairs(actors, cfg, "compose")
+    _check_state_volumes("compose", cfg)
     # no password baked in: without REDIS_PASSWORD there is none
     bare = _compose(password="")
     check(bare["services"]["batcher"]["environment"]["REDIS_URL"] == "redis://:@redis:6379/0", "no default password")
@@ -541,6 +557,10 @@ def test_swarm_stack():
     for name in ("broker", "aggregator"):
         check(services[name]["deploy"].get("endpoint_mode") == "dnsrr", f"{name}: reached by DNS round robin")
     _compose_pairs(actors, cfg, "swarm")
+    _check_state_volumes("swarm", cfg)
+    for name in ("reader-1", "reader-2", "batcher"):
+        check("node.labels.rtp.state == true" in services[name]["deploy"]["placement"]["constraints"],
+              f"swarm {name}: on the node that keeps its volume")
 
 
 # ---- Kubernetes -------------------------------------------------------------------------
@@ -655,6 +675,17 @@ def test_kubernetes():
     # Redis: persistent, password from the Secret
     redis = [w for w in workloads if w["metadata"]["name"] == "redis"][0]
     check(redis["kind"] == "StatefulSet" and redis["spec"].get("volumeClaimTemplates"), "Redis keeps a PVC")
+    claims = {d["metadata"]["name"] for d in objects if d["kind"] == "PersistentVolumeClaim"}
+    for a in actors:
+        var = {"rtp-reader": "RTP_READER_SPOOL_DIR", "rtp-batcher": "RTP_BATCHER_JOURNAL_DIR"}.get(a.exe)
+        if var:
+            mounts = {m["name"]: m["mountPath"] for m in a.container_spec.get("volumeMounts", [])}
+            vols = {v["name"]: v.get("persistentVolumeClaim", {}).get("claimName") for v in a.pod.get("volumes", [])}
+            check(a.env.get(var, "").startswith(STATE_DIR + "/"), f"k8s {a.name}: {var} in {STATE_DIR}")
+            check(any(mounts[n] == STATE_DIR and vols.get(n) in claims for n in mounts),
+                  f"k8s {a.name}: {STATE_DIR} on a PersistentVolumeClaim")
+            check(a.workload["spec"].get("strategy", {}).get("type") == "Recreate",
+                  f"k8s {a.name}: Recreate (one pod at a time on its volume)")
     c = redis["spec"]["template"]["spec"]["containers"][0]
     check("--appendonly yes" in " ".join(c["args"]) and "$(REDIS_PASSWORD)" in c["args"], "Redis: AOF and password")
     env = {e["name"]: e for e in c["env"]}
@@ -865,6 +896,8 @@ def _run(label, actors, password, password_file_paths=(), max_replicas=3, timeou
                     ports[port] = _free_port()
                 return f"{m.group(1)}://{m.group(2)}127.0.0.1:{ports[port]}"
             value = ENDPOINT.sub(sub, value)
+            # the containers' state volume: a folder of this run
+            value = value.replace(STATE_DIR, os.path.join(tmp, "state"))
             return pw_file if value in password_file_paths else value
 
         order = {"rtp-batcher": 0, "rtp-aggregator": 1, "rtp-hashtags": 2, "rtp-censor": 3, "rtp-sentiment": 3,

@@ -65,15 +65,6 @@ def _net():
         raise AssertionError(f"cannot make network namespaces for the hosts (this test needs root): {e}") from e
 
 
-class NsRedis(rtpredis.RedisClient):
-    """A Redis client whose socket was made inside a host's namespace."""
-
-    def __init__(self, sock, timeout=5.0):
-        self.sock = sock
-        self.sock.settimeout(timeout)
-        self.buf = b""
-
-
 class Cluster:
     """One run of the system over the three hosts: host A's services and actors,
     supervisors on B and/or C, a Redis client (from host B, across the bridge)."""
@@ -122,7 +113,7 @@ class Cluster:
 
     def _connect(self):
         try:
-            c = NsRedis(self.net.connect("b", self.a, PORT["redis"], timeout=1.0))
+            c = rtpredis.RedisClient.on_socket(self.net.connect("b", self.a, PORT["redis"], timeout=1.0))
             c.command("AUTH", REDIS_PASSWORD)
             c.command("PING")
             return c

@@ -189,6 +189,8 @@ def test_full_screen_in_tmux_then_plain_lines():
             check(re.search(r"^workers lost \d+ \(\d+ in the last minute\)   restarted \d+ ", screen, re.M) is not None,
                   "the faults line")
             check(re.search(r"^dead letters\s+\d+", screen, re.M) is not None, "the dead letters")
+            check(re.search(r"^hosts \(workers/capacity\): local \d+/64", screen, re.M) is not None,
+                  "the hosts line: rtp up's own supervisor, its workers and its capacity")
             p50, p90, p99 = (float(x) for x in re.search(
                 r"^latency reader to Redis: p50 ([\d.]+) ms   p90 ([\d.]+) ms   p99 ([\d.]+) ms", screen, re.M).groups())
             check(0 < p50 <= p90 <= p99 < 60000, f"end-to-end latency percentiles in order: {p50} {p90} {p99}")
@@ -238,6 +240,7 @@ def test_full_screen_in_tmux_then_plain_lines():
             line = re.compile(r"^\d\d:\d\d:\d\d tweets=(\d+) tweets_rate=([\d.]+|-)/s events_in_flight=\d+"
                               r"( \| (\w+) workers=(\d+) in_flight=\d+ backlog=\d+ results=([\d.]+|-)/s "
                               r"p50=([\d.]+|-)ms p99=([\d.]+|-)ms){3} \| lost=\d+ restarted=\d+ poison=\d+ dead_letters=\d+"
+                              r" \| hosts=local:\d+/64"
                               r" \| latency_p50=([\d.]+|-)ms latency_p99=([\d.]+|-)ms"
                               r" \| hashtags=(\S+:\d+)(,\S+:\d+)*$")
             for ln in lines:

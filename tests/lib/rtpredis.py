@@ -58,6 +58,16 @@ class RedisClient:
         if db:
             self.command("SELECT", db)
 
+    @classmethod
+    def on_socket(cls, sock, timeout=5.0):
+        """A client on a socket connected already (e.g. made inside a network
+        namespace by rtpnetns)."""
+        self = cls.__new__(cls)
+        self.sock = sock
+        self.sock.settimeout(timeout)
+        self.buf = b""
+        return self
+
     def close(self):
         try:
             self.sock.close()

@@ -111,6 +111,11 @@ class Proc:
         full_env = dict(os.environ)
         full_env.update(env or {})
         self.args = [exe, *[str(a) for a in args]]
+        # `rtp up` keeps its state (spools, journal, Redis data) in a folder it locks:
+        # each run gets its own unless the test gives one, so tests run in parallel
+        if name == "rtp" and self.args[1:2] == ["up"] and "--state-dir" not in self.args and \
+                "RTP_STATE_DIR" not in (env or {}):
+            full_env["RTP_STATE_DIR"] = os.path.join(self.dir, "state")
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.popen = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=full_env)
         self.pid = self.popen.pid

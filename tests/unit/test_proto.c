@@ -122,6 +122,13 @@ static void test_roundtrip_all_types(void)
             CHECK_INT(b->pool, RTP_POOL_SENTIMENT);
             CHECK_INT(b->credit, 77);
             break;
+        case RTP_MSG_WELCOME:
+            CHECK_STR(b->text, m->text);
+            CHECK_STR(b->origin, "reader-1");
+            CHECK_INT(b->raw_len, 3);
+            CHECK(memcmp(b->raw, "a\0b", 3) == 0);
+            CHECK_INT(b->credit, 0);   /* not a WELCOME field */
+            break;
         case RTP_MSG_WON:
             CHECK(b->key == 0x0123456789abcdefULL);
             CHECK_INT(b->copies, 0);
@@ -180,6 +187,27 @@ static void test_malformed_headers(void)
     CHECK(strstr(err.msg, "protocol version 1") != NULL);
     const uint8_t v1_supervisor[4] = {'R', 'T', 1, RTP_MSG_SUPERVISOR};
     CHECK(rtp_msg_decode(v1_supervisor, 4, (const uint8_t *) "", 0, &err) == NULL);
+    /* version 2: every type but WELCOME (new in 3) is read */
+    const uint8_t v2_credit[4] = {'R', 'T', 2, RTP_MSG_CREDIT};
+    m = rtp_msg_decode(v2_credit, 4, five, 4, &err);
+    CHECK(m != NULL && m->credit == 5);
+    rtp_msg_destroy(&m);
+    const uint8_t v2_welcome[4] = {'R', 'T', 2, RTP_MSG_WELCOME};
+    const uint8_t empty_welcome[12] = {0};
+    CHECK(rtp_msg_decode(v2_welcome, 4, empty_welcome, sizeof empty_welcome, &err) == NULL);
+    CHECK(strstr(err.msg, "protocol version 2") != NULL);
+    /* DISCONNECT has a kind since version 3: a version-2 one (empty) is not read */
+    const uint8_t v2_bye[4] = {'R', 'T', 2, RTP_MSG_DISCONNECT};
+    CHECK(rtp_msg_decode(v2_bye, 4, (const uint8_t *) "", 0, &err) == NULL);
+    const uint8_t v3_bye[4] = {'R', 'T', RTP_PROTO_VERSION, RTP_MSG_DISCONNECT};
+    const uint8_t crashing[1] = {RTP_BYE_CRASHING};
+    m = rtp_msg_decode(v3_bye, 4, crashing, 1, &err);
+    CHECK(m != NULL && m->kind == RTP_BYE_CRASHING);
+    rtp_msg_destroy(&m);
+    const uint8_t v3_welcome[4] = {'R', 'T', RTP_PROTO_VERSION, RTP_MSG_WELCOME};
+    m = rtp_msg_decode(v3_welcome, 4, empty_welcome, sizeof empty_welcome, &err);
+    CHECK(m != NULL && m->type == RTP_MSG_WELCOME && m->raw_len == 0);
+    rtp_msg_destroy(&m);
     const uint8_t badtype[4] = {'R', 'T', RTP_PROTO_VERSION, 200};
     CHECK(rtp_msg_decode(badtype, 4, (const uint8_t *) "", 0, &err) == NULL);
     CHECK(strstr(err.msg, "unknown message type") != NULL);

@@ -1,9 +1,12 @@
 /* store: batches written into a real redis-server, every key and field of SPEC
  * section 3 checked; the same batch written twice leaves Redis byte-identical; user
  * totals over several batches; users without a user id; retweets; dead letters as
- * JSON; the Lua number form equal to rtp_fmt_double's; a key of the wrong type fails
- * the whole batch with nothing written; SCRIPT FLUSH and a Redis restart; AUTH and
- * a db number. */
+ * JSON; the Lua number form equal to rtp_fmt_double's; rows whose keys are in the way
+ * (wrong types, hashes rtp did not write, a total that would overflow) refused one
+ * by one as dead letters naming the key while the rest is stored; a global key of
+ * the wrong type blocking every row, named; Redis out of memory, busy with a script,
+ * read-only, or refusing a user some keys: nothing written; SCRIPT FLUSH and a Redis
+ * restart; AUTH and a db number. */
 #include "check.h"
 #include "redis_fixture.h"
 #include "store.h"
@@ -182,6 +185,26 @@ static int s_write(rtp_store_t *store, rtp_msg_t **msgs, size_t n, rtp_store_cou
     int rc = rtp_store_write(store, msgs, n, counts, &err);
     if (rc != 0)
         fprintf(stderr, "store write failed: %s\n", err.msg);
+    return rc;
+}
+
+/* Checks that every key is as `before` (a dump, freed here) says, byte for byte. */
+static void s_check_unchanged(redisContext *c, char *before)
+{
+    char *after = s_dump(c);
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+}
+
+/* Writes a batch whose rows Redis holds already: checks that every key is left as it
+ * was, and returns the write's result. */
+static int s_write_changes_nothing(redisContext *c, rtp_store_t *store, rtp_msg_t **msgs, size_t n,
+                                   rtp_store_counts_t *counts)
+{
+    char *before = s_dump(c);
+    int rc = s_write(store, msgs, n, counts);
+    s_check_unchanged(c, before);
     return rc;
 }
 
@@ -404,18 +427,12 @@ static void s_check_batches(int port)
     freeReplyObject(dl);
 
     /* the same batch again (a retry after a lost reply): nothing changes, byte for byte */
-    char *before = s_dump(c);
-    CHECK_INT(s_write(store, b1, n1, &counts), 0);
+    CHECK_INT(s_write_changes_nothing(c, store, b1, n1, &counts), 0);
     CHECK_INT(counts.stored, 0);
     CHECK_INT(counts.duplicates, 6);
     CHECK_INT(counts.deadletters, 0);
     CHECK_INT(counts.deadletter_duplicates, 4);
-    char *after = s_dump(c);
-    CHECK_STR(after, before);
-    printf("dump after two writes of batch 1: %zu bytes, %lld keys\n", strlen(after),
-           s_int(c, "DBSIZE%s", ""));
-    free(before);
-    free(after);
+    printf("batch 1 written twice: %lld keys\n", s_int(c, "DBSIZE%s", ""));
 
     /* batch 2: u1's third tweet adds to the totals; 1001 again changes nothing */
     rec_t t7 = T2;
@@ -491,27 +508,6 @@ static void s_check_batches(int port)
     s_check_user(c, "u2", "Bob", "bob", "0", 0, 2);
     s_free_all(b4, 1);
 
-    /* a key of the wrong type: the whole batch fails and nothing of it is written */
-    freeReplyObject(redisCommand(c, "SET user:u9:tweets oops"));
-    before = s_dump(c);
-    rec_t t9 = T3, t10 = T3;
-    t9.id = "2001";
-    t10.id = "2000";
-    t9.user_id = "u9";
-    rtp_msg_t *b5[] = {s_joined(&t10), s_joined(&t9), s_dead("late", "x", 1, 7, 5000)};
-    memset(&err, 0, sizeof err);
-    CHECK_INT(rtp_store_write(store, b5, 3, &counts, &err), -1);
-    CHECK(strstr(err.msg, "WRONGTYPE") != NULL);
-    printf("wrong type: %s\n", err.msg);
-    after = s_dump(c);
-    CHECK_STR(after, before);
-    free(before);
-    free(after);
-    freeReplyObject(redisCommand(c, "DEL user:u9:tweets"));
-    CHECK_INT(s_write(store, b5, 3, &counts), 0);
-    CHECK_INT(counts.stored, 2);
-    CHECK_INT(counts.deadletters, 1);
-
     /* a large batch in one call */
     enum { BIG = 2000 };
     rtp_msg_t **big = calloc(BIG, sizeof *big);
@@ -535,11 +531,374 @@ static void s_check_batches(int port)
     free(big);
 
     s_free_all(b1, n1);
-    s_free_all(b5, 3);
     redisFree(c);
     rtp_store_destroy(&store);
     rtp_store_destroy(&store); /* safe twice */
     rtp_redis_link_destroy(&link);
+}
+
+/* --- keys in the way --- */
+
+/* A store on db `db` of the test's Redis, and a connection of our own to read it back. */
+typedef struct {
+    rtp_redis_link_t *link;
+    rtp_store_t *store;
+    redisContext *c;
+} on_db_t;
+
+static on_db_t s_on_db(int port, int db)
+{
+    char url[128];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/%d", port, db);
+    rtp_err_t err = {{0}};
+    on_db_t o;
+    o.link = rtp_redis_link_new(url, 1000, 5000, &err);
+    o.store = rtp_store_new(o.link);
+    o.c = s_conn(port, NULL, db);
+    return o;
+}
+
+static void s_off_db(on_db_t *o)
+{
+    redisFree(o->c);
+    rtp_store_destroy(&o->store);
+    rtp_redis_link_destroy(&o->link);
+}
+
+/* A fresh copy of the rows of a poisoned batch (the journal gives back the records as
+ * they were received, so a replay writes them unconverted). */
+static size_t s_poison_batch(rtp_msg_t **out, rec_t *recs)
+{
+    static const char *const ids[] = {"5001", "5002", "5003", "5004", "5005", "5006", "5007", "5008", "5002"};
+    static const char *const uids[] = {"pa", "pb", "pc", "pa", "pa", "pf", "ph", "pa", "pb"};
+    size_t n = sizeof ids / sizeof ids[0];
+    for (size_t i = 0; i < n; i++) {
+        recs[i] = T1;
+        recs[i].id = ids[i];
+        recs[i].user_id = uids[i];
+        recs[i].engagement = (double) (i + 1) / 4;
+        out[i] = s_joined(&recs[i]);
+        out[i]->seq = 100 + i;
+    }
+    recs[6].engagement = 1.5e308; /* user ph already holds 1.5e308: the total would be inf */
+    out[6]->number2 = recs[6].engagement;
+    out[n] = s_dead("panic", "{}", 2, 99, 1457504563000000);
+    return n + 1;
+}
+
+/* The keys in the way of rows 1, 2, 3, 4, 5, 6 and 8 of s_poison_batch. */
+static void s_poison(redisContext *c)
+{
+    freeReplyObject(redisCommand(c, "SET user:pb oops"));               /* 5002 (twice) */
+    freeReplyObject(redisCommand(c, "RPUSH user:pc:tweets 1"));         /* 5003 */
+    freeReplyObject(redisCommand(c, "SET tweet:5004 oops"));            /* 5004 */
+    freeReplyObject(redisCommand(c, "HSET tweet:5005 note foreign"));   /* 5005 */
+    freeReplyObject(redisCommand(c, "HSET user:pf id someone-else"));   /* 5006 */
+    freeReplyObject(redisCommand(c, "HSET user:ph id ph engagement 1.5e308 tweets 1 name H screen_name h "
+                                    "followers 1")); /* 5007 */
+}
+
+static void s_check_refused_entry(const char *entry, const char *id, const char *key, const char *what)
+{
+    char reason[256], data[64];
+    snprintf(reason, sizeof reason, "\"reason\":\"tweet %s not stored: key %s %s", id, key, what);
+    snprintf(data, sizeof data, "\\\"id\\\":\\\"%s\\\"", id);
+    if (!entry || !strstr(entry, reason) || !strstr(entry, data)) {
+        fprintf(stderr, "dead letter %s does not hold %s and %s\n", entry ? entry : "(none)", reason, data);
+        CHECK(!"the refused row's dead letter names its key and carries the record");
+    }
+}
+
+/* Rows whose keys are in the way are refused one by one, each a dead letter that
+ * names its key; the rest of the batch is stored; nothing of a refused row is
+ * written; rewriting the batch (converted, or as the journal gives it back) changes
+ * nothing; once the keys are fixed the same rows are stored. */
+static void s_check_refused_rows(int port)
+{
+    on_db_t db = s_on_db(port, 2);
+    rtp_store_t *store = db.store;
+    redisContext *c = db.c;
+    s_poison(c);
+
+    rec_t recs[16];
+    rtp_msg_t *b[16];
+    size_t n = s_poison_batch(b, recs);
+    rtp_store_counts_t counts;
+    CHECK_INT(s_write(store, b, n, &counts), 0);
+    CHECK_INT(counts.stored, 2); /* 5001 and 5008, both of pa */
+    CHECK_INT(counts.duplicates, 0);
+    CHECK_INT(counts.refused, 7);
+    CHECK_INT(counts.deadletters, 8);
+    static const size_t refused[] = {1, 2, 3, 4, 5, 6, 8};
+    const size_t *got = rtp_store_refused(store);
+    for (size_t k = 0; k < 7 && k < counts.refused; k++) {
+        CHECK_INT(got[k], refused[k]);
+        CHECK_INT(b[got[k]]->type, RTP_MSG_DEADLETTER);
+    }
+    CHECK_INT(b[0]->type, RTP_MSG_JOINED);
+    printf("refused: %s\n", b[1]->text);
+
+    /* the stored rows, and user pa's totals over them only */
+    s_check_tweet_row(c, &recs[0]);
+    s_check_tweet_row(c, &recs[7]);
+    s_check_user(c, "pa", "Alice", "alice", "10", recs[0].engagement + recs[7].engagement, 2);
+    CHECK_INT(s_int(c, "ZCARD %s", "tweets"), 2);
+    CHECK_INT(s_int(c, "ZCARD %s", "users:engagement"), 1);
+    /* nothing of a refused row: the keys in the way as they were, no other key */
+    CHECK_INT(s_int(c, "EXISTS %s", "tweet:5002"), 0);
+    CHECK_INT(s_int(c, "EXISTS %s", "tweet:5003"), 0);
+    CHECK_INT(s_int(c, "EXISTS %s", "tweet:5006"), 0);
+    CHECK_INT(s_int(c, "EXISTS %s", "tweet:5007"), 0);
+    CHECK_INT(s_int(c, "EXISTS %s", "user:pc"), 0);
+    CHECK_INT(s_int(c, "EXISTS %s", "user:pb:tweets"), 0);
+    CHECK_INT(s_int(c, "EXISTS %s", "user:pf:tweets"), 0);
+    CHECK_INT(s_int(c, "EXISTS %s", "user:ph:tweets"), 0);
+    /* the 6 keys in the way, 2 tweets, tweets, pa's 3 rows (hash, set, users:engagement), deadletter */
+    CHECK_INT(s_int(c, "DBSIZE%s", ""), 6 + 2 + 1 + 3 + 1);
+    redisReply *dl = redisCommand(c, "LRANGE deadletter 0 -1");
+    CHECK(dl && dl->elements == 8);
+    if (dl && dl->elements == 8) {
+        const char *wrongtype = "WRONGTYPE Operation against a key holding the wrong kind of value";
+        char what[200];
+        CHECK(strstr(dl->element[0]->str, "\"reason\":\"panic\"") != NULL); /* the batch's own first */
+        snprintf(what, sizeof what, "holds a string, not a hash (Redis: %s)", wrongtype);
+        s_check_refused_entry(dl->element[1]->str, "5002", "user:pb", what);
+        snprintf(what, sizeof what, "holds a list, not a set (Redis: %s)", wrongtype);
+        s_check_refused_entry(dl->element[2]->str, "5003", "user:pc:tweets", what);
+        snprintf(what, sizeof what, "holds a string, not a hash (Redis: %s)", wrongtype);
+        s_check_refused_entry(dl->element[3]->str, "5004", "tweet:5004", what);
+        s_check_refused_entry(dl->element[4]->str, "5005", "tweet:5005",
+                              "is in the way: a hash rtp did not write (its id field is missing)");
+        s_check_refused_entry(dl->element[5]->str, "5006", "user:pf",
+                              "is in the way: a hash rtp did not write (id \\\"someone-else\\\", "
+                              "engagement missing, tweets missing)");
+        s_check_refused_entry(dl->element[6]->str, "5007", "user:ph",
+                              "has an engagement total of 1.5e+308: adding 1.5e+308 would make it inf");
+        snprintf(what, sizeof what, "holds a string, not a hash (Redis: %s)", wrongtype);
+        s_check_refused_entry(dl->element[7]->str, "5002", "user:pb", what);
+        CHECK(strstr(dl->element[7]->str, "\"seq\":108") != NULL); /* the second copy: its own entry */
+    }
+    freeReplyObject(dl);
+
+    /* the converted batch again (a retry after a lost reply), and the batch as the
+     * journal gives it back: Redis unchanged, byte for byte */
+    CHECK_INT(s_write_changes_nothing(c, store, b, n, &counts), 0);
+    CHECK_INT(counts.refused, 0);
+    CHECK_INT(counts.duplicates, 2);
+    CHECK_INT(counts.deadletter_duplicates, 8);
+    rtp_msg_t *again[16];
+    s_poison_batch(again, recs);
+    CHECK_INT(s_write_changes_nothing(c, store, again, n, &counts), 0);
+    CHECK_INT(counts.refused, 7);
+    CHECK_INT(counts.deadletters, 0);
+    CHECK_INT(counts.deadletter_duplicates, 8);
+    s_free_all(again, n);
+
+    /* the keys fixed: the same rows are stored */
+    freeReplyObject(redisCommand(c, "DEL user:pb user:pc:tweets tweet:5004 tweet:5005 user:pf user:ph"));
+    s_poison_batch(again, recs);
+    CHECK_INT(s_write(store, again, n, &counts), 0);
+    CHECK_INT(counts.refused, 0);
+    CHECK_INT(counts.stored, 6);
+    CHECK_INT(counts.duplicates, 3);
+    for (size_t i = 1; i < 7; i++)
+        s_check_tweet_row(c, &recs[i]);
+    s_check_user(c, "pb", "Alice", "alice", "10", recs[1].engagement, 1);
+    s_check_user(c, "ph", "Alice", "alice", "10", 1.5e308, 1);
+    s_check_user(c, "pa", "Alice", "alice", "10",
+                 recs[0].engagement + recs[3].engagement + recs[4].engagement + recs[7].engagement, 4);
+    s_free_all(again, n);
+
+    /* a user hash with fields of another program and none of rtp's: rtp's are added */
+    freeReplyObject(redisCommand(c, "HSET user:pz note kept"));
+    rec_t z = T1;
+    z.id = "5100";
+    z.user_id = "pz";
+    rtp_msg_t *bz[] = {s_joined(&z)};
+    CHECK_INT(s_write(store, bz, 1, &counts), 0);
+    CHECK_INT(counts.stored, 1);
+    CHECK_STR(s_hget(c, "user:pz", "note"), "kept");
+    CHECK_STR(s_hget(c, "user:pz", "tweets"), "1");
+    s_free_all(bz, 1);
+    s_free_all(b, n);
+    s_off_db(&db);
+}
+
+/* A global key of the wrong type blocks every row: the write fails with nothing
+ * written and names the key; once the key is gone the batch is written. Redis out
+ * of memory (maxmemory, noeviction) fails the batch with nothing written, and is
+ * not a blocked key. */
+static void s_check_blocking_keys(int port)
+{
+    on_db_t db = s_on_db(port, 3);
+    rtp_store_t *store = db.store;
+    redisContext *c = db.c;
+    rtp_err_t err = {{0}};
+    static const char *const keys[][2] = {
+        {"tweets", "string where rtp keeps a sorted set"},
+        {"users:engagement", "hash where rtp keeps a sorted set"},
+        {"deadletter", "string where rtp keeps a list"},
+    };
+    rec_t r = T1;
+    for (size_t k = 0; k < 3; k++) {
+        char id[16];
+        snprintf(id, sizeof id, "%zu", 6000 + k);
+        r.id = id;
+        freeReplyObject(redisCommand(c, "DEL %s", keys[k][0]));
+        if (k == 1)
+            freeReplyObject(redisCommand(c, "HSET %s a b", keys[k][0]));
+        else
+            freeReplyObject(redisCommand(c, "SET %s oops", keys[k][0]));
+        char *before = s_dump(c);
+        rtp_msg_t *b[] = {s_joined(&r), s_dead("panic", "{}", 2, 7, 1457504563000000)};
+        rtp_store_counts_t counts;
+        memset(&err, 0, sizeof err);
+        CHECK_INT(rtp_store_write(store, b, 2, &counts, &err), -1);
+        CHECK_STR(rtp_store_blocking_key(store) ? rtp_store_blocking_key(store) : "(null)", keys[k][0]);
+        char want[128];
+        snprintf(want, sizeof want, "key '%s' holds a %s: it blocks every write", keys[k][0], keys[k][1]);
+        CHECK(strstr(err.msg, want) != NULL);
+        printf("blocked: %s\n", err.msg);
+        char *after = s_dump(c);
+        CHECK_STR(after, before);
+        free(before);
+        free(after);
+        freeReplyObject(redisCommand(c, "DEL %s", keys[k][0]));
+        CHECK_INT(s_write(store, b, 2, &counts), 0);
+        CHECK(rtp_store_blocking_key(store) == NULL);
+        CHECK_INT(counts.stored, 1);
+        CHECK_INT(counts.deadletters + counts.deadletter_duplicates, 1);
+        s_check_tweet_row(c, &r);
+        s_free_all(b, 2);
+    }
+
+    /* out of memory: nothing written, then everything once memory is back */
+    r.id = "6100";
+    rec_t in_way = T1;
+    in_way.id = "6101";
+    freeReplyObject(redisCommand(c, "SET tweet:6101 oops"));
+    char *before = s_dump(c);
+    freeReplyObject(redisCommand(c, "CONFIG SET maxmemory-policy noeviction"));
+    freeReplyObject(redisCommand(c, "CONFIG SET maxmemory 1"));
+    rtp_msg_t *b[] = {s_joined(&r), s_joined(&in_way)};
+    rtp_store_counts_t counts;
+    memset(&err, 0, sizeof err);
+    CHECK_INT(rtp_store_write(store, b, 1, &counts, &err), -1);
+    CHECK(strstr(err.msg, "OOM") != NULL);
+    CHECK(rtp_store_blocking_key(store) == NULL);
+    printf("out of memory: %s\n", err.msg);
+    /* a refused row alone writes nothing in its first round trip; its dead letter is
+     * refused for memory too */
+    memset(&err, 0, sizeof err);
+    CHECK_INT(rtp_store_write(store, b + 1, 1, &counts, &err), -1);
+    CHECK(strstr(err.msg, "OOM") != NULL);
+    CHECK_INT(b[1]->type, RTP_MSG_DEADLETTER);
+    char *after = s_dump(c);
+    CHECK_STR(after, before);
+    free(after);
+    free(before);
+    freeReplyObject(redisCommand(c, "CONFIG SET maxmemory 0"));
+    CHECK_INT(s_write(store, b, 2, &counts), 0);
+    CHECK_INT(counts.stored, 1);
+    CHECK_INT(counts.refused, 0); /* refused by the failed write: a dead letter already */
+    CHECK_INT(counts.deadletters, 1);
+    s_check_tweet_row(c, &r);
+    s_free_all(b, 2);
+    s_off_db(&db);
+}
+
+/* A write Redis cannot take now fails, names no key, refuses no row and (read back
+ * through `reader`, unless NULL) writes nothing. */
+static void s_expect_cannot_write(rtp_store_t *store, redisContext *reader, const char *what,
+                                  const char *expect)
+{
+    char *before = reader ? s_dump(reader) : NULL;
+    rec_t r = T1;
+    r.id = "7001";
+    r.user_id = "q1";
+    rtp_msg_t *b[] = {s_joined(&r), s_dead("panic", "{}", 2, 8, 1457504563000000)};
+    rtp_store_counts_t counts;
+    rtp_err_t err = {{0}};
+    CHECK_INT(rtp_store_write(store, b, 2, &counts, &err), -1);
+    CHECK(strstr(err.msg, expect) != NULL);
+    CHECK(rtp_store_blocking_key(store) == NULL);
+    CHECK_INT(b[0]->type, RTP_MSG_JOINED);
+    printf("%s: %s\n", what, err.msg);
+    if (reader)
+        s_check_unchanged(reader, before);
+    s_free_all(b, 2);
+}
+
+/* The kinds of "cannot write now" that need no restart: a script running too long
+ * (BUSY), a user without permission on some keys (an ACL being changed), a replica
+ * (READONLY). */
+static void s_check_cannot_write_now(int port)
+{
+    on_db_t db = s_on_db(port, 4);
+    rec_t r = T1;
+    r.id = "7001";
+    r.user_id = "q1";
+
+    rtp_msg_t *b[] = {s_joined(&r)};
+    rtp_store_counts_t counts;
+    CHECK_INT(s_write(db.store, b, 1, &counts), 0); /* connected, the script loaded */
+    freeReplyObject(redisCommand(db.c, "DEL tweet:7001 tweets user:q1 user:q1:tweets users:engagement"));
+
+    /* BUSY: another client's script loops; Redis answers BUSY until it is killed */
+    char *before = s_dump(db.c);
+    freeReplyObject(redisCommand(db.c, "CONFIG SET busy-reply-threshold 50"));
+    redisContext *busy = s_conn(port, NULL, 4);
+    redisAppendCommand(busy, "EVAL %s 0", "while true do end");
+    int done = 0;
+    while (!done && redisBufferWrite(busy, &done) == REDIS_OK)
+        ;
+    redisContext *killer = redisConnect("127.0.0.1", port);
+    for (int i = 0, is_busy = 0; !is_busy && i < 500; i++) { /* until Redis says BUSY (10 s at most) */
+        redisReply *p = redisCommand(killer, "PING");
+        is_busy = p && p->type == REDIS_REPLY_ERROR && !strncmp(p->str, "BUSY", 4);
+        freeReplyObject(p);
+        if (!is_busy)
+            redis_fixture_sleep_ms(20);
+    }
+    s_expect_cannot_write(db.store, NULL, "busy", "BUSY"); /* Redis cannot be read now */
+    for (int i = 0; i < 100; i++) {
+        redisReply *k = redisCommand(killer, "SCRIPT KILL");
+        int killed = k && k->type == REDIS_REPLY_STATUS;
+        freeReplyObject(k);
+        if (killed)
+            break;
+        redis_fixture_sleep_ms(20);
+    }
+    void *gone = NULL;
+    redisGetReply(busy, &gone); /* the killed script's error */
+    freeReplyObject(gone);
+    redisFree(busy);
+    redisFree(killer);
+    s_check_unchanged(db.c, before);
+
+    /* an ACL user who may not touch user:* keys: the reads fail, the batch with them */
+    freeReplyObject(redisCommand(db.c, "ACL SETUSER lim on >pw ~tweet* ~deadletter ~users:engagement +@all"));
+    char url[128];
+    snprintf(url, sizeof url, "redis://lim:pw@127.0.0.1:%d/4", port);
+    rtp_err_t err = {{0}};
+    rtp_redis_link_t *link = rtp_redis_link_new(url, 1000, 5000, &err);
+    rtp_store_t *store = rtp_store_new(link);
+    s_expect_cannot_write(store, db.c, "no permission", "can't access");
+    freeReplyObject(redisCommand(db.c, "ACL SETUSER lim ~user:*"));
+    CHECK_INT(s_write(store, b, 1, &counts), 0);
+    CHECK_INT(counts.stored, 1);
+    rtp_store_destroy(&store);
+    rtp_redis_link_destroy(&link);
+
+    /* a replica of a master that is not there: READONLY, until it is a master again */
+    freeReplyObject(redisCommand(db.c, "DEL tweet:7001"));
+    freeReplyObject(redisCommand(db.c, "REPLICAOF 127.0.0.1 %d", redis_fixture_free_port()));
+    s_expect_cannot_write(db.store, db.c, "replica", "READONLY");
+    freeReplyObject(redisCommand(db.c, "REPLICAOF NO ONE"));
+    CHECK_INT(s_write(db.store, b, 1, &counts), 0);
+    CHECK_INT(counts.stored, 1);
+    s_free_all(b, 1);
+    s_off_db(&db);
 }
 
 /* Redis restarts under the store (same port, empty, no scripts): the write fails with
@@ -617,6 +976,9 @@ int main(void)
     if (redis_fixture_start(&redis, NULL) != 0)
         return 1;
     s_check_batches(redis.port);
+    s_check_refused_rows(redis.port);
+    s_check_blocking_keys(redis.port);
+    s_check_cannot_write_now(redis.port);
     s_check_restart(&redis);
     redis_fixture_stop(&redis);
     s_check_auth();

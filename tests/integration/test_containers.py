@@ -11,8 +11,9 @@ metrics), no way out of the compose network, a censor container's worker killed 
 mid-stream and its container restarted by the restart policy, every Redis row
 checked against the reference (rtpcheck) with nothing lost and no dead letter,
 every health check healthy, `stop` in flow order with every container exiting 0,
-then `down` and `up`: the data is still there (the volume), and still exact once
-the readers have run again.
+then `down` and `up`: the volumes kept (Redis's data, the readers' spools, the
+batcher's journal), every row still there, and still exact once the readers have
+run again.
 
 test_compose_supervise: the pool managers size each pool to its minimum through two
 `rtp supervise` containers (the plain worker services at scale 0), a worker killed
@@ -296,6 +297,12 @@ def _stop_in_order(c):
     print(f"  stop: {len(codes)} containers exited 0 in {time.monotonic() - start:.1f} s")
 
 
+def _volumes(c):
+    """The project's named volumes, sorted."""
+    return sorted(c.lab.d.docker("volume", "ls", "-q", "--filter",
+                                 f"label=com.docker.compose.project={PROJECT}").stdout.split())
+
+
 def _kill_worker(c, container, exe):
     """kill -9 of one `exe` process in the container (run as the container's user)."""
     r = c.lab.d.docker("exec", container, "pkill", "-KILL", "-o", "-x", exe, check=False)
@@ -340,12 +347,13 @@ def test_compose():
         _wait_healthy(c)
         _phase("compose: scaled, killed, every row right, healthy", start)
 
+        volumes = _volumes(c)
+        check(f"{PROJECT}_redis-data" in volumes, f"Redis's data on a volume: {volumes}")
         _stop_in_order(c)
         c.run("down", timeout=300)
         check(c.containers() == [], f"down removes the containers: {c.containers()}")
-        volume = f"{PROJECT}_redis-data"
-        kept = c.lab.d.docker("volume", "inspect", volume, check=False).returncode == 0
-        check(kept, f"{volume} kept by down")
+        check(_volumes(c) == volumes, f"down keeps the volumes {volumes}: {_volumes(c)}")
+        print(f"  down: the volumes kept: {' '.join(volumes)}")
         start = time.monotonic()
         c.run("up", "-d", "--no-build", "--scale", "censor=3")
         rtptest.wait_until(lambda: c.inspect(c.containers("redis")[0], "{{.State.Health.Status}}")
@@ -390,11 +398,11 @@ def test_compose_supervise():
               f"the workers run in the supervisor containers: {running}")
         print(f"  pools through rtp supervise: {running}")
 
-        _wait_stored(c, 20, 180, "the first tweets stored")
         victim = supervisors[0]
         before = _gauge(c, "broker", "rtp_broker_worker_restarts_total", pool="censor") or 0
         if c.lab.d.docker("exec", victim, "pgrep", "-x", "rtp-censor", check=False).returncode != 0:
             victim = supervisors[1]
+        _wait_stored(c, 20, 180, "the first tweets stored")
         _kill_worker(c, victim, "rtp-censor")
         at_kill = _stored(c)
         rtptest.wait_until(lambda: (_gauge(c, "broker", "rtp_broker_worker_restarts_total", pool="censor")

@@ -212,6 +212,16 @@ def check_redis(client, expected, allow_missing=False):
     return r
 
 
+def check_exact(client, expected, label, show=30):
+    """check_redis, its first `show` problems printed, and a failed check (rtptest.check)
+    naming `label` if there is any; returns the Report."""
+    report = check_redis(client, expected)
+    for p in report.problems[:show]:
+        print("  problem:", p)
+    rtptest.check(not report.problems, f"{label}: {len(report.problems)} problems in Redis")
+    return report
+
+
 def dead_letters(client):
     """The dead-letter list, decoded."""
     return [json.loads(_s(x)) for x in client.command("LRANGE", "deadletter", "0", "-1")]

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "manager.h"
 #include "pool.h"
+#include "print_budget.h"
 #include "proto.h"
 #include "u64map.h"
 #include "util.h"
@@ -34,6 +35,7 @@ typedef struct {
     uint32_t holders[RTP_POOL_COUNT][MAX_COPIES];     /* worker ids; 0 = none */
     uint64_t sent_at[RTP_POOL_COUNT][MAX_COPIES];     /* the broker's dispatch number of each copy */
     uint8_t copies[RTP_POOL_COUNT];                   /* copies sent in the last dispatch */
+    uint8_t print_marked;                             /* its censor task has its print mark */
     int64_t dispatched_us[RTP_POOL_COUNT];            /* when (for the task-time histogram) */
     rtp_msg_t *parts[RTP_POOL_COUNT];                 /* each pool's answer, kept until all are in */
     uint64_t seq_key;                                 /* its key in the broker's by_seq map; 0: not listed */
@@ -99,6 +101,7 @@ typedef struct {
     int n_origins;
     uint64_t acks_forwarded, acks_unknown;
     broker_metrics_t *metrics;   /* NULL unless --metrics-port */
+    print_budget_t *print;       /* which censored tweets are printed */
 } broker_t;
 
 /* ---------- aggregator output, in order, never dropped ---------- */
@@ -747,6 +750,16 @@ static void s_dispatch(broker_t *b, int pool)
         }
         e->copies[pool] = (uint8_t) n;
         e->task->copies = (uint8_t) n;
+        /* marked when first sent (a re-dispatch keeps its mark), so the prints follow
+         * the pool's pace, not the arrivals' */
+        if (pool == RTP_POOL_CENSOR && e->task->kind == RTP_EVENT_TWEET && !e->print_marked) {
+            e->task->credit = print_budget_mark(b->print, rtp_mono_ms());
+            e->print_marked = 1;
+            if (e->task->credit == PRINT_NOT)
+                b->n.unprinted++;
+            else
+                b->n.printed++;
+        }
         if (b->metrics)
             e->dispatched_us[pool] = rtp_mono_us();
         for (int i = 0, c = 0; i < n && c < MAX_COPIES; c++) {
@@ -857,14 +870,16 @@ static void s_stats(broker_t *b)
                                pool_in_flight(b->pools[p]), b->pools[p]->len, (unsigned long long) b->n.results[p]);
     rtp_info("events %llu (tweets %llu, panics %llu, malformed %llu), in flight %zu, to aggregator queued %zu | %s | "
              "lost workers %llu, poison %llu, speculative copies %llu, wins %llu, cancels %llu | acks forwarded %llu "
-             "(unknown origin %llu) | resends of events in flight dropped %llu",
+             "(unknown origin %llu) | resends of events in flight dropped %llu | censored tweets printed %llu, "
+             "not printed %llu",
              (unsigned long long) b->n.events_in, (unsigned long long) b->n.tweets_in,
              (unsigned long long) b->n.panics_in, (unsigned long long) b->n.malformed_in,
              rtp_u64map_size(b->events), b->out_len, pools, (unsigned long long) b->n.workers_lost,
              (unsigned long long) b->n.poison, (unsigned long long) b->n.speculative_copies,
              (unsigned long long) b->n.speculative_wins, (unsigned long long) b->n.cancels,
              (unsigned long long) b->acks_forwarded, (unsigned long long) b->acks_unknown,
-             (unsigned long long) b->n.resends_in_flight);
+             (unsigned long long) b->n.resends_in_flight, (unsigned long long) b->n.printed,
+             (unsigned long long) b->n.unprinted);
     s_balance_lines(b);
 }
 
@@ -907,6 +922,7 @@ int broker_run(const broker_config_t *cfg)
     b.by_seq = rtp_u64map_new(1024);
     for (int p = 0; p < RTP_POOL_COUNT; p++)
         b.pools[p] = pool_new(p);
+    b.print = print_budget_new(cfg->print_per_second, rtp_mono_ms());
     /* Small queues where events wait, so that memory stays bounded (max-events holds
      * the events in flight) and pressure reaches the readers, whose windows hold the
      * rest: up to 64 bundles of up to 32 events from each reader, 1000 bundles of
@@ -924,7 +940,7 @@ int broker_run(const broker_config_t *cfg)
     if (b.manager)
         manager_set_welcome(b.manager, cfg->welcome);
     int status = 0;
-    if (!b.readers || !b.workers || !b.results || !b.hashtags || !b.manager)
+    if (!b.readers || !b.workers || !b.results || !b.hashtags || !b.manager || !b.print)
         status = 1;
     if (status == 0) {
         broker_view_t view = {&b.n, {b.pools[0], b.pools[1], b.pools[2]}, b.manager, b.events, &b.out_len,
@@ -1027,6 +1043,7 @@ int broker_run(const broker_config_t *cfg)
         pool_destroy(&b.pools[p]);
     rtp_u64map_destroy(&b.events);
     rtp_u64map_destroy(&b.by_seq);
+    print_budget_destroy(&b.print);
     for (size_t i = 0; i < b.out_len; i++)
         s_outgoing_free(&b.outbox[(b.out_head + i) % b.out_cap]);
     s_outgoing_free(&b.to_aggregator);

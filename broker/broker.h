@@ -33,6 +33,7 @@ typedef struct {
     int speculative[3];               /* copies per task, per pool (1 = off) */
     int drain_ms;                     /* on SIGTERM: how long to finish what is in flight */
     int stats_ms;
+    int64_t print_per_second;         /* censored tweets printed a second, in all; 0: every one */
     int metrics_port;                 /* Prometheus /metrics on this port (0: any); -1: off */
     const rtp_msg_t *welcome;         /* sent to each supervisor that joins (welcome.h); NULL: none */
 } broker_config_t;

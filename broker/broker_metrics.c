@@ -193,6 +193,12 @@ static void s_register(broker_metrics_t *self)
               "Events a reader sent again while the first copy was still in flight here (dropped: it will be "
               "acknowledged).",
               &n->resends_in_flight);
+    s_counter(self, "rtp_broker_tweets_printed_total",
+              "Censored tweets the censor pool was told to print (at most --print-per-second a second).",
+              &n->printed);
+    s_counter(self, "rtp_broker_tweets_not_printed_total",
+              "Censored tweets only counted, over --print-per-second (the printing worker reports them).",
+              &n->unprinted);
     s_counter(self, "rtp_broker_dropped_frames_total", "Malformed, foreign or unexpected messages dropped.",
               &n->dropped_frames);
     s_counter(self, "rtp_broker_acks_forwarded_total", "Batcher acknowledgements passed on to their reader.",

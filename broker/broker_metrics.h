@@ -22,6 +22,7 @@ typedef struct {
     uint64_t speculative_copies, speculative_wins, cancels, workers_lost, poison, dropped_frames;
     uint64_t dead_letters;
     uint64_t resends_in_flight;   /* a reader's resend of an event still in flight: dropped */
+    uint64_t printed, unprinted;  /* censored tweets given a print mark, and only counted */
 } broker_counters_t;
 
 /* Where the numbers live; every pointer must outlive the broker_metrics_t. */

@@ -31,6 +31,9 @@ static const rtp_setting_def_t s_settings[] = {
     {"welcome-emotion-url", RTP_SET_STR, NULL,
      "fetch the sentiment word list here at start and hand it to every supervisor that joins; unset: none",
      NULL},
+    {"print-per-second", RTP_SET_INT, "15",
+     "censored tweets the censor pool prints a second in all, however many workers; the rest are counted (0 = all)",
+     NULL},
     RTP_SETTINGS_END,
 };
 
@@ -57,8 +60,14 @@ int main(int argc, char **argv)
                         (int) rtp_settings_int(s, "speculative-engagement")},
         .drain_ms = (int) rtp_settings_int(s, "drain-ms"),
         .stats_ms = (int) rtp_settings_int(s, "stats-ms"),
+        .print_per_second = rtp_settings_int(s, "print-per-second"),
         .metrics_port = rtp_settings_metrics_port(s),
     };
+    if (cfg.print_per_second < 0) {
+        fprintf(stderr, "rtp-broker: --print-per-second must be 0 or more (see --help)\n");
+        rtp_settings_destroy(&s);
+        return 2;
+    }
     static const char *scale_names[RTP_POOL_COUNT] = {"scale-censor", "scale-sentiment", "scale-engagement"};
     for (int p = 0; p < RTP_POOL_COUNT; p++) {
         const char *bounds = rtp_settings_str(s, scale_names[p]);

@@ -32,7 +32,7 @@ static const uint32_t s_fields[RTP_MSG_TYPE_COUNT_] = {
     [RTP_MSG_READY] = F_POOL | F_CREDIT | F_TEXT,
     [RTP_MSG_HEARTBEAT] = 0,
     [RTP_MSG_DISCONNECT] = F_KIND,
-    [RTP_MSG_TASK] = F_KEY | F_KIND | F_RECEIVED | F_TASK_TWEET | F_COPIES,
+    [RTP_MSG_TASK] = F_KEY | F_KIND | F_CREDIT | F_RECEIVED | F_TASK_TWEET | F_COPIES,
     [RTP_MSG_RESULT] = F_KEY | F_POOL | F_NUMBER | F_NUMBER2 | F_TEXT | F_ID,
     [RTP_MSG_CANCEL] = F_KEY,
     [RTP_MSG_PART] = F_KEY | F_SEQ | F_KIND | F_RECEIVED | F_NUMBER | F_ORIGIN | F_TEXT | F_TWEET,
@@ -439,17 +439,17 @@ static void r_tweet_fields(reader_t *r, rtp_tweet_t *t, int full)
 }
 
 /* What an older peer's message of a type reads as today, so that a batcher journal
- * written before an upgrade is replayed after it: version 2 differs from 3 only by
- * lacking WELCOME and DISCONNECT's kind; version 1 also had another TASK (a fuller
- * tweet) and SUPERVISOR (no restart counts). */
+ * written before an upgrade is replayed after it: version 3 added WELCOME,
+ * DISCONNECT's kind and TASK's print mark (its credit); version 2 had already
+ * changed TASK (a slimmer tweet) and SUPERVISOR (restart counts) from version 1. */
 static int s_readable(uint8_t version, uint8_t type)
 {
     if (version == RTP_PROTO_VERSION)
         return 1;
-    int changed_in_3 = type == RTP_MSG_WELCOME || type == RTP_MSG_DISCONNECT;
+    int changed_in_3 = type == RTP_MSG_WELCOME || type == RTP_MSG_DISCONNECT || type == RTP_MSG_TASK;
     if (version == 2)
         return !changed_in_3;
-    return version == 1 && !changed_in_3 && type != RTP_MSG_TASK && type != RTP_MSG_SUPERVISOR;
+    return version == 1 && !changed_in_3 && type != RTP_MSG_SUPERVISOR;
 }
 
 rtp_msg_t *rtp_msg_decode(const uint8_t *hdr, size_t hdr_len, const uint8_t *body, size_t body_len,

@@ -21,7 +21,10 @@
  *                                     or a worker crashing (its oldest task is to blame)
  *   TASK       broker -> worker       work on event `key` (a tweet, or a panic to crash on),
  *                                     sent to `copies` workers at once (speculative); the
- *                                     tweet carries only id, screen_name, text and the counts
+ *                                     tweet carries only id, screen_name, text and the counts;
+ *                                     `credit` is the censor pool's print mark (print_budget.h):
+ *                                     0 count the tweet, 1 print it, N > 1 print it after a
+ *                                     line that N - 1 tweets went unprinted
  *   RESULT     worker -> broker       the result of `key` (tweet `id`) for `pool`: `text` (censor) or
  *                                     `number`; `number2` = the ms the worker spent on it
  *   CANCEL     broker -> worker       stop working on `key` (another copy won)
@@ -54,9 +57,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Version 3 added WELCOME and DISCONNECT's kind; a version-2 peer's messages of the
- * other types read the same. Version 2 changed TASK and SUPERVISOR (see s_readable
- * in proto.c). */
+/* Version 3 added WELCOME, DISCONNECT's kind and TASK's print mark; a version-2
+ * peer's messages of the other types read the same. Version 2 changed TASK and
+ * SUPERVISOR (see s_readable in proto.c). */
 #define RTP_PROTO_VERSION 3
 
 typedef enum {

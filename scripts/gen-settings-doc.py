@@ -107,7 +107,10 @@ ABOUT = {
                 "result to the aggregator, publishes hashtags, passes the batcher's acknowledgements on to the "
                 "readers, and keeps the pools honest with heartbeats: a silent worker is declared lost and its "
                 "tasks go to others; a task that crashes --max-crashes workers is poison and becomes a dead "
-                "letter. Its pool managers ask the supervisors for more or fewer workers as the load changes.",
+                "letter. Its pool managers ask the supervisors for more or fewer workers as the load changes. It "
+                "also decides which censored tweets the censor pool prints: at most --print-per-second a second "
+                "in all (a print mark on the task; the rest are counted, and the count reported by the worker "
+                "that prints the next marked tweet, at most once a second).",
         "sources": ["broker"],
         "labels": "The per-pool series (workers, target, tasks in flight, backlog, results, late results, "
                   "dispatched, task seconds) have the label `pool`: `censor`, `sentiment` or `engagement`.",
@@ -116,9 +119,11 @@ ABOUT = {
     },
     "rtp-censor": {
         "sources": ["actors/censor"],
-        "what": "A worker of the printer pool: censors the swear words of each tweet, prints the censored tweet "
-                "(at most --print-per-second a second, then a count of the rest) and returns the censored text. "
-                "The simulated Poisson work (--work-mean-ms) runs here.",
+        "what": "A worker of the printer pool: censors the swear words of each tweet, returns the censored text, "
+                "and prints the censored tweets the broker marks: the broker marks at most its --print-per-second "
+                "a second for the whole pool, however many workers it has and wherever they run, and a marked "
+                "tweet may carry the count of those left unprinted, printed before it as `... N more tweets "
+                "censored, not printed`. The simulated Poisson work (--work-mean-ms) runs here.",
         "signals": _WORKER_SIGNALS,
     },
     "rtp-sentiment": {

@@ -37,10 +37,14 @@ int services_start_redis(sup_t *sup, const char *dir, char *url, size_t url_cap)
         /* An append-only file written every second (appendfsync everysec: Redis
          * writes it before it answers, so a killed redis-server loses nothing acknowledged,
          * an OS crash up to a second), so the next `rtp up` with the same state folder finds
-         * what was stored, and it can be read again (redis-server --dir DIR --appendonly yes). */
+         * what was stored, and it can be read again (redis-server --dir DIR --appendonly yes).
+         * Its own log (a banner and the host's tuning advice) goes to a file in DIR, not the
+         * terminal. */
+        char logfile[4096];
+        snprintf(logfile, sizeof logfile, "%s/redis-server.log", dir);
         char *argv[] = {"/usr/bin/redis-server", "--port", port_s, "--bind", "127.0.0.1", "--dir", (char *) dir,
                         "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode",
-                        "yes", "--loglevel", "warning", NULL};
+                        "yes", "--loglevel", "warning", "--logfile", logfile, NULL};
         const char *exe = access(argv[0], X_OK) == 0 ? argv[0] : "redis-server";
         argv[0] = (char *) exe;
         if (exe[0] != '/') {
@@ -61,7 +65,8 @@ int services_start_redis(sup_t *sup, const char *dir, char *url, size_t url_cap)
                 break;   /* it died: the port was taken meanwhile, probably */
         }
         sup_stop(sup, child, 2000);
-        rtp_warn("the private redis-server did not come up on port %d; trying another port", port);
+        rtp_warn("the private redis-server did not come up on port %d (its log: %s); trying another port", port,
+                 logfile);
     }
     return -1;
 }

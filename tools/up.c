@@ -52,7 +52,9 @@ static const rtp_setting_def_t s_settings[] = {
     {"replay-panic-rate", RTP_SET_DOUBLE, "0.005", "stand-in server: share of events followed by a panic", NULL},
     {"max-restarts", RTP_SET_INT, "50", "restarts of one actor within --restart-period-ms before giving up on it", NULL},
     {"restart-period-ms", RTP_SET_INT, "10000", "the period of the restart intensity limit", NULL},
-    {"print", RTP_SET_BOOL, "true", "let the censor pool print each censored tweet", NULL},
+    {"print", RTP_SET_BOOL, "true", "let the censor pool print censored tweets", NULL},
+    {"print-per-second", RTP_SET_INT, "15",
+     "censored tweets printed a second in all, however many censor workers; the rest are counted (0 = all)", NULL},
     {"status-ms", RTP_SET_INT, "5000", "print a one-line status (rates, pools, Redis) this often; 0: never", NULL},
     {"listen", RTP_SET_STR, NULL,
      "serve worker hosts (rtp supervise --join) on this address over TCP; not loopback: needs --curve-dir",
@@ -105,11 +107,12 @@ static int s_actor(up_t *u, const char *name, const char *exe, char *const args[
 
 static int s_start_all(up_t *u)
 {
-    char batch_size[32], batch_ms[32], work[32], emotion_url[600];
+    char batch_size[32], batch_ms[32], work[32], emotion_url[600], print_rate[32];
     snprintf(batch_size, sizeof batch_size, "%lld", (long long) rtp_settings_int(u->s, "batch-size"));
     snprintf(batch_ms, sizeof batch_ms, "%lld", (long long) rtp_settings_int(u->s, "batch-ms"));
     snprintf(work, sizeof work, "%g", rtp_settings_double(u->s, "work-mean-ms"));
     snprintf(emotion_url, sizeof emotion_url, "%s/emotion_values", u->rtp_url);
+    snprintf(print_rate, sizeof print_rate, "%lld", (long long) rtp_settings_int(u->s, "print-per-second"));
     const char *print = rtp_settings_bool(u->s, "print") ? "true" : "false";
 
     /* with --listen the broker binds what other hosts reach, tells them (WELCOME)
@@ -124,7 +127,7 @@ static int s_start_all(up_t *u)
                       (char *) rtp_settings_str(u->s, "censor-workers"), "--scale-sentiment",
                       (char *) rtp_settings_str(u->s, "sentiment-workers"), "--scale-engagement",
                       (char *) rtp_settings_str(u->s, "engagement-workers"), "--metrics-port",
-                      u->metrics_port, "--drain-ms", BROKER_DRAIN_MS,
+                      u->metrics_port, "--print-per-second", print_rate, "--drain-ms", BROKER_DRAIN_MS,
                       /* the welcome arguments go last: without --listen the list ends here */
                       listening ? "--welcome-worker-args" : NULL, welcome_args,
                       "--welcome-emotion-url", emotion_url, NULL};

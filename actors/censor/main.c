@@ -1,6 +1,8 @@
 /* rtp-censor: the lab's printer pool. Censors the swear words of each tweet
  * (SPEC section 2), prints the censored tweet, and returns the censored text. The
- * simulated work (--work-mean-ms) runs here. */
+ * simulated work (--work-mean-ms) runs here. Which tweets are printed is the
+ * broker's choice (its print mark on the task, broker/print_budget.h), so that the
+ * whole pool prints a readable number a second however many workers it has. */
 #include "analysis.h"
 #include "log.h"
 #include "settings.h"
@@ -14,30 +16,15 @@
 static const rtp_setting_def_t s_settings[] = {
     RTP_WORKER_SETTINGS("RTP_WORK_MEAN_MS"),
     {"swear-words", RTP_SET_STR, NULL, "JSON list of swear words (default: the bundled swearwords.json)", NULL},
-    {"print", RTP_SET_BOOL, "true", "print the censored tweets on stdout", NULL},
-    {"print-per-second", RTP_SET_INT, "20", "print at most this many tweets a second, then a count of the rest (0 = all)", NULL},
+    {"print", RTP_SET_BOOL, "true",
+     "print the censored tweets the broker marks (rtp-broker --print-per-second), and its count of the rest", NULL},
     RTP_SETTINGS_END,
 };
 
 typedef struct {
     rtp_censor_t *censor;
     int print;
-    int64_t per_second;            /* 0: print every tweet */
-    int64_t second_started_ms;
-    int64_t printed, skipped;      /* in the current second */
-    uint64_t total;
 } censor_ctx_t;
-
-/* When thousands of tweets a second go by, a person can still read the output:
- * the first per_second tweets of each second are printed, the rest counted. */
-static void s_summarise(censor_ctx_t *ctx, int64_t now)
-{
-    if (ctx->skipped)
-        printf("... and %lld more tweets censored in the last second (%llu by this worker in all)\n",
-               (long long) ctx->skipped, (unsigned long long) ctx->total);
-    ctx->second_started_ms = now;
-    ctx->printed = ctx->skipped = 0;
-}
 
 static int s_work(void *arg, const rtp_msg_t *task, rtp_msg_t *result)
 {
@@ -50,22 +37,18 @@ static int s_work(void *arg, const rtp_msg_t *task, rtp_msg_t *result)
     return 0;
 }
 
-/* Prints one tweet on one line: "@screen_name: censored text", with the control
- * characters of the text written as \n, \t, \r or \xHH (and a backslash as \\). */
+/* Prints a tweet the broker marked on one line: "@screen_name: censored text", with
+ * the control characters of the text written as \n, \t, \r or \xHH (and a
+ * backslash as \\); before it, when the mark carries one, a line with the pool's
+ * count of the tweets left unprinted. */
 static void s_print(void *arg, const rtp_msg_t *task, const rtp_msg_t *result)
 {
     censor_ctx_t *ctx = arg;
-    if (!ctx->print)
+    if (!ctx->print || task->credit == 0)
         return;
-    ctx->total++;
-    int64_t now = rtp_mono_ms();
-    if (now - ctx->second_started_ms >= 1000)
-        s_summarise(ctx, now);
-    if (ctx->per_second > 0 && ctx->printed >= ctx->per_second) {
-        ctx->skipped++;
-        return;
-    }
-    ctx->printed++;
+    if (task->credit > 1)
+        printf("... %lu more tweets censored, not printed (rtp-broker --print-per-second)\n",
+               (unsigned long) task->credit - 1);
     size_t n = strlen(result->text);
     char *line = malloc(n * 4 + 1), *o = line;
     if (!line)
@@ -99,8 +82,7 @@ int main(int argc, char **argv)
     size_t len = 0;
     char *json = rtp_read_file(file, &len);
     rtp_err_t err;
-    censor_ctx_t ctx = {NULL, rtp_settings_bool(settings, "print"), rtp_settings_int(settings, "print-per-second"),
-                        rtp_mono_ms(), 0, 0, 0};
+    censor_ctx_t ctx = {NULL, rtp_settings_bool(settings, "print")};
     ctx.censor = json ? rtp_censor_new(json, len, &err) : NULL;
     free(json);
     if (!ctx.censor) {
@@ -116,8 +98,6 @@ int main(int argc, char **argv)
     cfg.sent = s_print;
     cfg.ctx = &ctx;
     code = rtp_worker_run(&cfg);
-    if (ctx.print)
-        s_summarise(&ctx, rtp_mono_ms());
     rtp_censor_destroy(&ctx.censor);
     rtp_settings_destroy(&settings);
     return code;

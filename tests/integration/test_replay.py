@@ -269,7 +269,9 @@ def test_rate():
         c.read_events(1, timeout=10)
         unlimited = len(c.read_for(1.0))
     stop_clean(srv)
-    check(unlimited > 2000, f"--rate 0 is as fast as the reader reads: {unlimited} events/s")
+    # unpaced: well above any pace of this test (200/s) and the stand-in's default
+    # (500/s), with room for a busy machine (an idle one reads 10,000 and more)
+    check(unlimited > 1000, f"--rate 0 is as fast as the reader reads: {unlimited} events/s")
     print(f"rate: steady 200 -> {steady:.0f}/s; bursts 200 -> {bursty:.0f}/s, per 0.5 s as /s: {per_half}; "
           f"schedule 100:1,1000:1 per 0.5 s as /s: {sched}; unlimited to a Python reader: {unlimited}/s")
 

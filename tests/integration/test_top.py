@@ -282,7 +282,8 @@ def test_no_system_and_dead_url():
         p = run_top("--count", 1, env=dict(os.environ, XDG_RUNTIME_DIR=empty))
         check(p.returncode == 1, f"no system: status 1, got {p.returncode}")
         check("no running rtp up found" in p.stderr, f"says why: {p.stderr!r}")
-        check(time.monotonic() - start < 5, "at once")
+        # at once, not after retrying (generous: a busy machine starts processes slowly)
+        check(time.monotonic() - start < 20, "at once")
         # a pointer naming a process that is gone
         with open(os.path.join(empty, "rtp-current.json"), "w", encoding="utf-8") as f:
             f.write('{"pid": 999999999, "broker_metrics": "http://127.0.0.1:9/metrics"}')

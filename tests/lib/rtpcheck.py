@@ -13,6 +13,7 @@ the first one processed is stored, so a row is accepted when it equals any of th
 versions of its id, and the user totals are checked against the rows actually stored.
 """
 
+import collections
 import json
 import math
 
@@ -45,6 +46,34 @@ def expected_from_files(paths=None, dead_letters=None):
                     if rec not in same:
                         same.append(rec)
     return versions
+
+
+def censor_line(rec):
+    """The line rtp-censor prints for a record: "@screen_name: censored text", with the
+    control characters written as \\n, \\t, \\r or \\xHH (and a backslash as \\\\)."""
+    out = []
+    for ch in rec["censored"]:
+        if ch in "\\\n\t\r":
+            out.append({"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append("\\x%02x" % ord(ch))
+        else:
+            out.append(ch)
+    return f"@{rec['screen_name']}: {''.join(out)}"
+
+
+def censor_lines(paths=None):
+    """Counter of the lines rtp-censor prints for every record of the files (by
+    default the two bundled ones), each as often as its record comes."""
+    if paths is None:
+        paths = [rtptest.data_path("tweets-a.jsonl"), rtptest.data_path("tweets-b.jsonl")]
+    lines = collections.Counter()
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    lines.update(censor_line(rec) for rec in ref.records_of(json.loads(line)))
+    return lines
 
 
 def _s(value):

@@ -109,7 +109,9 @@ static char *s_get(server_t *s, size_t max, long timeout_ms, size_t *len, rtp_er
     return body;
 }
 
-/* Serves reply (in pieces when piece > 0) and expects the body `want` of want_len bytes. */
+/* Serves reply (in pieces when piece > 0) and expects the body `want` of want_len bytes.
+ * A server that holds the connection open (hold_ms 4000) outlasts the 3 s timeout: a
+ * framed body that waited for the server to close would fail. */
 #define EXPECT_BODY(name, reply, piece, hold_ms, want) \
     s_expect_body(name, reply, sizeof reply - 1, piece, hold_ms, want, sizeof want - 1)
 static void s_expect_body(const char *name, const char *reply, size_t reply_len, size_t piece, int hold_ms,
@@ -119,15 +121,13 @@ static void s_expect_body(const char *name, const char *reply, size_t reply_len,
     s_start(&s, reply, reply_len, piece, hold_ms);
     rtp_err_t err = {{0}};
     size_t len = 12345;
-    int64_t took;
-    char *body = s_get(&s, 1000, 3000, &len, &err, &took);
+    char *body = s_get(&s, 1000, 3000, &len, &err, NULL);
     s_join(&s);
     if (!body)
         fprintf(stderr, "%s: failed: %s\n", name, err.msg);
     CHECK(body != NULL);
     CHECK_INT(len, want_len);
     CHECK(body && memcmp(body, want, want_len) == 0 && body[want_len] == 0);
-    CHECK(took < 2000);   /* framed bodies do not wait for the server to close */
     free(body);
     printf("  %s: %zu bytes\n", name, want_len);
 }
@@ -212,9 +212,10 @@ int main(void)
     /* over the limit: announced, chunked, or unannounced */
     int64_t took = 0;
     const char *announced = "HTTP/1.1 200 OK\r\nContent-Length: 1001\r\n\r\n";
+    /* refused from the header: reading on would have timed out (3 s, the server
+     * holds the connection for 4), with another reason */
     s_expect_error("too big (Content-Length)", announced, strlen(announced), 4000, 1000, 3000,
-                   "larger than 1000 bytes", &took);
-    CHECK(took < 2000);   /* refused from the header, not after reading */
+                   "larger than 1000 bytes", NULL);
     static char big[5000];
     int n = snprintf(big, sizeof big, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
     for (int i = 0; i < 3; i++)
@@ -225,12 +226,13 @@ int main(void)
     memset(big + n, 'x', 1001);
     s_expect_error("too big (until close)", big, (size_t) n + 1001, 0, 1000, 3000, "larger than 1000 bytes", NULL);
 
-    /* time: a server that answers nothing, or stops in the body */
+    /* time: a server that answers nothing, or stops in the body; the timeout, not the
+     * server's close after 5 s (the upper bound generous for a busy machine) */
     s_expect_error("timeout, no answer", "", 0, 5000, 1000, 300, "no whole answer within 300 ms", &took);
-    CHECK(took >= 250 && took < 2000);
+    CHECK(took >= 250 && took < 4500);
     const char *part = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this";
     s_expect_error("timeout in the body", part, strlen(part), 5000, 1000, 300, "no whole answer within 300 ms", &took);
-    CHECK(took >= 250 && took < 2000);
+    CHECK(took >= 250 && took < 4500);
 
     /* statuses and malformed responses */
     const char *r404 = "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found";

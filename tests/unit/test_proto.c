@@ -100,6 +100,7 @@ static void test_roundtrip_all_types(void)
         case RTP_MSG_TASK:
             /* a task carries what the workers read, and no more */
             CHECK_INT(b->copies, 3);
+            CHECK_INT(b->credit, 77);   /* the censor pool's print mark */
             CHECK_INT(b->kind, RTP_EVENT_TWEET);
             CHECK_STR(b->tweet.id, "123");
             CHECK_STR(b->tweet.screen_name, "ann");
@@ -175,23 +176,29 @@ static void test_malformed_headers(void)
     const uint8_t badver[4] = {'R', 'T', 99, RTP_MSG_HEARTBEAT};
     CHECK(rtp_msg_decode(badver, 4, (const uint8_t *) "", 0, &err) == NULL);
     CHECK(strstr(err.msg, "version") != NULL);
-    /* version 1: the types version 2 kept as they were are read (a journal written
-     * before an upgrade), TASK and SUPERVISOR, which changed, are not */
-    const uint8_t v1_credit[4] = {'R', 'T', 1, RTP_MSG_CREDIT};
+    /* older versions: the types that have not changed since are read (a journal
+     * written before an upgrade); version 2 changed TASK and SUPERVISOR, version 3 TASK */
+    const struct {
+        uint8_t version, type;
+        int readable;
+    } older[] = {{1, RTP_MSG_CREDIT, 1}, {1, RTP_MSG_TASK, 0}, {1, RTP_MSG_SUPERVISOR, 0},
+                 {2, RTP_MSG_CREDIT, 1}, {2, RTP_MSG_SUPERVISOR, 1}, {2, RTP_MSG_TASK, 0}};
     const uint8_t five[4] = {0, 0, 0, 5};
-    m = rtp_msg_decode(v1_credit, 4, five, 4, &err);
-    CHECK(m != NULL && m->credit == 5);
-    rtp_msg_destroy(&m);
-    const uint8_t v1_task[4] = {'R', 'T', 1, RTP_MSG_TASK};
-    CHECK(rtp_msg_decode(v1_task, 4, (const uint8_t *) "", 0, &err) == NULL);
-    CHECK(strstr(err.msg, "protocol version 1") != NULL);
-    const uint8_t v1_supervisor[4] = {'R', 'T', 1, RTP_MSG_SUPERVISOR};
-    CHECK(rtp_msg_decode(v1_supervisor, 4, (const uint8_t *) "", 0, &err) == NULL);
-    /* version 2: every type but WELCOME (new in 3) is read */
-    const uint8_t v2_credit[4] = {'R', 'T', 2, RTP_MSG_CREDIT};
-    m = rtp_msg_decode(v2_credit, 4, five, 4, &err);
-    CHECK(m != NULL && m->credit == 5);
-    rtp_msg_destroy(&m);
+    /* credit 5, text "h", three pools' counts and restarts (zeros) */
+    const uint8_t supervisor[4 + 5 + 24] = {0, 0, 0, 5, 0, 0, 0, 1, 'h'};
+    for (size_t i = 0; i < sizeof older / sizeof older[0]; i++) {
+        const uint8_t hdr[4] = {'R', 'T', older[i].version, older[i].type};
+        int is_supervisor = older[i].type == RTP_MSG_SUPERVISOR;
+        m = rtp_msg_decode(hdr, 4, is_supervisor ? supervisor : five, is_supervisor ? sizeof supervisor : 4, &err);
+        char want[64];
+        snprintf(want, sizeof want, "protocol version %d", older[i].version);
+        if (older[i].readable)
+            CHECK(m != NULL && m->credit == 5);
+        else
+            CHECK(m == NULL && strstr(err.msg, want) != NULL);
+        rtp_msg_destroy(&m);
+    }
+    /* WELCOME is new in version 3 */
     const uint8_t v2_welcome[4] = {'R', 'T', 2, RTP_MSG_WELCOME};
     const uint8_t empty_welcome[12] = {0};
     CHECK(rtp_msg_decode(v2_welcome, 4, empty_welcome, sizeof empty_welcome, &err) == NULL);

@@ -50,6 +50,13 @@ typedef struct {
 
 typedef broker_counters_t counters_t;   /* shared with broker_metrics.c, which exposes them */
 
+#define SILENT_HOSTS 32   /* hosts whose silences are remembered as one incident */
+typedef struct {
+    char host[64];        /* "" for workers named without a host */
+    uint32_t incident;
+    int64_t opened_ms;    /* when the first of its workers was found silent */
+} silent_host_t;
+
 typedef struct {
     const broker_config_t *cfg;
     zsock_t *readers, *workers, *results, *hashtags, *control;
@@ -70,6 +77,12 @@ typedef struct {
      * workers at once, and speculative copies of one task on several of them must
      * not count as several crashes (three would make it poison). */
     uint32_t incident;
+    /* A host's workers fall silent at the same moment but are found silent over
+     * several heartbeat passes (each expires a liveness after its own last word,
+     * spread further on a busy machine), and a task handed back by the first may go
+     * to another still-unexpired silent one of the same host: workers of one host
+     * (the worker name's part before '/') silent at once are one incident. */
+    silent_host_t silent[SILENT_HOSTS];
     uint64_t next_dispatch;
     uint32_t next_worker_id;
     /* what the aggregator's socket did not take yet, in order; bounded because no
@@ -343,11 +356,12 @@ static uint64_t s_sent_at(const event_t *e, int pool, uint32_t worker_id)
  * to the front of its pool's queue, unless another copy is still running. Workers
  * run their tasks in arrival order, so a crash happened on the oldest task it held:
  * only that one is blamed, and none when it left cleanly (blame 0: a worker stopped
- * by its supervisor, on a scale-down or a host's Ctrl-C, hands its tasks back). A blamed panic did what the lab wants and becomes a dead
- * letter; a blamed tweet counts one crash, and a tweet blamed for max_crashes lost
- * workers is poison: a dead letter instead of another dead worker, and a tweet is
- * blamed once per incident: b->incident for a loss of its own (++ it first), or
- * shared by the workers lost in the same heartbeat pass. */
+ * by its supervisor, on a scale-down or a host's Ctrl-C, hands its tasks back). A
+ * blamed panic did what the lab wants and becomes a dead letter; a blamed tweet
+ * counts one crash, and a tweet blamed for max_crashes lost workers is poison: a dead
+ * letter instead of another dead worker. A tweet is blamed once per incident:
+ * b->incident for a loss of its own (++ it first), or shared by a host's workers found
+ * silent together (s_silence_incident). */
 static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why, uint32_t incident, int blame)
 {
     int pool = w->pool;
@@ -419,8 +433,13 @@ static void s_worker_lost(broker_t *b, pool_worker_t *w, const char *why, uint32
 static void s_on_ready(broker_t *b, const rtp_peer_t *peer, rtp_msg_t *msg)
 {
     pool_worker_t *old = s_find_worker(b, peer);
+    /* A READY from a worker we know is no crash: the worker dropped its work on
+     * purpose before it (it reconnected, or was told we do not know it: after a
+     * host's cable is mended, one DISCONNECT goes back per message it had queued,
+     * and each makes it announce itself again). A crashed process comes back with
+     * a new routing id. So its tasks go back without blame. */
     if (old)
-        s_worker_lost(b, old, "announced itself again", ++b->incident, 1);
+        s_worker_lost(b, old, "announced itself again", ++b->incident, 0);
     int64_t expires = rtp_mono_ms() + (int64_t) b->cfg->heartbeat_ms * b->cfg->liveness;
     pool_worker_t *w = pool_add(b->pools[msg->pool], ++b->next_worker_id, peer, msg->text, (int) msg->credit, expires);
     if (!w) {
@@ -768,17 +787,44 @@ static void s_dispatch(broker_t *b, int pool)
 
 /* ---------- the tick: heartbeats, expiry, stats ---------- */
 
+/* The incident a worker found silent now belongs to: its host's, when that host's
+ * last incident opened (another worker found silent) after this worker's last word,
+ * so that both were silent at once; else a new one. A task redispatched after an
+ * incident opened to a worker that then crashes without a word is past its last word
+ * only if that word came after the opening: serial crashes stay incidents of their own. */
+static uint32_t s_silence_incident(broker_t *b, const pool_worker_t *w, int64_t now)
+{
+    const char *slash = strchr(w->name, '/');
+    int len = slash ? (int) (slash - w->name) : 0;
+    int64_t last_word = w->expires_ms - (int64_t) b->cfg->heartbeat_ms * b->cfg->liveness;
+    silent_host_t *slot = &b->silent[0];
+    for (int i = 0; i < SILENT_HOSTS; i++) {
+        silent_host_t *h = &b->silent[i];
+        if (h->incident && (int) strlen(h->host) == len && strncmp(h->host, w->name, (size_t) len) == 0) {
+            if (last_word <= h->opened_ms)
+                return h->incident;
+            slot = h;   /* the host's slot, for its new incident */
+            break;
+        }
+        if (h->opened_ms < slot->opened_ms)
+            slot = h;   /* the least recent, reused for a new host */
+    }
+    snprintf(slot->host, sizeof slot->host, "%.*s", len, w->name);
+    slot->incident = ++b->incident;
+    slot->opened_ms = now;
+    return slot->incident;
+}
+
 static void s_heartbeat(broker_t *b)
 {
     int64_t now = rtp_mono_ms();
-    uint32_t incident = ++b->incident; /* the workers found silent now were lost together */
     rtp_msg_t *hb = rtp_msg_new(RTP_MSG_HEARTBEAT);
     for (int p = 0; p < RTP_POOL_COUNT; p++) {
         pool_t *pool = b->pools[p];
         for (int i = 0; i < pool->count;) {
             pool_worker_t *w = pool->workers[i];
             if (now > w->expires_ms) {
-                s_worker_lost(b, w, "silent past its liveness", incident, 1);
+                s_worker_lost(b, w, "silent past its liveness", s_silence_incident(b, w, now), 1);
                 continue;   /* pool_remove moved another worker into slot i */
             }
             s_send_to_worker(b, w, hb);

@@ -161,6 +161,10 @@ static void s_reconnect(worker_t *w, const char *why)
     int delay = w->reconnect_delay_ms;
     int jittered = delay / 2 + (int) (s_next_random(&w->rng) % (uint64_t) (delay / 2 + 1));
     rtp_warn("%s; reconnecting to %s in %d ms", why, w->cfg->broker, jittered);
+    /* No linger: what this socket still holds (a READY, heartbeats) would reach the
+     * broker when the network comes back, from a routing id nobody answers on: a
+     * second, dead entry of this worker that gets tasks and is then lost as silent */
+    zsock_set_linger(w->sock, 0);
     zsock_destroy(&w->sock);
     for (int64_t until = rtp_mono_ms() + jittered; rtp_mono_ms() < until && !rtp_stop_requested();)
         usleep(10000);

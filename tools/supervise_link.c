@@ -51,6 +51,11 @@ static void s_announce(supervise_link_t *self)
 static void s_connect(supervise_link_t *self)
 {
     handshake_watch_attach(self->watch, NULL);
+    /* a reconnect drops what the old socket holds (no linger): its hello would
+     * otherwise reach the broker when the network comes back, from a routing id
+     * that is closed by then, and the broker would send its orders there */
+    if (self->sock)
+        zsock_set_linger(self->sock, 0);
     zsock_destroy(&self->sock);
     self->sock = zsock_new(ZMQ_DEALER);
     zsock_set_linger(self->sock, 500);

@@ -77,6 +77,16 @@ def _lost_since(text):
     return [m.groups() for m in map(LOST.search, text.splitlines()) if m]
 
 
+def _print_tails(procs):
+    """On a failure, the end of each process's log (the Procs' folders go at exit):
+    rtp up's carries the broker's, the readers' and the batcher's lines, a
+    supervisor's its workers'."""
+    for p in procs:
+        size = 12000 if p.name.startswith("rtp up") else 5000
+        print(f"----- the last {size} characters of the log of {p.name} "
+              f"(exit {p.popen.poll()}) -----\n{p.stderr_text()[-size:]}")
+
+
 def test_two_commands_across_three_hosts():
     root = tempfile.mkdtemp(prefix="rtp-listen-keys-")
     net = _net()
@@ -223,6 +233,9 @@ def test_two_commands_across_three_hosts():
             for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:", "GIVING UP"):
                 check(marker not in text, f"{marker} in the log of {p.name}:\n{text[-3000:]}")
         print("  every process exited 0, no sanitizer report")
+    except BaseException:
+        _print_tails(procs)
+        raise
     finally:
         for p in procs:
             p.stop(timeout=10)

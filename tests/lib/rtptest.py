@@ -97,6 +97,11 @@ _live = set()
 _dirs = []
 
 
+def _runs_rtp_up(argv):
+    """Whether argv starts `rtp up`, itself or through a wrapper command."""
+    return any(os.path.basename(a) == "rtp" and argv[i + 1:i + 2] == ["up"] for i, a in enumerate(argv))
+
+
 class Proc:
     """A child process started from RTP_BIN_DIR (or bin_dir), its stdout and stderr
     in files of a temporary folder (removed at exit unless RTP_TEST_KEEP is set)."""
@@ -112,9 +117,10 @@ class Proc:
         full_env.update(env or {})
         self.args = [exe, *[str(a) for a in args]]
         # `rtp up` keeps its state (spools, journal, Redis data) in a folder it locks:
-        # each run gets its own unless the test gives one, so tests run in parallel
-        if name == "rtp" and self.args[1:2] == ["up"] and "--state-dir" not in self.args and \
-                "RTP_STATE_DIR" not in (env or {}):
+        # each run gets its own unless the test gives one, so tests run in parallel and
+        # no run resumes another's. Started directly or through a wrapper (`ip netns
+        # exec NS /path/rtp up ...`): the rtp executable followed by "up"
+        if _runs_rtp_up(self.args) and "--state-dir" not in self.args and "RTP_STATE_DIR" not in (env or {}):
             full_env["RTP_STATE_DIR"] = os.path.join(self.dir, "state")
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.popen = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=full_env)

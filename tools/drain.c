@@ -11,13 +11,18 @@
 /* a reader ends its own wait at the bound; this much later it is killed */
 #define KILL_GRACE_MS 5000
 
+static int s_is_reader(const sup_child_t *c)
+{
+    return strncmp(c->name, READERS, strlen(READERS)) == 0;
+}
+
 /* Readers still running; with sig, sends it to each. */
 static int s_readers(sup_t *sup, int sig)
 {
     int n = 0;
     for (int i = 0; i < sup_count(sup); i++) {
         sup_child_t *c = sup_child(sup, i);
-        if (c->pid && strncmp(c->name, READERS, strlen(READERS)) == 0) {
+        if (c->pid && s_is_reader(c)) {
             n++;
             if (sig)
                 kill(c->pid, sig);
@@ -31,7 +36,7 @@ int up_drain(sup_t *sup, supervise_link_t *link, up_status_t *status, int64_t bo
     int64_t start = rtp_mono_ms(), next_line = start + PROGRESS_MS;
     for (int i = 0; i < sup_count(sup); i++) {
         sup_child_t *c = sup_child(sup, i);
-        if (strncmp(c->name, READERS, strlen(READERS)) == 0) {
+        if (s_is_reader(c)) {
             sup_stop_async(sup, c);
             c->kill_at_ms = start + bound_ms + KILL_GRACE_MS;
         }

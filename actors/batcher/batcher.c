@@ -245,8 +245,19 @@ static void s_read_monitor(batcher_t *b)
 
 /* --- writing ------------------------------------------------------------------ */
 
-/* The one place a batch goes to Redis (from memory or from the journal). 0 when it
- * is written, -1 with the reason otherwise. */
+/* A successful write that began at t0_us: its time into the histogram and the
+ * moving average. */
+static void s_note_write_time(batcher_t *b, int64_t t0_us)
+{
+    double ms = (double) (rtp_mono_us() - t0_us) / 1000.0;
+    batcher_metrics_write_time(b->metrics, ms / 1000.0);
+    b->write_ms = b->write_ms > 0 ? b->write_ms + (ms - b->write_ms) / 8.0 : ms;
+}
+
+/* A batch written in one round trip: the journal's replay (held records are
+ * pipelined: s_flush sends, s_complete takes the reply). 0 when it is written, -1
+ * with the reason otherwise. */
+
 static int s_write_batch(batcher_t *b, rtp_msg_t *const *msgs, size_t n, rtp_store_counts_t *counts,
                          rtp_err_t *err)
 {
@@ -255,11 +266,8 @@ static int s_write_batch(batcher_t *b, rtp_msg_t *const *msgs, size_t n, rtp_sto
         usleep((useconds_t) b->cfg->write_delay_ms * 1000); /* test hook: a slow Redis */
     int rc = rtp_store_write(b->store, msgs, n, counts, err);
     b->redis_up = rc == 0;
-    if (rc == 0) {
-        double ms = (double) (rtp_mono_us() - t0) / 1000.0;
-        batcher_metrics_write_time(b->metrics, ms / 1000.0);
-        b->write_ms = b->write_ms > 0 ? b->write_ms + (ms - b->write_ms) / 8.0 : ms;
-    }
+    if (rc == 0)
+        s_note_write_time(b, t0);
     return rc;
 }
 
@@ -483,9 +491,7 @@ static int s_complete(batcher_t *b, int wait)
     int64_t now = rtp_mono_ms();
     b->redis_up = rc == 1;
     if (rc == 1) {
-        double ms = (double) (rtp_mono_us() - t0) / 1000.0;
-        batcher_metrics_write_time(b->metrics, ms / 1000.0);
-        b->write_ms = b->write_ms > 0 ? b->write_ms + (ms - b->write_ms) / 8.0 : ms;
+        s_note_write_time(b, t0);
         s_written(b, b->items + b->start, n, &counts, t0, now);
         b->healthy = 1;
         s_release(b, n);
@@ -577,8 +583,6 @@ static int s_replay_due(const batcher_t *b, int64_t now)
     return s_journaling(b) && !b->in_flight && now >= b->next_attempt_ms;
 }
 
-/* Before when held records may not leave: the next Redis attempt after a failure, or,
- * while the journal holds records, the next append (never while it is full). */
 /* When the oldest batch in flight has waited for its reply as long as a command may
  * take (the link's command timeout): then it is waited for, and fails if it times
  * out as a plain round trip would. */
@@ -590,6 +594,8 @@ static int64_t s_overdue_at(const batcher_t *b)
     return b->flight_t0_us[0] / 1000 + timeout;
 }
 
+/* Before when held records may not leave: the next Redis attempt after a failure, or,
+ * while the journal holds records, the next append (never while it is full). */
 static int64_t s_gate(const batcher_t *b)
 {
     if (!s_journaling(b))

@@ -157,96 +157,172 @@ int rtp_msg_set_acks(rtp_msg_t *self, const uint64_t *seqs, uint32_t count)
     return 0;
 }
 
-/* --- writer: a growable buffer --- */
-typedef struct {
-    uint8_t **buf;
-    size_t *cap;
-    size_t len;
-    int failed;
-} writer_t;
+/* --- writer: the size first, one reservation, then stores without checks --- */
 
-static void w_bytes(writer_t *w, const void *data, size_t n)
+/* Makes room for `need` bytes in *buf (grown with realloc, doubling from 512).
+ * 0, or -1 out of memory. */
+static int s_reserve(uint8_t **buf, size_t *cap, size_t need)
 {
-    if (w->failed)
-        return;
-    if (w->len + n > *w->cap) {
-        size_t cap = *w->cap ? *w->cap : 512;
-        while (cap < w->len + n)
-            cap *= 2;
-        uint8_t *grown = realloc(*w->buf, cap);
-        if (!grown) {
-            w->failed = 1;
-            return;
-        }
-        *w->buf = grown;
-        *w->cap = cap;
-    }
-    if (n)
-        memcpy(*w->buf + w->len, data, n);
-    w->len += n;
+    if (need <= *cap)
+        return 0;
+    size_t grown_cap = *cap ? *cap : 512;
+    while (grown_cap < need)
+        grown_cap *= 2;
+    uint8_t *grown = realloc(*buf, grown_cap);
+    if (!grown)
+        return -1;
+    *buf = grown;
+    *cap = grown_cap;
+    return 0;
 }
 
-static void w_u64(writer_t *w, uint64_t v)
+static uint8_t *w_u64(uint8_t *p, uint64_t v)
 {
-    uint8_t b[8];
     for (int i = 7; i >= 0; i--, v >>= 8)
-        b[i] = (uint8_t) v;
-    w_bytes(w, b, 8);
+        p[i] = (uint8_t) v;
+    return p + 8;
 }
 
-static void w_u32(writer_t *w, uint32_t v)
+static uint8_t *w_u32(uint8_t *p, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t) (v >> 24), (uint8_t) (v >> 16), (uint8_t) (v >> 8), (uint8_t) v};
-    w_bytes(w, b, 4);
+    p[0] = (uint8_t) (v >> 24);
+    p[1] = (uint8_t) (v >> 16);
+    p[2] = (uint8_t) (v >> 8);
+    p[3] = (uint8_t) v;
+    return p + 4;
 }
 
-static void w_double(writer_t *w, double d)
+static uint8_t *w_double(uint8_t *p, double d)
 {
     uint64_t bits;
     memcpy(&bits, &d, 8);
-    w_u64(w, bits);
+    return w_u64(p, bits);
 }
 
-static void w_blob(writer_t *w, const char *s, size_t n)
+static uint8_t *w_blob(uint8_t *p, const char *s, size_t n)
 {
-    w_u32(w, (uint32_t) n);
-    w_bytes(w, s, n);
+    p = w_u32(p, (uint32_t) n);
+    if (n)
+        memcpy(p, s, n);
+    return p + n;
 }
 
-static void w_str(writer_t *w, const char *s)
-{
-    s = s ? s : "";
-    w_blob(w, s, strlen(s));
-}
+/* The lengths of a message's strings, measured once for the size and the stores. */
+typedef struct {
+    size_t origin, text, raw, id;
+    size_t tweet[9];
+} lengths_t;
 
-static void w_tweet(writer_t *w, const rtp_tweet_t *t)
+static size_t s_len(const char *s) { return s ? strlen(s) : 0; }
+static const char *s_or_empty(const char *s) { return s ? s : ""; }
+
+/* The tweet's strings in rtp_tweet_set_n's order. */
+static void s_tweet_strings(const rtp_tweet_t *t, const char *s[9])
 {
-    const char *s[9] = {t->id,       t->user_id,    t->user_name, t->screen_name, t->text,
+    const char *v[9] = {t->id,       t->user_id,    t->user_name, t->screen_name, t->text,
                         t->hashtags, t->created_at, t->lang,      t->retweet_of};
-    size_t n[9];
-    rtp_tweet_lengths(t, n);
     for (int i = 0; i < 9; i++)
-        w_blob(w, s[i] ? s[i] : "", n[i]);
-    w_u64(w, (uint64_t) t->followers);
-    w_u64(w, (uint64_t) t->favorites);
-    w_u64(w, (uint64_t) t->retweets);
-    w_u64(w, (uint64_t) t->time_ms);
+        s[i] = s_or_empty(v[i]);
 }
 
 /* A task's tweet: what the workers read (the id, the screen name the censor pool
  * prints, the text, the counts of the engagement ratio); the broker keeps the
  * whole record for the aggregator. The text goes to every pool for the
  * --crash-on test hook. */
-static void w_task_tweet(writer_t *w, const rtp_tweet_t *t)
+static const int s_task_tweet_strings[3] = {0, 3, 4};
+
+/* The body's size: fixed fields plus the strings, whose lengths go into *n. */
+static size_t s_body_size(const rtp_msg_t *msg, uint32_t f, lengths_t *n)
 {
-    size_t n[9];
-    rtp_tweet_lengths(t, n);
-    w_blob(w, t->id ? t->id : "", n[0]);
-    w_blob(w, t->screen_name ? t->screen_name : "", n[3]);
-    w_blob(w, t->text ? t->text : "", n[4]);
-    w_u64(w, (uint64_t) t->followers);
-    w_u64(w, (uint64_t) t->favorites);
-    w_u64(w, (uint64_t) t->retweets);
+    size_t size = 0;
+    size += (f & F_KEY ? 8 : 0) + (f & F_SEQ ? 8 : 0) + (f & F_POOL ? 1 : 0) + (f & F_KIND ? 1 : 0);
+    size += (f & F_CREDIT ? 4 : 0) + (f & F_RECEIVED ? 8 : 0) + (f & F_TIME ? 8 : 0);
+    size += (f & F_NUMBER ? 8 : 0) + (f & F_NUMBER2 ? 8 : 0) + (f & F_COPIES ? 1 : 0);
+    if (f & F_ORIGIN)
+        size += 4 + (n->origin = s_len(msg->origin));
+    if (f & F_TEXT)
+        size += 4 + (n->text = s_len(msg->text));
+    if (f & F_RAW)
+        size += 4 + (n->raw = msg->raw ? msg->raw_len : 0);
+    if (f & F_ACKS)
+        size += 4 + (size_t) msg->ack_count * 8;
+    if (f & (F_TWEET | F_TASK_TWEET))
+        rtp_tweet_lengths(&msg->tweet, n->tweet);
+    if (f & F_TWEET) {
+        for (int i = 0; i < 9; i++)
+            size += 4 + n->tweet[i];
+        size += 4 * 8;
+    }
+    if (f & F_TASK_TWEET) {
+        for (int i = 0; i < 3; i++)
+            size += 4 + n->tweet[s_task_tweet_strings[i]];
+        size += 3 * 8;
+    }
+    if (f & F_ID)
+        size += 4 + (n->id = s_len(msg->id));
+    if (f & F_COUNTS)
+        size += RTP_POOL_COUNT * 8;
+    return size;
+}
+
+/* Writes the body (exactly s_body_size bytes) at p; returns its end. */
+static uint8_t *s_write_body(uint8_t *p, const rtp_msg_t *msg, uint32_t f, const lengths_t *n)
+{
+    if (f & F_KEY)
+        p = w_u64(p, msg->key);
+    if (f & F_SEQ)
+        p = w_u64(p, msg->seq);
+    if (f & F_POOL)
+        *p++ = msg->pool;
+    if (f & F_KIND)
+        *p++ = msg->kind;
+    if (f & F_CREDIT)
+        p = w_u32(p, msg->credit);
+    if (f & F_RECEIVED)
+        p = w_u64(p, (uint64_t) msg->received_us);
+    if (f & F_TIME)
+        p = w_u64(p, (uint64_t) msg->time_ms);
+    if (f & F_NUMBER)
+        p = w_double(p, msg->number);
+    if (f & F_NUMBER2)
+        p = w_double(p, msg->number2);
+    if (f & F_ORIGIN)
+        p = w_blob(p, msg->origin, n->origin);
+    if (f & F_TEXT)
+        p = w_blob(p, msg->text, n->text);
+    if (f & F_RAW)
+        p = w_blob(p, msg->raw, n->raw);
+    if (f & F_ACKS) {
+        p = w_u32(p, msg->ack_count);
+        for (uint32_t i = 0; i < msg->ack_count; i++)
+            p = w_u64(p, msg->acks[i]);
+    }
+    if (f & (F_TWEET | F_TASK_TWEET)) {
+        const rtp_tweet_t *t = &msg->tweet;
+        const char *s[9];
+        s_tweet_strings(t, s);
+        if (f & F_TWEET)
+            for (int i = 0; i < 9; i++)
+                p = w_blob(p, s[i], n->tweet[i]);
+        else
+            for (int i = 0; i < 3; i++)
+                p = w_blob(p, s[s_task_tweet_strings[i]], n->tweet[s_task_tweet_strings[i]]);
+        p = w_u64(p, (uint64_t) t->followers);
+        p = w_u64(p, (uint64_t) t->favorites);
+        p = w_u64(p, (uint64_t) t->retweets);
+        if (f & F_TWEET)
+            p = w_u64(p, (uint64_t) t->time_ms);
+    }
+    if (f & F_ID)
+        p = w_blob(p, msg->id, n->id);
+    if (f & F_COPIES)
+        *p++ = msg->copies;
+    if (f & F_COUNTS)
+        for (int i = 0; i < RTP_POOL_COUNT; i++) {
+            p = w_u32(p, msg->counts[i]);
+            p = w_u32(p, msg->restarts[i]);
+        }
+    return p;
 }
 
 /* A header frame: "RT", our version, the type (a message's, or RTP_PACKED_TYPE). */
@@ -258,59 +334,33 @@ static void s_header(uint8_t hdr[4], uint8_t type)
     hdr[3] = type;
 }
 
-int rtp_msg_encode(const rtp_msg_t *msg, uint8_t hdr[4], uint8_t **buf, size_t *cap, size_t *len)
+/* Encodes msg's body at byte `at` of *buf (grown as needed; the bytes before `at`
+ * are kept), its header into hdr; its length into *len. 0, or -1 (an unknown type,
+ * a string past 4 GiB, out of memory). */
+static int s_encode_at(const rtp_msg_t *msg, uint8_t hdr[4], uint8_t **buf, size_t *cap, size_t at, size_t *len)
 {
     if (msg->type <= 0 || msg->type >= RTP_MSG_TYPE_COUNT_)
         return -1;
     s_header(hdr, (uint8_t) msg->type);
     uint32_t f = s_fields[msg->type];
-    writer_t w = {buf, cap, 0, 0};
-    if (f & F_KEY)
-        w_u64(&w, msg->key);
-    if (f & F_SEQ)
-        w_u64(&w, msg->seq);
-    if (f & F_POOL)
-        w_bytes(&w, &msg->pool, 1);
-    if (f & F_KIND)
-        w_bytes(&w, &msg->kind, 1);
-    if (f & F_CREDIT)
-        w_u32(&w, msg->credit);
-    if (f & F_RECEIVED)
-        w_u64(&w, (uint64_t) msg->received_us);
-    if (f & F_TIME)
-        w_u64(&w, (uint64_t) msg->time_ms);
-    if (f & F_NUMBER)
-        w_double(&w, msg->number);
-    if (f & F_NUMBER2)
-        w_double(&w, msg->number2);
-    if (f & F_ORIGIN)
-        w_str(&w, msg->origin);
-    if (f & F_TEXT)
-        w_str(&w, msg->text);
-    if (f & F_RAW)
-        w_blob(&w, msg->raw ? msg->raw : "", msg->raw ? msg->raw_len : 0);
-    if (f & F_ACKS) {
-        w_u32(&w, msg->ack_count);
-        for (uint32_t i = 0; i < msg->ack_count; i++)
-            w_u64(&w, msg->acks[i]);
-    }
-    if (f & F_TWEET)
-        w_tweet(&w, &msg->tweet);
-    if (f & F_TASK_TWEET)
-        w_task_tweet(&w, &msg->tweet);
-    if (f & F_ID)
-        w_str(&w, msg->id);
-    if (f & F_COPIES)
-        w_bytes(&w, &msg->copies, 1);
-    if (f & F_COUNTS)
-        for (int i = 0; i < RTP_POOL_COUNT; i++) {
-            w_u32(&w, msg->counts[i]);
-            w_u32(&w, msg->restarts[i]);
-        }
-    if (w.failed)
+    lengths_t n = {0};
+    size_t size = s_body_size(msg, f, &n);
+    if (n.origin > UINT32_MAX || n.text > UINT32_MAX || n.raw > UINT32_MAX || n.id > UINT32_MAX)
         return -1;
-    *len = w.len;
+    for (int i = 0; i < 9; i++)
+        if (n.tweet[i] > UINT32_MAX)
+            return -1;
+    /* at least one byte: an empty body still gets a buffer (callers send *buf) */
+    if (s_reserve(buf, cap, at + (size ? size : 1)) != 0)
+        return -1;
+    s_write_body(*buf + at, msg, f, &n);
+    *len = size;
     return 0;
+}
+
+int rtp_msg_encode(const rtp_msg_t *msg, uint8_t hdr[4], uint8_t **buf, size_t *cap, size_t *len)
+{
+    return s_encode_at(msg, hdr, buf, cap, 0, len);
 }
 
 /* --- reader: bounds-checked cursor over a frame --- */
@@ -555,15 +605,14 @@ void rtp_packed_header(uint8_t hdr[4])
 int rtp_packed_append(uint8_t **buf, size_t *cap, size_t *len, const uint8_t hdr[4], const uint8_t *body,
                       size_t body_len)
 {
-    if (body_len > UINT32_MAX)
+    if (body_len > UINT32_MAX || s_reserve(buf, cap, *len + 8 + body_len) != 0)
         return -1;
-    writer_t w = {buf, cap, *len, 0};
-    w_bytes(&w, hdr, 4);
-    w_u32(&w, (uint32_t) body_len);
-    w_bytes(&w, body, body_len);
-    if (w.failed)
-        return -1;
-    *len = w.len;
+    uint8_t *p = *buf + *len;
+    memcpy(p, hdr, 4);
+    p = w_u32(p + 4, (uint32_t) body_len);
+    if (body_len)
+        memcpy(p, body, body_len);
+    *len += 8 + body_len;
     return 0;
 }
 
@@ -571,18 +620,21 @@ int rtp_packed_append(uint8_t **buf, size_t *cap, size_t *len, const uint8_t hdr
 static __thread uint8_t *s_pack = NULL;
 static __thread size_t s_pack_cap = 0;
 
-/* n > 1 messages as a packed bundle: a header frame and one body frame. */
+/* n > 1 messages as a packed bundle: a header frame and one body frame. Each
+ * message is encoded in place, after the 8 bytes of its header and length. */
 static int s_send_packed(void *handle, rtp_msg_t *const *msgs, size_t n, int flags)
 {
     size_t len = 0;
     for (size_t i = 0; i < n; i++) {
         uint8_t hdr[4];
         size_t body_len = 0;
-        if (rtp_msg_encode(msgs[i], hdr, &s_buf, &s_cap, &body_len) != 0 ||
-            rtp_packed_append(&s_pack, &s_pack_cap, &len, hdr, s_buf, body_len) != 0) {
+        if (s_encode_at(msgs[i], hdr, &s_pack, &s_pack_cap, len + 8, &body_len) != 0 || body_len > UINT32_MAX) {
             errno = EINVAL;
             return -1;
         }
+        memcpy(s_pack + len, hdr, 4);
+        w_u32(s_pack + len + 4, (uint32_t) body_len);
+        len += 8 + body_len;
     }
     uint8_t hdr[4];
     rtp_packed_header(hdr);

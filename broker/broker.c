@@ -26,6 +26,7 @@
 typedef struct {
     uint64_t key;
     rtp_msg_t *task;                                  /* the TASK sent to workers */
+    rtp_encoded_t task_wire;                          /* the same, encoded once for all its copies */
     char origin[ORIGIN_MAX];
     uint64_t seq;
     uint8_t needed;                                   /* bit per pool that must answer */
@@ -195,6 +196,7 @@ static void s_event_free(event_t *e)
 {
     if (e) {
         rtp_msg_destroy(&e->task);
+        rtp_encoded_clear(&e->task_wire);
         for (int p = 0; p < RTP_POOL_COUNT; p++)
             rtp_msg_destroy(&e->parts[p]);
         free(e);
@@ -631,6 +633,12 @@ static void s_on_event(broker_t *b, rtp_msg_t *msg)
     /* the tweet moves from the event into the task: no copy */
     e->task->tweet = msg->tweet;
     memset(&msg->tweet, 0, sizeof msg->tweet);
+    /* encoded here, while the tweet is in the cache, and once: its copies differ
+     * only in the print mark and the number of copies, set when each is sent */
+    if (rtp_encoded_set(&e->task_wire, e->task) != 0) {
+        rtp_error("out of memory encoding a task");
+        abort();
+    }
     rtp_u64map_put(b->events, e->key, e);
 
     if (msg->kind == RTP_EVENT_PANIC) {
@@ -717,8 +725,8 @@ static size_t s_read_bundle(broker_t *b, zsock_t *sock, const char *endpoint,
 /* Sends the tasks a dispatch round chose for w, as one bundle. */
 static void s_flush_tasks(broker_t *b, pool_worker_t *w)
 {
-    if (w->n_outgoing && rtp_msg_send_bundle((rtp_msg_t *const *) w->outgoing, (size_t) w->n_outgoing, b->workers,
-                                             &w->peer, ZMQ_DONTWAIT) != 0)
+    if (w->n_outgoing && rtp_encoded_send_bundle((const rtp_encoded_t *const *) w->outgoing, (size_t) w->n_outgoing,
+                                                 b->workers, &w->peer, ZMQ_DONTWAIT) != 0)
         rtp_debug("sending %d task(s) to %s failed: %s", w->n_outgoing, w->name, zmq_strerror(errno));
     w->n_outgoing = 0;
 }
@@ -770,6 +778,7 @@ static void s_dispatch(broker_t *b, int pool)
             else
                 b->n.printed++;
         }
+        rtp_encoded_task_mark(&e->task_wire, e->task->credit, e->task->copies);
         if (b->metrics)
             e->dispatched_us[pool] = b->now_us;
         for (int i = 0, c = 0; i < n && c < MAX_COPIES; c++) {
@@ -777,7 +786,7 @@ static void s_dispatch(broker_t *b, int pool)
                 continue;
             e->holders[pool][c] = chosen[i]->id;
             e->sent_at[pool][c] = ++b->next_dispatch;
-            chosen[i]->outgoing[chosen[i]->n_outgoing++] = e->task;
+            chosen[i]->outgoing[chosen[i]->n_outgoing++] = &e->task_wire;
             if (chosen[i]->n_outgoing == RTP_BUNDLE_MAX)
                 s_flush_tasks(b, chosen[i]);
             round = 1;

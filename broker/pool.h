@@ -21,8 +21,9 @@ typedef struct {
     uint64_t dispatched;
     uint64_t dispatched_before;   /* `dispatched` at the broker's last stats line */
     uint64_t completed;
-    /* tasks chosen for it in this dispatch round, sent as one bundle at its end */
-    const rtp_msg_t *outgoing[RTP_BUNDLE_MAX];
+    /* tasks chosen for it in this dispatch round (kept encoded by their events),
+     * sent as one bundle at its end */
+    rtp_encoded_t *outgoing[RTP_BUNDLE_MAX];
     int n_outgoing;
 } pool_worker_t;
 

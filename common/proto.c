@@ -620,27 +620,19 @@ int rtp_packed_append(uint8_t **buf, size_t *cap, size_t *len, const uint8_t hdr
 static __thread uint8_t *s_pack = NULL;
 static __thread size_t s_pack_cap = 0;
 
-/* n > 1 messages as a packed bundle: a header frame and one body frame. Each
- * message is encoded in place, after the 8 bytes of its header and length. */
-static int s_send_packed(void *handle, rtp_msg_t *const *msgs, size_t n, int flags)
+/* The routing id (when peer is not NULL), a header frame and a body frame, as one
+ * ZeroMQ message: ZeroMQ queues the parts of a message atomically, so once the
+ * first part is taken the rest will be too (a later part cannot fail with EAGAIN).
+ * Everything is encoded before the first part goes: a failure leaves no message
+ * half sent. */
+static int s_send_pair(void *handle, const rtp_peer_t *peer, int flags, const uint8_t hdr[4], const void *body,
+                       size_t len)
 {
-    size_t len = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t hdr[4];
-        size_t body_len = 0;
-        if (s_encode_at(msgs[i], hdr, &s_pack, &s_pack_cap, len + 8, &body_len) != 0 || body_len > UINT32_MAX) {
-            errno = EINVAL;
-            return -1;
-        }
-        memcpy(s_pack + len, hdr, 4);
-        w_u32(s_pack + len + 4, (uint32_t) body_len);
-        len += 8 + body_len;
-    }
-    uint8_t hdr[4];
-    rtp_packed_header(hdr);
-    if (zmq_send(handle, hdr, 4, flags | ZMQ_SNDMORE) < 0)
+    if (peer && zmq_send(handle, peer->data, peer->len, flags | ZMQ_SNDMORE) < 0)
         return -1;
-    return zmq_send(handle, s_pack, len, 0) < 0 ? -1 : 0;
+    if (zmq_send(handle, hdr, 4, (peer ? 0 : flags) | ZMQ_SNDMORE) < 0)
+        return -1;
+    return zmq_send(handle, len ? body : "", len, 0) < 0 ? -1 : 0;
 }
 
 int rtp_msg_send_bundle(rtp_msg_t *const *msgs, size_t n, void *sock, const rtp_peer_t *peer, int flags)
@@ -650,41 +642,71 @@ int rtp_msg_send_bundle(rtp_msg_t *const *msgs, size_t n, void *sock, const rtp_
         errno = EINVAL;
         return -1;
     }
-    if (n > 1) {
-        /* the routing id, then the bundle: ZeroMQ takes all of it or none */
-        if (peer && zmq_send(handle, peer->data, peer->len, flags | ZMQ_SNDMORE) < 0)
+    uint8_t hdr[4];
+    size_t len = 0;
+    if (n == 1) {
+        if (rtp_msg_encode(msgs[0], hdr, &s_buf, &s_cap, &len) != 0) {
+            errno = EINVAL;
             return -1;
-        return s_send_packed(handle, msgs, n, peer ? 0 : flags);
-    }
-    /* ZeroMQ queues the parts of a message atomically: once the first part is taken
-     * the rest will be too, so a later part cannot fail with EAGAIN. Each pair is
-     * encoded just before it is sent, so one buffer serves them all (zmq_send copies). */
-    int first = 1;
-    if (peer) {
-        if (zmq_send(handle, peer->data, peer->len, flags | ZMQ_SNDMORE) < 0)
-            return -1;
-        first = 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint8_t hdr[4];
-        size_t len = 0;
-        if (rtp_msg_encode(msgs[i], hdr, &s_buf, &s_cap, &len) != 0) {
-            if (first) {
-                errno = EINVAL;
-                return -1;
-            }
-            /* a part already went: end the message with an empty body the receiver
-             * rejects, rather than leave the socket mid-message */
-            memset(hdr, 0, sizeof hdr);
-            len = 0;
         }
-        if (zmq_send(handle, hdr, 4, (first ? flags : 0) | ZMQ_SNDMORE) < 0)
-            return -1;
-        first = 0;
-        if (zmq_send(handle, len ? (void *) s_buf : (void *) "", len, i + 1 < n ? ZMQ_SNDMORE : 0) < 0)
-            return -1;
+        return s_send_pair(handle, peer, flags, hdr, s_buf, len);
     }
+    /* packed: each message encoded in place, after the 8 bytes of its header and length */
+    for (size_t i = 0; i < n; i++) {
+        size_t body_len = 0;
+        if (s_encode_at(msgs[i], hdr, &s_pack, &s_pack_cap, len + 8, &body_len) != 0 || body_len > UINT32_MAX) {
+            errno = EINVAL;
+            return -1;
+        }
+        memcpy(s_pack + len, hdr, 4);
+        w_u32(s_pack + len + 4, (uint32_t) body_len);
+        len += 8 + body_len;
+    }
+    rtp_packed_header(hdr);
+    return s_send_pair(handle, peer, flags, hdr, s_pack, len);
+}
+
+int rtp_encoded_set(rtp_encoded_t *self, const rtp_msg_t *msg)
+{
+    return rtp_msg_encode(msg, self->hdr, &self->body, &self->cap, &self->len);
+}
+
+void rtp_encoded_clear(rtp_encoded_t *self)
+{
+    free(self->body);
+    memset(self, 0, sizeof *self);
+}
+
+int rtp_encoded_task_mark(rtp_encoded_t *self, uint32_t credit, uint8_t copies)
+{
+    /* a TASK's body: key (8 bytes), kind (1), credit (4), ..., copies (its last
+     * byte); test_proto checks this against the encoder */
+    if (self->hdr[3] != RTP_MSG_TASK || self->len < 8 + 1 + 4 + 1)
+        return -1;
+    w_u32(self->body + 9, credit);
+    self->body[self->len - 1] = copies;
     return 0;
+}
+
+int rtp_encoded_send_bundle(const rtp_encoded_t *const *msgs, size_t n, void *sock, const rtp_peer_t *peer,
+                            int flags)
+{
+    void *handle = zsock_resolve(sock);
+    if (n == 0 || n > RTP_BUNDLE_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (n == 1)
+        return s_send_pair(handle, peer, flags, msgs[0]->hdr, msgs[0]->body, msgs[0]->len);
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rtp_packed_append(&s_pack, &s_pack_cap, &len, msgs[i]->hdr, msgs[i]->body, msgs[i]->len) != 0) {
+            errno = EINVAL;
+            return -1;
+        }
+    uint8_t hdr[4];
+    rtp_packed_header(hdr);
+    return s_send_pair(handle, peer, flags, hdr, s_pack, len);
 }
 
 static void s_drain_rest(void *handle)

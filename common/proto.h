@@ -164,6 +164,25 @@ int rtp_packed_append(uint8_t **buf, size_t *cap, size_t *len, const uint8_t hdr
 /* The header frame of a packed bundle. */
 void rtp_packed_header(uint8_t hdr[4]);
 
+/* A message kept encoded, sent many times without encoding it again: the broker
+ * sends an event's TASK to a worker of each pool, and to speculative copies. */
+typedef struct {
+    uint8_t hdr[4];
+    uint8_t *body;
+    size_t len, cap;
+} rtp_encoded_t;
+
+/* Encodes msg into self (a zeroed rtp_encoded_t, or one to reuse). 0 or -1. */
+int rtp_encoded_set(rtp_encoded_t *self, const rtp_msg_t *msg);
+void rtp_encoded_clear(rtp_encoded_t *self);
+/* Sets an encoded TASK's print mark (credit) and copies, the two fields that
+ * differ between the copies of one task: the bytes are then those of the message
+ * encoded with these values. 0, or -1 when self is not a TASK. */
+int rtp_encoded_task_mark(rtp_encoded_t *self, uint32_t credit, uint8_t copies);
+/* rtp_msg_send_bundle for messages kept encoded (the same bytes on the wire). */
+int rtp_encoded_send_bundle(const rtp_encoded_t *const *msgs, size_t n, void *sock, const rtp_peer_t *peer,
+                            int flags);
+
 /* Receives one ZeroMQ message that may be a bundle of up to `max` (<= RTP_BUNDLE_MAX)
  * messages into out[0..]; returns how many (>= 1), or 0 as rtp_msg_recv returns
  * NULL. All or nothing: a bundle with any malformed message, a frame count that is

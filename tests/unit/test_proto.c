@@ -439,9 +439,68 @@ static void test_packed_decode(void)
     free(body);
 }
 
+/* A TASK kept encoded: marked with a print mark and copies, its bytes are those of
+ * the message encoded with them; sent alone or as a bundle, it is received as the
+ * message. */
+static void test_encoded_tasks(void)
+{
+    rtp_msg_t *task = s_full(RTP_MSG_TASK);
+    task->credit = 0;
+    task->copies = 1;
+    rtp_encoded_t wire;
+    memset(&wire, 0, sizeof wire);
+    CHECK_INT(rtp_encoded_set(&wire, task), 0);
+    task->credit = 0x01020304;
+    task->copies = 3;
+    CHECK_INT(rtp_encoded_task_mark(&wire, task->credit, task->copies), 0);
+    uint8_t hdr[4], *body = NULL;
+    size_t cap = 0, len = 0;
+    CHECK_INT(rtp_msg_encode(task, hdr, &body, &cap, &len), 0);
+    CHECK_INT(wire.len, len);
+    CHECK(memcmp(wire.hdr, hdr, 4) == 0 && memcmp(wire.body, body, len) == 0);
+    free(body);
+    /* only a TASK has those fields */
+    rtp_msg_t *other = s_full(RTP_MSG_RESULT);
+    rtp_encoded_t not_task;
+    memset(&not_task, 0, sizeof not_task);
+    CHECK_INT(rtp_encoded_set(&not_task, other), 0);
+    CHECK_INT(rtp_encoded_task_mark(&not_task, 1, 1), -1);
+
+    zsock_t *router, *dealer;
+    s_connected_pair(&router, &dealer);
+    rtp_err_t err = {{0}};
+    rtp_peer_t peer;
+    rtp_msg_t *got[RTP_BUNDLE_MAX];
+    CHECK_INT(rtp_msg_send(other, dealer, NULL, 0), 0);   /* for the router's routing id */
+    CHECK_INT(rtp_msg_recv_bundle(router, &peer, 0, got, 8, &err), 1);
+    rtp_msg_destroy(&got[0]);
+    const rtp_encoded_t *three[3] = {&wire, &not_task, &wire};
+    for (size_t n = 1; n <= 3; n += 2) {
+        CHECK_INT(rtp_encoded_send_bundle(three, n, router, &peer, 0), 0);
+        size_t k = rtp_msg_recv_bundle(dealer, NULL, 0, got, 8, &err);
+        CHECK_INT(k, n);
+        for (size_t i = 0; i < k; i++) {
+            CHECK_INT(got[i]->type, i == 1 ? RTP_MSG_RESULT : RTP_MSG_TASK);
+            if (got[i]->type == RTP_MSG_TASK) {
+                CHECK(got[i]->credit == 0x01020304 && got[i]->copies == 3 && got[i]->key == task->key);
+                CHECK_STR(got[i]->tweet.text, "hello world");
+            }
+            rtp_msg_destroy(&got[i]);
+        }
+    }
+    CHECK_INT(rtp_encoded_send_bundle(three, 0, router, &peer, 0), -1);
+    zsock_destroy(&dealer);
+    zsock_destroy(&router);
+    rtp_encoded_clear(&wire);
+    rtp_encoded_clear(&not_task);
+    rtp_msg_destroy(&other);
+    rtp_msg_destroy(&task);
+}
+
 int main(void)
 {
     test_bundles();
+    test_encoded_tasks();
     test_packed_decode();
     test_roundtrip_all_types();
     test_malformed_headers();

@@ -176,10 +176,18 @@ static int s_reserve(uint8_t **buf, size_t *cap, size_t need)
     return 0;
 }
 
+/* Straight-line byte stores (a loop is not unrolled at -O2): the compiler makes
+ * them one byte swap and one store. */
 static uint8_t *w_u64(uint8_t *p, uint64_t v)
 {
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t) v;
+    p[0] = (uint8_t) (v >> 56);
+    p[1] = (uint8_t) (v >> 48);
+    p[2] = (uint8_t) (v >> 40);
+    p[3] = (uint8_t) (v >> 32);
+    p[4] = (uint8_t) (v >> 24);
+    p[5] = (uint8_t) (v >> 16);
+    p[6] = (uint8_t) (v >> 8);
+    p[7] = (uint8_t) v;
     return p + 8;
 }
 
@@ -384,9 +392,9 @@ static uint64_t r_u64(reader_t *r, const char *what)
 {
     if (r_need(r, 8, what))
         return 0;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | r->p[i];
+    const uint8_t *b = r->p;   /* straight-line, as w_u64 */
+    uint64_t v = (uint64_t) b[0] << 56 | (uint64_t) b[1] << 48 | (uint64_t) b[2] << 40 | (uint64_t) b[3] << 32 |
+                 (uint64_t) b[4] << 24 | (uint64_t) b[5] << 16 | (uint64_t) b[6] << 8 | b[7];
     r->p += 8;
     return v;
 }

@@ -624,9 +624,29 @@ int rtp_packed_append(uint8_t **buf, size_t *cap, size_t *len, const uint8_t hdr
     return 0;
 }
 
-/* Per thread, like s_buf: the packed body being built. */
+/* Per thread: the packed body being built. It is handed to ZeroMQ when sent (no
+ * copy of it), and the next one gets a new buffer of the size this one needed
+ * (s_pack_cap while s_pack is NULL). */
 static __thread uint8_t *s_pack = NULL;
 static __thread size_t s_pack_cap = 0;
+
+static int s_pack_begin(void)
+{
+    if (s_pack)
+        return 0;
+    if (s_pack_cap < 512)
+        s_pack_cap = 512;
+    s_pack = malloc(s_pack_cap);
+    if (!s_pack)
+        s_pack_cap = 0;
+    return s_pack ? 0 : -1;
+}
+
+static void s_free_pack(void *data, void *hint)
+{
+    (void) hint;
+    free(data);
+}
 
 /* The routing id (when peer is not NULL), a header frame and a body frame, as one
  * ZeroMQ message: ZeroMQ queues the parts of a message atomically, so once the
@@ -641,6 +661,27 @@ static int s_send_pair(void *handle, const rtp_peer_t *peer, int flags, const ui
     if (zmq_send(handle, hdr, 4, (peer ? 0 : flags) | ZMQ_SNDMORE) < 0)
         return -1;
     return zmq_send(handle, len ? body : "", len, 0) < 0 ? -1 : 0;
+}
+
+/* s_send_pair for a packed bundle of len bytes in s_pack, which ZeroMQ takes (and
+ * frees once written, whether or not the message went). */
+static int s_send_packed(void *handle, const rtp_peer_t *peer, int flags, size_t len)
+{
+    zmq_msg_t body;
+    if (zmq_msg_init_data(&body, s_pack, len, s_free_pack, NULL) != 0)
+        return -1;
+    s_pack = NULL;
+    s_pack_cap = len + len / 4;
+    uint8_t hdr[4];
+    rtp_packed_header(hdr);
+    if ((peer && zmq_send(handle, peer->data, peer->len, flags | ZMQ_SNDMORE) < 0) ||
+        zmq_send(handle, hdr, 4, (peer ? 0 : flags) | ZMQ_SNDMORE) < 0 || zmq_msg_send(&body, handle, 0) < 0) {
+        int e = errno;
+        zmq_msg_close(&body);
+        errno = e;
+        return -1;
+    }
+    return 0;
 }
 
 int rtp_msg_send_bundle(rtp_msg_t *const *msgs, size_t n, void *sock, const rtp_peer_t *peer, int flags)
@@ -660,6 +701,8 @@ int rtp_msg_send_bundle(rtp_msg_t *const *msgs, size_t n, void *sock, const rtp_
         return s_send_pair(handle, peer, flags, hdr, s_buf, len);
     }
     /* packed: each message encoded in place, after the 8 bytes of its header and length */
+    if (s_pack_begin() != 0)
+        return -1;
     for (size_t i = 0; i < n; i++) {
         size_t body_len = 0;
         if (s_encode_at(msgs[i], hdr, &s_pack, &s_pack_cap, len + 8, &body_len) != 0 || body_len > UINT32_MAX) {
@@ -670,8 +713,7 @@ int rtp_msg_send_bundle(rtp_msg_t *const *msgs, size_t n, void *sock, const rtp_
         w_u32(s_pack + len + 4, (uint32_t) body_len);
         len += 8 + body_len;
     }
-    rtp_packed_header(hdr);
-    return s_send_pair(handle, peer, flags, hdr, s_pack, len);
+    return s_send_packed(handle, peer, flags, len);
 }
 
 int rtp_encoded_set(rtp_encoded_t *self, const rtp_msg_t *msg)
@@ -707,14 +749,14 @@ int rtp_encoded_send_bundle(const rtp_encoded_t *const *msgs, size_t n, void *so
     if (n == 1)
         return s_send_pair(handle, peer, flags, msgs[0]->hdr, msgs[0]->body, msgs[0]->len);
     size_t len = 0;
+    if (s_pack_begin() != 0)
+        return -1;
     for (size_t i = 0; i < n; i++)
         if (rtp_packed_append(&s_pack, &s_pack_cap, &len, msgs[i]->hdr, msgs[i]->body, msgs[i]->len) != 0) {
             errno = EINVAL;
             return -1;
         }
-    uint8_t hdr[4];
-    rtp_packed_header(hdr);
-    return s_send_pair(handle, peer, flags, hdr, s_pack, len);
+    return s_send_packed(handle, peer, flags, len);
 }
 
 static void s_drain_rest(void *handle)

@@ -38,15 +38,20 @@ typedef struct {
     uint8_t copies[RTP_POOL_COUNT];                   /* copies sent in the last dispatch */
     uint8_t print_marked;                             /* its censor task has its print mark */
     int64_t dispatched_us[RTP_POOL_COUNT];            /* when (for the task-time histogram) */
-    rtp_msg_t *parts[RTP_POOL_COUNT];                 /* each pool's answer, kept until all are in */
+    /* each pool's answer, kept until all are in: its number and text (a result's,
+     * moved here) */
+    double part_number[RTP_POOL_COUNT];
+    char *part_text[RTP_POOL_COUNT];
     uint64_t seq_key;                                 /* its key in the broker's by_seq map; 0: not listed */
 } event_t;
 
-/* Messages for the aggregator that go as one bundle: the parts of the events that
- * completed in one turn of the loop (each event's parts always together). */
+/* Messages that go as one bundle, encoded as they come (a packed body, see
+ * rtp_packed_add): for the aggregator, the parts of the events that completed in
+ * one turn of the loop (each event's parts always together). */
 typedef struct {
-    rtp_msg_t *msgs[RTP_BUNDLE_MAX];
-    size_t n;
+    uint8_t *body;   /* NULL once handed to ZeroMQ; cap is then a size hint */
+    size_t len, cap;
+    size_t n;        /* messages in it */
 } outgoing_t;
 
 typedef broker_counters_t counters_t;   /* shared with broker_metrics.c, which exposes them */
@@ -119,16 +124,34 @@ static void s_read_clock(broker_t *b)
 
 static void s_outgoing_free(outgoing_t *o)
 {
-    for (size_t i = 0; i < o->n; i++)
-        rtp_msg_destroy(&o->msgs[i]);
-    o->n = 0;
+    free(o->body);
+    memset(o, 0, sizeof *o);
+}
+
+/* Adds msg (not taken: its strings may be views of others') to a bundle. */
+static void s_outgoing_add(outgoing_t *o, const rtp_msg_t *msg)
+{
+    if (rtp_packed_add(&o->body, &o->cap, &o->len, msg) != 0) {
+        rtp_error("out of memory encoding a %s", rtp_msg_type_name(msg->type));
+        abort();
+    }
+    o->n++;
+}
+
+/* Sends a bundle (emptied when it went; the next one reuses its size hint). */
+static int s_outgoing_send(outgoing_t *o, void *sock)
+{
+    if (rtp_packed_send(&o->body, o->len, sock, NULL, ZMQ_DONTWAIT) != 0)
+        return -1;
+    o->len = o->n = 0;
+    return 0;
 }
 
 static void s_flush_outbox(broker_t *b)
 {
     while (b->out_len) {
         outgoing_t *o = &b->outbox[b->out_head];
-        if (rtp_msg_send_bundle(o->msgs, o->n, b->results, NULL, ZMQ_DONTWAIT) != 0)
+        if (s_outgoing_send(o, b->results) != 0)
             return;
         s_outgoing_free(o);
         b->out_head = (b->out_head + 1) % b->out_cap;
@@ -142,10 +165,8 @@ static void s_aggregator_flush(broker_t *b)
     outgoing_t *o = &b->to_aggregator;
     if (!o->n)
         return;
-    if (b->out_len == 0 && rtp_msg_send_bundle(o->msgs, o->n, b->results, NULL, ZMQ_DONTWAIT) == 0) {
-        s_outgoing_free(o);
+    if (b->out_len == 0 && s_outgoing_send(o, b->results) == 0)
         return;
-    }
     if (b->out_len == b->out_cap) {
         size_t cap = b->out_cap ? b->out_cap * 2 : 1024;
         outgoing_t *grown = malloc(cap * sizeof *grown);
@@ -162,32 +183,44 @@ static void s_aggregator_flush(broker_t *b)
     }
     b->outbox[(b->out_head + b->out_len) % b->out_cap] = *o;
     b->out_len++;
-    o->n = 0;
+    memset(o, 0, sizeof *o);
 }
 
-/* Takes ownership of the n messages: they reach the aggregator in one bundle, with
- * whatever else completes in this turn of the loop (up to RTP_BUNDLE_MAX messages:
- * one ZeroMQ message for many events instead of one each). */
-static void s_to_aggregator(broker_t *b, rtp_msg_t **msgs, size_t n)
+/* Encodes the n messages (not taken) into this turn's bundle: they reach the
+ * aggregator together, with whatever else completes in this turn of the loop (up to
+ * RTP_BUNDLE_MAX messages: one ZeroMQ message for many events instead of one each). */
+static void s_to_aggregator(broker_t *b, const rtp_msg_t *const *msgs, size_t n)
 {
     if (b->to_aggregator.n + n > RTP_BUNDLE_MAX)
         s_aggregator_flush(b);
-    memcpy(b->to_aggregator.msgs + b->to_aggregator.n, msgs, n * sizeof *msgs);
-    b->to_aggregator.n += n;
+    for (size_t i = 0; i < n; i++)
+        s_outgoing_add(&b->to_aggregator, msgs[i]);
+}
+
+/* A message of `type` whose strings are views of others' (cast, never written nor
+ * freed): encoded at once, never destroyed. */
+static rtp_msg_t s_view(rtp_msg_type_t type)
+{
+    rtp_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.type = type;
+    return m;
 }
 
 static void s_dead_letter(broker_t *b, event_t *e, const char *origin, uint64_t seq, int64_t received_us,
                           const char *reason, const char *raw, size_t raw_len)
 {
     b->n.dead_letters++;
-    rtp_msg_t *m = rtp_msg_new(RTP_MSG_DEADLETTER);
-    m->key = e ? e->key : 0;
-    m->seq = seq;
-    m->received_us = received_us;
-    rtp_msg_set_str(&m->origin, origin);
-    rtp_msg_set_str(&m->text, reason);
-    rtp_msg_set_raw(m, raw ? raw : "", raw ? raw_len : 0);
-    s_to_aggregator(b, &m, 1);
+    rtp_msg_t m = s_view(RTP_MSG_DEADLETTER);
+    m.key = e ? e->key : 0;
+    m.seq = seq;
+    m.received_us = received_us;
+    m.origin = (char *) origin;
+    m.text = (char *) reason;
+    m.raw = (char *) (raw ? raw : "");
+    m.raw_len = raw ? raw_len : 0;
+    const rtp_msg_t *one = &m;
+    s_to_aggregator(b, &one, 1);
 }
 
 /* ---------- events ---------- */
@@ -222,7 +255,7 @@ static void s_event_free(event_t *e)
     if (e) {
         rtp_msg_destroy(&e->task);
         for (int p = 0; p < RTP_POOL_COUNT; p++)
-            rtp_msg_destroy(&e->parts[p]);
+            free(e->part_text[p]);
 #if EVENT_CACHE
         if (s_n_spare < EVENT_CACHE) {
             s_spare_events[s_n_spare++] = e;
@@ -289,20 +322,25 @@ static void s_event_complete(broker_t *b, event_t *e)
         s_event_finish(b, e);
         return;
     }
-    rtp_msg_t *bundle[RTP_POOL_COUNT + 1];
-    rtp_msg_t *record = rtp_msg_new(RTP_MSG_PART);
-    record->key = e->key;
-    record->seq = e->seq;
-    record->kind = RTP_PART_RECORD;
-    record->received_us = e->task->received_us;
-    rtp_msg_set_str(&record->origin, e->origin);
-    /* the tweet moves from the task, which is done, into the record: no copy */
-    record->tweet = e->task->tweet;
-    memset(&e->task->tweet, 0, sizeof e->task->tweet);
-    bundle[0] = record;
-    for (int p = 0; p < RTP_POOL_COUNT; p++) {
-        bundle[1 + p] = e->parts[p];
-        e->parts[p] = NULL;
+    /* the record (the task's tweet) and each pool's part, encoded from the event */
+    rtp_msg_t parts[RTP_POOL_COUNT + 1];
+    const rtp_msg_t *bundle[RTP_POOL_COUNT + 1];
+    for (int i = 0; i <= RTP_POOL_COUNT; i++) {
+        rtp_msg_t *m = &parts[i];
+        *m = s_view(RTP_MSG_PART);
+        m->key = e->key;
+        m->seq = e->seq;
+        m->received_us = e->task->received_us;
+        m->origin = e->origin;
+        if (i == 0) {
+            m->kind = RTP_PART_RECORD;
+            m->tweet = e->task->tweet;
+        } else {
+            m->kind = (uint8_t) (i - 1);   /* RTP_PART_CENSOR.. match the pool numbers */
+            m->number = e->part_number[i - 1];
+            m->text = e->part_text[i - 1];
+        }
+        bundle[i] = m;
     }
     s_to_aggregator(b, bundle, RTP_POOL_COUNT + 1);
     s_event_finish(b, e);
@@ -562,18 +600,11 @@ static void s_on_result(broker_t *b, pool_worker_t *w, rtp_msg_t *msg)
     b->n.results[pool]++;
     if (b->metrics)
         broker_metrics_task_done(b->metrics, pool, b->now_us - e->dispatched_us[pool]);
-    rtp_msg_t *part = rtp_msg_new(RTP_MSG_PART);
-    part->key = e->key;
-    part->seq = e->seq;
-    part->kind = (uint8_t) pool;   /* RTP_PART_CENSOR.. match the pool numbers */
-    part->received_us = e->task->received_us;
-    part->number = msg->number;
-    rtp_msg_set_str(&part->origin, e->origin);
-    /* the censored text moves from the result into the part: no copy */
-    part->text = msg->text;
+    e->part_number[pool] = msg->number;
+    /* the censored text moves from the result into the event: no copy */
+    free(e->part_text[pool]);
+    e->part_text[pool] = msg->text;
     msg->text = NULL;
-    rtp_msg_destroy(&e->parts[pool]);
-    e->parts[pool] = part;
     if ((e->done & e->needed) == e->needed)
         s_event_complete(b, e);
 }
@@ -615,22 +646,21 @@ static void s_on_worker_msg(broker_t *b, const rtp_peer_t *peer, rtp_msg_t *msg)
 static void s_hashtags_flush(broker_t *b)
 {
     outgoing_t *o = &b->hashtags_out;
-    if (o->n)
-        rtp_msg_send_bundle(o->msgs, o->n, b->hashtags, NULL, ZMQ_DONTWAIT);
-    s_outgoing_free(o);
+    if (o->n && s_outgoing_send(o, b->hashtags) != 0)
+        o->len = o->n = 0;   /* dropped: the buffer is kept for the next */
 }
 
 static void s_publish_hashtags(broker_t *b, const rtp_tweet_t *t)
 {
     if (!*t->hashtags)
         return;
-    rtp_msg_t *m = rtp_msg_new(RTP_MSG_HASHTAGS);
-    m->time_ms = rtp_wall_ms();
-    rtp_msg_set_str(&m->id, t->id);
-    rtp_msg_set_str(&m->text, t->hashtags);
+    rtp_msg_t m = s_view(RTP_MSG_HASHTAGS);
+    m.time_ms = rtp_wall_ms();
+    m.id = t->id;
+    m.text = t->hashtags;
     if (b->hashtags_out.n == RTP_BUNDLE_MAX)
         s_hashtags_flush(b);
-    b->hashtags_out.msgs[b->hashtags_out.n++] = m;
+    s_outgoing_add(&b->hashtags_out, &m);
 }
 
 static void s_on_event(broker_t *b, rtp_msg_t *msg)

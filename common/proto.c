@@ -159,11 +159,11 @@ int rtp_msg_set_acks(rtp_msg_t *self, const uint64_t *seqs, uint32_t count)
 
 /* --- writer: the size first, one reservation, then stores without checks --- */
 
-/* Makes room for `need` bytes in *buf (grown with realloc, doubling from 512).
- * 0, or -1 out of memory. */
+/* Makes room for `need` bytes in *buf (grown with realloc, doubling from 512; a
+ * NULL *buf is allocated at *cap at least, a size hint). 0, or -1 out of memory. */
 static int s_reserve(uint8_t **buf, size_t *cap, size_t need)
 {
-    if (need <= *cap)
+    if (*buf && need <= *cap)
         return 0;
     size_t grown_cap = *cap ? *cap : 512;
     while (grown_cap < need)
@@ -624,29 +624,10 @@ int rtp_packed_append(uint8_t **buf, size_t *cap, size_t *len, const uint8_t hdr
     return 0;
 }
 
-/* Per thread: the packed body being built. It is handed to ZeroMQ when sent (no
- * copy of it), and the next one gets a new buffer of the size this one needed
- * (s_pack_cap while s_pack is NULL). */
+/* Per thread: the packed body being built (handed to ZeroMQ when sent; s_pack_cap
+ * is then the size hint of the next one). */
 static __thread uint8_t *s_pack = NULL;
 static __thread size_t s_pack_cap = 0;
-
-static int s_pack_begin(void)
-{
-    if (s_pack)
-        return 0;
-    if (s_pack_cap < 512)
-        s_pack_cap = 512;
-    s_pack = malloc(s_pack_cap);
-    if (!s_pack)
-        s_pack_cap = 0;
-    return s_pack ? 0 : -1;
-}
-
-static void s_free_pack(void *data, void *hint)
-{
-    (void) hint;
-    free(data);
-}
 
 /* The routing id (when peer is not NULL), a header frame and a body frame, as one
  * ZeroMQ message: ZeroMQ queues the parts of a message atomically, so once the
@@ -663,21 +644,46 @@ static int s_send_pair(void *handle, const rtp_peer_t *peer, int flags, const ui
     return zmq_send(handle, len ? body : "", len, 0) < 0 ? -1 : 0;
 }
 
-/* s_send_pair for a packed bundle of len bytes in s_pack, which ZeroMQ takes (and
- * frees once written, whether or not the message went). */
-static int s_send_packed(void *handle, const rtp_peer_t *peer, int flags, size_t len)
+int rtp_packed_add(uint8_t **buf, size_t *cap, size_t *len, const rtp_msg_t *msg)
 {
-    zmq_msg_t body;
-    if (zmq_msg_init_data(&body, s_pack, len, s_free_pack, NULL) != 0)
+    uint8_t hdr[4];
+    size_t body_len = 0;
+    if (s_encode_at(msg, hdr, buf, cap, *len + 8, &body_len) != 0 || body_len > UINT32_MAX)
         return -1;
-    s_pack = NULL;
-    s_pack_cap = len + len / 4;
+    memcpy(*buf + *len, hdr, 4);
+    w_u32(*buf + *len + 4, (uint32_t) body_len);
+    *len += 8 + body_len;
+    return 0;
+}
+
+static void s_free_body(void *data, void *hint)
+{
+    (void) hint;
+    free(data);
+}
+
+int rtp_packed_send(uint8_t **body, size_t len, void *sock, const rtp_peer_t *peer, int flags)
+{
+    void *handle = zsock_resolve(sock);
+    if (!*body || len < 8) {
+        errno = EINVAL;
+        return -1;
+    }
     uint8_t hdr[4];
     rtp_packed_header(hdr);
-    if ((peer && zmq_send(handle, peer->data, peer->len, flags | ZMQ_SNDMORE) < 0) ||
-        zmq_send(handle, hdr, 4, (peer ? 0 : flags) | ZMQ_SNDMORE) < 0 || zmq_msg_send(&body, handle, 0) < 0) {
+    if (peer && zmq_send(handle, peer->data, peer->len, flags | ZMQ_SNDMORE) < 0)
+        return -1;
+    if (zmq_send(handle, hdr, 4, (peer ? 0 : flags) | ZMQ_SNDMORE) < 0)
+        return -1;
+    /* the first part went, so this one goes too: ZeroMQ takes the body (no copy)
+     * and frees it once written */
+    zmq_msg_t part;
+    if (zmq_msg_init_data(&part, *body, len, s_free_body, NULL) != 0)
+        return -1;
+    *body = NULL;
+    if (zmq_msg_send(&part, handle, 0) < 0) {
         int e = errno;
-        zmq_msg_close(&body);
+        zmq_msg_close(&part);
         errno = e;
         return -1;
     }
@@ -691,29 +697,21 @@ int rtp_msg_send_bundle(rtp_msg_t *const *msgs, size_t n, void *sock, const rtp_
         errno = EINVAL;
         return -1;
     }
-    uint8_t hdr[4];
     size_t len = 0;
     if (n == 1) {
+        uint8_t hdr[4];
         if (rtp_msg_encode(msgs[0], hdr, &s_buf, &s_cap, &len) != 0) {
             errno = EINVAL;
             return -1;
         }
         return s_send_pair(handle, peer, flags, hdr, s_buf, len);
     }
-    /* packed: each message encoded in place, after the 8 bytes of its header and length */
-    if (s_pack_begin() != 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        size_t body_len = 0;
-        if (s_encode_at(msgs[i], hdr, &s_pack, &s_pack_cap, len + 8, &body_len) != 0 || body_len > UINT32_MAX) {
+    for (size_t i = 0; i < n; i++)
+        if (rtp_packed_add(&s_pack, &s_pack_cap, &len, msgs[i]) != 0) {
             errno = EINVAL;
             return -1;
         }
-        memcpy(s_pack + len, hdr, 4);
-        w_u32(s_pack + len + 4, (uint32_t) body_len);
-        len += 8 + body_len;
-    }
-    return s_send_packed(handle, peer, flags, len);
+    return rtp_packed_send(&s_pack, len, sock, peer, flags);
 }
 
 int rtp_encoded_set(rtp_encoded_t *self, const rtp_msg_t *msg)
@@ -749,14 +747,12 @@ int rtp_encoded_send_bundle(const rtp_encoded_t *const *msgs, size_t n, void *so
     if (n == 1)
         return s_send_pair(handle, peer, flags, msgs[0]->hdr, msgs[0]->body, msgs[0]->len);
     size_t len = 0;
-    if (s_pack_begin() != 0)
-        return -1;
     for (size_t i = 0; i < n; i++)
         if (rtp_packed_append(&s_pack, &s_pack_cap, &len, msgs[i]->hdr, msgs[i]->body, msgs[i]->len) != 0) {
             errno = EINVAL;
             return -1;
         }
-    return s_send_packed(handle, peer, flags, len);
+    return rtp_packed_send(&s_pack, len, sock, peer, flags);
 }
 
 static void s_drain_rest(void *handle)

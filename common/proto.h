@@ -163,6 +163,16 @@ int rtp_packed_append(uint8_t **buf, size_t *cap, size_t *len, const uint8_t hdr
                       size_t body_len);
 /* The header frame of a packed bundle. */
 void rtp_packed_header(uint8_t hdr[4]);
+/* Appends msg, encoded in place, to a packed bundle's body in *buf (grown as
+ * needed; *len is its length so far). 0, or -1 (see rtp_msg_encode). For senders
+ * that build a bundle as its messages come (the broker's, to the aggregator). */
+int rtp_packed_add(uint8_t **buf, size_t *cap, size_t *len, const rtp_msg_t *msg);
+/* Sends a packed bundle's body, len bytes at *body (made by rtp_packed_append or
+ * rtp_packed_add), as one ZeroMQ message, on the terms of rtp_msg_send_bundle. On
+ * success ZeroMQ took the body (no copy: it frees it once written), *body is NULL,
+ * and the *cap that went with it is left as a size hint for the next one (a NULL
+ * buffer is allocated at that size). On failure *body is left as it was. */
+int rtp_packed_send(uint8_t **body, size_t len, void *sock, const rtp_peer_t *peer, int flags);
 
 /* A message kept encoded, sent many times without encoding it again: the broker
  * sends an event's TASK to a worker of each pool, and to speculative copies. */

@@ -798,8 +798,9 @@ static size_t s_read_bundle(broker_t *b, zsock_t *sock, const char *endpoint,
 /* Sends the tasks a dispatch round chose for w, as one bundle. */
 static void s_flush_tasks(broker_t *b, pool_worker_t *w)
 {
-    if (w->n_outgoing && rtp_encoded_send_bundle((const rtp_encoded_t *const *) w->outgoing, (size_t) w->n_outgoing,
-                                                 b->workers, &w->peer, ZMQ_DONTWAIT) != 0)
+    const rtp_encoded_t *const *tasks = (const rtp_encoded_t *const *) w->outgoing;
+    if (w->n_outgoing &&
+        rtp_encoded_send_bundle(tasks, (size_t) w->n_outgoing, b->workers, &w->peer, ZMQ_DONTWAIT) != 0)
         rtp_debug("sending %d task(s) to %s failed: %s", w->n_outgoing, w->name, zmq_strerror(errno));
     w->n_outgoing = 0;
 }

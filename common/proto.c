@@ -345,7 +345,8 @@ static void s_header(uint8_t hdr[4], uint8_t type)
 /* Encodes msg's body at byte `at` of *buf (grown as needed; the bytes before `at`
  * are kept), its header into hdr; its length into *len. 0, or -1 (an unknown type,
  * a string past 4 GiB, out of memory). */
-static int s_encode_at(const rtp_msg_t *msg, uint8_t hdr[4], uint8_t **buf, size_t *cap, size_t at, size_t *len)
+static int s_encode_at(const rtp_msg_t *msg, uint8_t hdr[4], uint8_t **buf, size_t *cap, size_t at,
+                       size_t *len)
 {
     if (msg->type <= 0 || msg->type >= RTP_MSG_TYPE_COUNT_)
         return -1;
@@ -393,8 +394,9 @@ static uint64_t r_u64(reader_t *r, const char *what)
     if (r_need(r, 8, what))
         return 0;
     const uint8_t *b = r->p;   /* straight-line, as w_u64 */
-    uint64_t v = (uint64_t) b[0] << 56 | (uint64_t) b[1] << 48 | (uint64_t) b[2] << 40 | (uint64_t) b[3] << 32 |
-                 (uint64_t) b[4] << 24 | (uint64_t) b[5] << 16 | (uint64_t) b[6] << 8 | b[7];
+    uint64_t v = (uint64_t) b[0] << 56 | (uint64_t) b[1] << 48 | (uint64_t) b[2] << 40 |
+                 (uint64_t) b[3] << 32 | (uint64_t) b[4] << 24 | (uint64_t) b[5] << 16 |
+                 (uint64_t) b[6] << 8 | b[7];
     r->p += 8;
     return v;
 }
@@ -634,8 +636,8 @@ static __thread size_t s_pack_cap = 0;
  * first part is taken the rest will be too (a later part cannot fail with EAGAIN).
  * Everything is encoded before the first part goes: a failure leaves no message
  * half sent. */
-static int s_send_pair(void *handle, const rtp_peer_t *peer, int flags, const uint8_t hdr[4], const void *body,
-                       size_t len)
+static int s_send_pair(void *handle, const rtp_peer_t *peer, int flags, const uint8_t hdr[4],
+                       const void *body, size_t len)
 {
     if (peer && zmq_send(handle, peer->data, peer->len, flags | ZMQ_SNDMORE) < 0)
         return -1;

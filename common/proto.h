@@ -150,8 +150,8 @@ rtp_msg_t *rtp_msg_recv(void *sock, rtp_peer_t *peer, int flags, rtp_err_t *err)
  * RTP_PACKED_TYPE, then one frame holding, per message, its 4-byte header, its
  * body's length (u32, big-endian) and its body. One frame instead of two per
  * message: one allocation and copy in ZeroMQ per bundle, not per message. A single
- * message is its usual pair of frames; receivers take a bundle in either form (a
- * run of pairs too). */
+ * message is its usual pair of frames (rtp_packed_send may send a packed bundle of
+ * one); receivers take a bundle in either form (a run of pairs too). */
 #define RTP_BUNDLE_MAX 64
 #define RTP_PACKED_TYPE 0xB0
 int rtp_msg_send_bundle(rtp_msg_t *const *msgs, size_t n, void *sock, const rtp_peer_t *peer, int flags);

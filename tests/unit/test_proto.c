@@ -497,9 +497,49 @@ static void test_encoded_tasks(void)
     rtp_msg_destroy(&task);
 }
 
+/* A bundle built message by message (rtp_packed_add) and sent whole (rtp_packed_send):
+ * received as those messages; ZeroMQ took the body, and the next one is built in a
+ * new buffer of the size the last one needed. */
+static void test_packed_send(void)
+{
+    zsock_t *router, *dealer;
+    s_connected_pair(&router, &dealer);
+    rtp_err_t err = {{0}};
+    rtp_peer_t peer;
+    rtp_msg_t *got[RTP_BUNDLE_MAX];
+    rtp_msg_t *part = s_full(RTP_MSG_PART), *dead = s_full(RTP_MSG_DEADLETTER);
+    uint8_t *body = NULL;
+    size_t cap = 0, len = 0;
+    CHECK_INT(rtp_packed_send(&body, len, dealer, NULL, 0), -1);   /* nothing in it */
+    CHECK_INT(rtp_packed_add(&body, &cap, &len, part), 0);
+    CHECK_INT(rtp_packed_add(&body, &cap, &len, dead), 0);
+    size_t used = cap;
+    CHECK_INT(rtp_packed_send(&body, len, dealer, NULL, 0), 0);
+    CHECK(body == NULL && cap == used);
+    CHECK_INT(rtp_msg_recv_bundle(router, &peer, 0, got, 8, &err), 2);
+    CHECK(got[0]->type == RTP_MSG_PART && got[1]->type == RTP_MSG_DEADLETTER);
+    CHECK_STR(got[0]->tweet.text, "hello world");
+    CHECK(got[1]->raw_len == 3 && memcmp(got[1]->raw, "a\0b", 3) == 0);
+    rtp_msg_destroy(&got[0]);
+    rtp_msg_destroy(&got[1]);
+    /* a bundle of one, back through the routing id, in a new buffer */
+    len = 0;
+    CHECK_INT(rtp_packed_add(&body, &cap, &len, part), 0);
+    CHECK(body != NULL && cap == used);
+    CHECK_INT(rtp_packed_send(&body, len, router, &peer, 0), 0);
+    CHECK_INT(rtp_msg_recv_bundle(dealer, NULL, 0, got, 8, &err), 1);
+    CHECK(got[0]->type == RTP_MSG_PART && got[0]->key == part->key);
+    rtp_msg_destroy(&got[0]);
+    rtp_msg_destroy(&part);
+    rtp_msg_destroy(&dead);
+    zsock_destroy(&dealer);
+    zsock_destroy(&router);
+}
+
 int main(void)
 {
     test_bundles();
+    test_packed_send();
     test_encoded_tasks();
     test_packed_decode();
     test_roundtrip_all_types();

@@ -61,6 +61,9 @@ typedef struct {
     size_t deadletter_duplicates; /* entries already in the list: not appended again */
     size_t refused;               /* rows refused for a key in the way: now dead letters (counted
                                      in deadletters or deadletter_duplicates too) */
+    size_t fast;                  /* 1 when the batch went by plain commands, 0 by the script */
+    size_t retries;               /* times a key changed between the batch's reads and its write
+                                     (another writer): read again */
 } rtp_store_counts_t;
 
 typedef struct rtp_store_t rtp_store_t;

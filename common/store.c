@@ -964,7 +964,7 @@ static void s_decide(rtp_store_t *self, size_t fi)
         s_lost(self, "out of memory");
         return;
     case STORE_FAST_OLD:
-        self->fast_off = 1; /* this Redis lacks SINTERCARD or ZMSCORE (Redis < 7.0) */
+        self->fast_off = 1; /* this Redis lacks SINTERCARD (Redis < 7.0) */
         /* fall through */
     case STORE_FAST_SLOW:
         f->fast = 0;
@@ -1118,6 +1118,11 @@ int rtp_store_send(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_
     self->pending++;
     s_step(self);
     return 0;
+}
+
+void rtp_store_set_fast(rtp_store_t *self, int on)
+{
+    self->fast_off = !on;
 }
 
 size_t rtp_store_pending(const rtp_store_t *self)

@@ -109,6 +109,12 @@ int rtp_store_send(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_
  * second round trip here, after the replies of the batches behind it were read. */
 int rtp_store_recv(rtp_store_t *self, int wait, rtp_store_counts_t *counts, rtp_err_t *err);
 
+/* On (the default), a batch of tweets is first read with plain commands and, when
+ * nothing is unusual, written in one MULTI/EXEC (the fast path: store_fast.h); off,
+ * every batch goes through the script. Both leave the same bytes in Redis; off is for
+ * tests and benchmarks that compare them. */
+void rtp_store_set_fast(rtp_store_t *self, int on);
+
 /* The number of batches in flight. */
 size_t rtp_store_pending(const rtp_store_t *self);
 

@@ -14,6 +14,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <poll.h>
 
 /* --- building messages --- */
 
@@ -1075,6 +1076,202 @@ static void s_check_pipeline(int port)
     redisFree(c[1]);
 }
 
+
+/* --- the fast path (store_fast.h) --- */
+
+/* Every key with its DUMP (Redis's own serialization: encoding, field order and all),
+ * in hex, one line a key, sorted. Caller frees. */
+static char *s_dump_raw(redisContext *c)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    redisReply *keys = redisCommand(c, "KEYS *");
+    char **names = calloc(keys->elements + 1, sizeof *names);
+    for (size_t i = 0; i < keys->elements; i++)
+        names[i] = keys->element[i]->str;
+    qsort(names, keys->elements, sizeof *names, s_cmp_str);
+    for (size_t i = 0; i < keys->elements; i++) {
+        redisReply *d = redisCommand(c, "DUMP %s", names[i]);
+        fprintf(out, "%s ", names[i]);
+        for (size_t k = 0; d && k < d->len; k++)
+            fprintf(out, "%02x", (unsigned char) d->str[k]);
+        fprintf(out, "\n");
+        freeReplyObject(d);
+    }
+    free(names);
+    freeReplyObject(keys);
+    fclose(out);
+    return text;
+}
+
+/* Batch k of the comparison: fresh tweets of returning and new users (names that
+ * change, several tweets a user, engagements that need 17 digits), tweets without a
+ * user, a second copy inside the batch, and from the second batch on tweets of the
+ * batches before (resends, an original retweeted again). */
+static size_t s_fast_batch(rtp_msg_t **out, int k, char ids[][24], char uids[][16], char names[][16])
+{
+    size_t n = 0;
+    for (int i = 0; i < 60; i++, n++) {
+        rec_t r = T1;
+        int row = k * 60 + i;
+        snprintf(ids[n], 24, "%d", 20000 + row);
+        if (k > 0 && i % 10 == 3)
+            snprintf(ids[n], 24, "%d", 20000 + row - 60 - 7); /* stored by the batch before */
+        if (i == 59)
+            snprintf(ids[n], 24, "%d", 20000 + k * 60 + 5); /* a second copy in this batch */
+        snprintf(uids[n], 16, "f%d", (row * 7) % 23);
+        snprintf(names[n], 16, "Name %d", row % 3);
+        r.id = ids[n];
+        r.user_id = i % 9 == 4 ? "" : uids[n];
+        r.name = names[n];
+        r.followers = row % 5;
+        r.engagement = i % 4 == 0 ? 0 : 1.0 / (row + 3);
+        r.sentiment = (double) row / 7 - 3;
+        r.time_ms = i % 11 == 0 ? 0 : 1457504558000 + row;
+        out[n] = s_joined(&r);
+    }
+    return n;
+}
+
+/* The fast path and the script leave the same bytes (DUMP of every key) and the same
+ * counts, batch after batch; fresh tweets go by plain commands, with resends among
+ * them too; a batch with a key in the way or a dead letter goes through the script. */
+static void s_check_fast_same_bytes(int port)
+{
+    on_db_t db[2] = {s_on_db(port, 5), s_on_db(port, 6)};
+    rtp_store_set_fast(db[1].store, 0);
+    for (int d = 0; d < 2; d++) /* a user hash rtp wrote before, with another name */
+        freeReplyObject(redisCommand(db[d].c,
+                                     "HSET user:f3 id f3 name Old screen_name alice followers 99 "
+                                     "engagement 0.30000000000000004 tweets 7"));
+    static char ids[60][24], uids[60][16], names[60][16];
+    size_t fast = 0;
+    for (int k = 0; k < 4; k++) {
+        rtp_store_counts_t counts[2];
+        for (int d = 0; d < 2; d++) {
+            rtp_msg_t *b[60];
+            size_t n = s_fast_batch(b, k, ids, uids, names);
+            CHECK_INT(s_write(db[d].store, b, n, &counts[d]), 0);
+            s_free_all(b, n);
+        }
+        CHECK_INT(counts[0].stored, counts[1].stored);
+        CHECK_INT(counts[0].duplicates, counts[1].duplicates);
+        CHECK_INT(counts[0].fast, 1);
+        CHECK_INT(counts[1].fast, 0);
+        CHECK(counts[0].stored > 40 && counts[0].duplicates > 0);
+        fast += counts[0].fast;
+    }
+    char *raw[2] = {s_dump_raw(db[0].c), s_dump_raw(db[1].c)};
+    CHECK_STR(raw[0], raw[1]);
+    printf("fast path and script: %zu bytes of DUMP alike over %lld keys, %zu batches by plain commands\n",
+           strlen(raw[0]), s_int(db[0].c, "DBSIZE%s", ""), fast);
+    free(raw[0]);
+    free(raw[1]);
+    /* the returning user: its count goes on from the 7 it had, its name is the latest */
+    char count[16];
+    snprintf(count, sizeof count, "%lld", s_int(db[0].c, "SCARD %s", "user:f3:tweets") + 7);
+    CHECK_STR(s_hget(db[0].c, "user:f3", "tweets"), count);
+    CHECK(strcmp(s_hget(db[0].c, "user:f3", "name"), "Old") != 0);
+
+    /* the script for what the fast path leaves to it: a key in the way, a dead letter */
+    rec_t r = T1;
+    r.id = "20900";
+    r.user_id = "f1";
+    freeReplyObject(redisCommand(db[0].c, "SET tweet:20900 oops"));
+    rtp_msg_t *b[] = {s_joined(&r)};
+    rtp_store_counts_t counts;
+    CHECK_INT(s_write(db[0].store, b, 1, &counts), 0);
+    CHECK_INT(counts.fast, 0);
+    CHECK_INT(counts.refused, 1);
+    s_free_all(b, 1);
+    r.id = "20901";
+    rtp_msg_t *b2[] = {s_joined(&r), s_dead("panic", "{}", 2, 9, 1457504563000000)};
+    CHECK_INT(s_write(db[0].store, b2, 2, &counts), 0);
+    CHECK_INT(counts.fast, 0);
+    CHECK_INT(counts.stored, 1);
+    s_free_all(b2, 2);
+    /* a user hash rtp did not write: the script refuses the row, as before */
+    freeReplyObject(redisCommand(db[0].c, "HSET user:fx id fx engagement lots tweets 1"));
+    r.id = "20902";
+    r.user_id = "fx";
+    rtp_msg_t *b3[] = {s_joined(&r)};
+    CHECK_INT(s_write(db[0].store, b3, 1, &counts), 0);
+    CHECK_INT(counts.fast, 0);
+    CHECK_INT(counts.refused, 1);
+    s_free_all(b3, 1);
+    s_off_db(&db[0]);
+    s_off_db(&db[1]);
+}
+
+/* Waits (10 s at most) until Redis has answered something on the store's connection:
+ * its reads, with their WATCH, are done. */
+static void s_wait_readable(rtp_store_t *store)
+{
+    struct pollfd p = {rtp_store_fd(store), POLLIN, 0};
+    CHECK(p.fd >= 0 && poll(&p, 1, 10000) == 1);
+}
+
+/* Another writer between a batch's reads and its write: a second store (a second
+ * batcher) storing a tweet of the same user makes EXEC find the watched user hash
+ * changed, and the batch is read again and written once, its totals over both
+ * tweets; a foreign client making a tweet key a string in that window gets the batch
+ * reported as written in part, and written again, the row refused then. */
+static void s_check_fast_race(int port)
+{
+    on_db_t db = s_on_db(port, 8), other = s_on_db(port, 8);
+    rtp_err_t err = {{0}};
+    rec_t a = T1, b = T2;
+    a.id = "30001";
+    a.user_id = "rc";
+    a.engagement = 0.1;
+    b.id = "30002";
+    b.user_id = "rc";
+    b.engagement = 0.2;
+    rtp_msg_t *mine[] = {s_joined(&a)}, *theirs[] = {s_joined(&b)};
+    CHECK_INT(rtp_store_send(db.store, mine, 1, &err), 0);
+    s_wait_readable(db.store);
+    rtp_store_counts_t counts;
+    CHECK_INT(s_write(other.store, theirs, 1, &counts), 0); /* the second batcher, in between */
+    CHECK_INT(counts.fast, 1);
+    CHECK_INT(rtp_store_recv(db.store, 1, &counts, &err), 1);
+    CHECK_INT(counts.stored, 1);
+    CHECK(counts.retries >= 1);
+    printf("a second writer in between: read again %zu time(s)\n", counts.retries);
+    s_check_user(db.c, "rc", T1.name, T1.screen_name, "10", 0.2 + 0.1, 2);
+    s_check_tweet_row(db.c, &a);
+    s_check_tweet_row(db.c, &b);
+    s_free_all(mine, 1);
+    s_free_all(theirs, 1);
+
+    /* a foreign client makes one of the batch's tweet keys (not watched) a string */
+    rec_t c1 = T1, c2 = T1;
+    c1.id = "30003";
+    c1.user_id = "rd";
+    c2.id = "30004";
+    c2.user_id = "re";
+    rtp_msg_t *batch[] = {s_joined(&c1), s_joined(&c2)};
+    CHECK_INT(rtp_store_send(db.store, batch, 2, &err), 0);
+    s_wait_readable(db.store);
+    freeReplyObject(redisCommand(other.c, "SET tweet:30004 foreign"));
+    memset(&err, 0, sizeof err);
+    CHECK_INT(rtp_store_recv(db.store, 1, &counts, &err), -1);
+    CHECK(strstr(err.msg, "in part") && strstr(err.msg, "tweet:30004") && strstr(err.msg, "WRONGTYPE"));
+    printf("a foreign writer in between: %s\n", err.msg);
+    s_check_tweet_row(db.c, &c1);
+    CHECK_INT(s_write(db.store, batch, 2, &counts), 0); /* the retry: the script refuses the row */
+    CHECK_INT(counts.fast, 0);
+    CHECK_INT(counts.duplicates, 1);
+    CHECK_INT(counts.refused, 1);
+    CHECK_INT(batch[1]->type, RTP_MSG_DEADLETTER);
+    CHECK(strstr(batch[1]->text, "key tweet:30004 holds a string") != NULL);
+    /* what the partial write left: the row is counted in its user's rows */
+    CHECK_STR(s_hget(db.c, "user:re", "tweets"), "1");
+    s_free_all(batch, 2);
+    s_off_db(&other);
+    s_off_db(&db);
+}
+
 int main(void)
 {
     redis_fixture_t redis;
@@ -1085,6 +1282,8 @@ int main(void)
     s_check_blocking_keys(redis.port);
     s_check_cannot_write_now(redis.port);
     s_check_pipeline(redis.port);
+    s_check_fast_same_bytes(redis.port);
+    s_check_fast_race(redis.port);
     s_check_restart(&redis);
     redis_fixture_stop(&redis);
     s_check_auth();

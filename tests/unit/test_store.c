@@ -1169,7 +1169,7 @@ static void s_check_fast_same_bytes(int port)
     free(raw[0]);
     free(raw[1]);
     /* the returning user: its count goes on from the 7 it had, its name is the latest */
-    char count[16];
+    char count[32];
     snprintf(count, sizeof count, "%lld", s_int(db[0].c, "SCARD %s", "user:f3:tweets") + 7);
     CHECK_STR(s_hget(db[0].c, "user:f3", "tweets"), count);
     CHECK(strcmp(s_hget(db[0].c, "user:f3", "name"), "Old") != 0);

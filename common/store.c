@@ -395,11 +395,12 @@ typedef struct {
     int tries;   /* times EXEC found a watched key changed */
     int stale;   /* its reads were answered before the batch ahead wrote: read again */
     int retries; /* reads done again after a changed key, for its counts */
+    size_t at, end; /* the part of msgs being written by plain commands (all of it by the script) */
     store_fast_t *plan;
     redisReply **replies; /* of the stage (rounds 1 and 1b together) */
     size_t got, want, repcap;
     int rc; /* once F_DONE: 1 written (counts), -1 failed (err) */
-    rtp_store_counts_t counts;
+    rtp_store_counts_t counts; /* once F_DONE; before, of the parts written */
     rtp_err_t err;
 } flight_t;
 
@@ -411,6 +412,11 @@ typedef struct {
 
 #define WIRE_MAX (2 * RTP_STORE_PIPELINE + 2)
 #define FAST_TRIES 3 /* EXECs that find a watched key changed before the batch takes the script */
+/* Rows a transaction of the fast path takes at most: a larger batch goes in parts,
+ * each read and written in turn, since Redis 7.0's WATCH scans every key the
+ * connection watches already (quadratic: at 500 rows a batch, 2 to 3 us of CPU per
+ * row; at 128, a tenth of that). Each part is all or nothing per row as a batch is. */
+#define FAST_PART 128
 
 struct rtp_store_t {
     rtp_redis_link_t *link;
@@ -552,7 +558,7 @@ static int s_prepare(rtp_msg_t *const *msgs, size_t count, size_t *nt, size_t *n
 
 /* Fills argv with EVALSHA sha 0 counts..., tweets..., dead letters... */
 static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t nt, size_t nd,
-                   size_t *rows, rtp_err_t *err)
+                   size_t *rows, size_t base, rtp_err_t *err)
 {
     size_t argc = HEAD + nt * FIELDS + nd;
     if (s_reserve(self, argc, count) != 0)
@@ -577,7 +583,7 @@ static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size
             s_arg_scratch(self, d++, from);
             continue;
         }
-        rows[(t - HEAD) / FIELDS] = i;
+        rows[(t - HEAD) / FIELDS] = base + i;
         const char *row[STORE_ROW_FIELDS];
         char nums[4][32];
         store_row_strings(m, row, nums);
@@ -712,11 +718,12 @@ static int s_parse(rtp_store_t *self, redisReply *r, size_t nt, const size_t *ro
  * caches it again for the next EVALSHA, in one round trip; nothing may be in flight
  * behind it on the connection. Then as s_parse. */
 static int s_eval(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t nt, size_t nd, size_t *rows,
+                  size_t base,
                   rtp_store_counts_t *counts, redisReply **tail, rtp_err_t *err)
 {
     *tail = NULL;
     redisContext *ctx = rtp_redis_link_context(self->link, err);
-    if (!ctx || s_build(self, msgs, count, nt, nd, rows, err) != 0)
+    if (!ctx || s_build(self, msgs, count, nt, nd, rows, base, err) != 0)
         return -1;
     self->argv[0] = "EVAL";
     self->lens[0] = 4;
@@ -908,14 +915,17 @@ static int s_start(rtp_store_t *self, size_t fi, redisContext *ctx, rtp_err_t *e
     s_drop_replies(f);
     int n = 1;
     if (f->fast) {
-        if ((!f->plan && !(f->plan = store_fast_new())) || store_fast_plan(f->plan, f->msgs, f->count) != 0)
+        if ((!f->plan && !(f->plan = store_fast_new())) ||
+            store_fast_plan(f->plan, f->msgs + f->at, f->end - f->at) != 0)
             return rtp_err_set(err, "out of memory");
         n = store_fast_reads(f->plan, ctx);
         f->stage = F_READ;
     } else {
-        if (s_build(self, f->msgs, f->count, f->nt, f->nd, f->rows, err) != 0)
+        /* the batch, or what its parts by plain commands left of it */
+        if (s_build(self, f->msgs + f->at, f->count - f->at, f->nt - f->at, f->nd, f->rows, f->at, err) != 0)
             return -1;
-        if (redisAppendCommandArgv(ctx, (int) (HEAD + f->nt * FIELDS + f->nd), self->argv, self->lens) != REDIS_OK)
+        if (redisAppendCommandArgv(ctx, (int) (HEAD + (f->nt - f->at) * FIELDS + f->nd), self->argv, self->lens) !=
+            REDIS_OK)
             n = -1;
         f->stage = F_SCRIPT;
     }
@@ -927,6 +937,25 @@ static int s_start(rtp_store_t *self, size_t fi, redisContext *ctx, rtp_err_t *e
         return -1;
     }
     return s_flush(self, ctx, err);
+}
+
+/* A part of a batch is written by plain commands: the batch is done, or its next part
+ * is read next. */
+static void s_part_done(flight_t *f, const rtp_store_counts_t *counts)
+{
+    f->counts.stored += counts->stored;
+    f->counts.duplicates += counts->duplicates;
+    f->tries = 0;
+    if (f->end < f->count) {
+        f->at = f->end;
+        f->end = f->count - f->at > FAST_PART ? f->at + FAST_PART : f->count;
+        f->stage = F_WAIT;
+        return;
+    }
+    f->stage = F_DONE;
+    f->rc = 1;
+    f->counts.fast = 1;
+    f->counts.retries = (size_t) f->retries;
 }
 
 /* Round 1 of flights[fi] is answered: its decision (store_fast.h) sent on. */
@@ -953,11 +982,7 @@ static void s_decide(rtp_store_t *self, size_t fi)
         s_flush(self, ctx, &err);
         return;
     case STORE_FAST_NOTHING:
-        f->stage = F_DONE;
-        f->rc = 1;
-        f->counts = counts;
-        f->counts.fast = 1;
-        f->counts.retries = (size_t) f->retries;
+        s_part_done(f, &counts);
         return;
     case STORE_FAST_NOMEM:
         rtp_redis_link_reset(self->link);
@@ -984,13 +1009,9 @@ static void s_written(rtp_store_t *self, size_t fi)
     int partial;
     int rc = store_fast_done(f->plan, f->replies, f->got, &counts, &partial, &err);
     s_drop_replies(f);
-    if (rc == 1) {
-        f->stage = F_DONE;
-        f->rc = 1;
-        f->counts = counts;
-        f->counts.fast = 1;
-        f->counts.retries = (size_t) f->retries;
-    } else if (rc == 0) {
+    if (rc == 1)
+        s_part_done(f, &counts);
+    else if (rc == 0) {
         f->retries++;
         if (++f->tries >= FAST_TRIES)
             f->fast = 0; /* the script reads and writes at once */
@@ -1001,6 +1022,12 @@ static void s_written(rtp_store_t *self, size_t fi)
         snprintf(why, sizeof why, "%s %s", rtp_redis_link_display(self->link), err.msg);
         s_fail(self, f, why); /* cut to RTP_ERR_MAX there */
     }
+}
+
+/* 1 when the batch has sent its last writes (a batch behind it may read then). */
+static int s_writes_sent(const flight_t *f)
+{
+    return f->stage == F_SCRIPT || f->stage == F_DONE || (f->stage == F_WRITE && f->end == f->count);
 }
 
 /* Moves the batches on as far as the replies in allow, short of handling a script's
@@ -1035,7 +1062,7 @@ static void s_step(rtp_store_t *self)
                 s_written(self, fi);
                 moved = 1;
             }
-            ahead_sent &= f->stage == F_WRITE || f->stage == F_SCRIPT || f->stage == F_DONE;
+            ahead_sent &= s_writes_sent(f);
             ahead_done &= f->stage == F_DONE;
         }
     }
@@ -1066,7 +1093,7 @@ static int s_refuse(rtp_store_t *self, rtp_msg_t *const *msgs, redisReply *tail,
     rtp_store_counts_t more = {0};
     redisReply *none = NULL;
     /* EVAL, not EVALSHA: a round trip of its own, with nothing in flight behind it */
-    if (s_eval(self, self->again, n, 0, n, self->rows, &more, &none, err) != 0)
+    if (s_eval(self, self->again, n, 0, n, self->rows, 0, &more, &none, err) != 0)
         return -1;
     counts->deadletters += more.deadletters;
     counts->deadletter_duplicates += more.deadletter_duplicates;
@@ -1105,11 +1132,12 @@ int rtp_store_send(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_
     f->tries = f->retries = f->stale = 0;
     f->got = f->want = 0;
     f->rc = 0;
+    f->at = 0;
+    f->end = count > FAST_PART ? FAST_PART : count;
+    memset(&f->counts, 0, sizeof f->counts);
     int ahead_sent = 1;
-    for (size_t i = 0; i < self->pending; i++) {
-        stage_t st = s_at(self, i)->stage;
-        ahead_sent &= st == F_WRITE || st == F_SCRIPT || st == F_DONE;
-    }
+    for (size_t i = 0; i < self->pending; i++)
+        ahead_sent &= s_writes_sent(s_at(self, i));
     if (ahead_sent && !self->broken && s_start(self, fi, ctx, err) != 0) {
         f->stage = F_WAIT;
         s_drop_replies(f);
@@ -1159,9 +1187,14 @@ static int s_script_done(rtp_store_t *self, flight_t *f, rtp_store_counts_t *cou
         s_stale_behind(self, (size_t) (f - self->flights));
         rc = s_read_behind(self) != 0
                  ? rtp_err_set(err, "%s: connection lost", rtp_redis_link_display(self->link))
-                 : s_eval(self, f->msgs, f->count, f->nt, f->nd, f->rows, counts, &tail, err);
+                 : s_eval(self, f->msgs + f->at, f->count - f->at, f->nt - f->at, f->nd, f->rows, f->at,
+                          counts, &tail, err);
     } else
-        rc = s_parse(self, r, f->nt, f->rows, counts, &tail, err);
+        rc = s_parse(self, r, f->nt - f->at, f->rows, counts, &tail, err);
+    if (rc == 0) { /* the parts written by plain commands before */
+        counts->stored += f->counts.stored;
+        counts->duplicates += f->counts.duplicates;
+    }
     if (rc == 0 && tail) {
         rc = s_read_behind(self) != 0
                  ? rtp_err_set(err, "%s: connection lost", rtp_redis_link_display(self->link))

@@ -1162,6 +1162,33 @@ static void s_check_fast_same_bytes(int port)
         CHECK(counts[0].stored > 40 && counts[0].duplicates > 0);
         fast += counts[0].fast;
     }
+    /* a batch larger than a transaction of the fast path: in parts; a key in the way in
+     * the second part sends the rest of the batch through the script, which refuses that
+     * row by its index in the whole batch */
+    enum { NB = 300, IN_WAY = 200 };
+    static char big_ids[NB][16], big_uids[NB][16];
+    for (int d = 0; d < 2; d++) {
+        freeReplyObject(redisCommand(db[d].c, "SET tweet:%d oops", 40000 + IN_WAY));
+        rtp_msg_t *big[NB];
+        for (int i = 0; i < NB; i++) {
+            rec_t r = T2;
+            snprintf(big_ids[i], 16, "%d", 40000 + i);
+            snprintf(big_uids[i], 16, "g%d", i % 150);
+            r.id = big_ids[i];
+            r.user_id = big_uids[i];
+            r.engagement = 1.0 / (i + 7);
+            big[i] = s_joined(&r);
+        }
+        rtp_store_counts_t c;
+        CHECK_INT(s_write(db[d].store, big, NB, &c), 0);
+        CHECK_INT(c.stored, NB - 1);
+        CHECK_INT(c.refused, 1);
+        CHECK_INT(c.fast, 0);
+        CHECK_INT(rtp_store_refused(db[d].store)[0], IN_WAY);
+        CHECK_INT(big[IN_WAY]->type, RTP_MSG_DEADLETTER);
+        CHECK_INT(big[IN_WAY - 1]->type, RTP_MSG_JOINED);
+        s_free_all(big, NB);
+    }
     char *raw[2] = {s_dump_raw(db[0].c), s_dump_raw(db[1].c)};
     CHECK_STR(raw[0], raw[1]);
     printf("fast path and script: %zu bytes of DUMP alike over %lld keys, %zu batches by plain commands\n",

@@ -13,6 +13,8 @@ plain commands, the script when a batch needs it), driven by the helper program
 tests/helpers/store_rows.c (built in --bin, default build/tests) with the batcher's
 pipeline (RTP_STORE_PIPELINE batches in flight); `store`, the batch script of
 common/store.c in this checkout (or `store@REV` for each --rev, read with git show);
+`storescript`, common/store.c through store_rows with its fast path off (the script
+for every batch, as the batcher wrote before the fast path);
 `plain`, the same writes as plain commands in MULTI/EXEC with no reads and no script,
 one ZADD and SADD per row; `plain2`, the same with one variadic ZADD tweets, one
 variadic SADD per user and one ZADD users:engagement per batch (the floor of the fast
@@ -174,10 +176,10 @@ def info(client, section, key):
     return int(dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line).get(key, 0))
 
 
-def run_store_rows(redis, rows_file, bin_dir, n):
+def run_store_rows(redis, rows_file, bin_dir, n, script=False):
     """The storec variant: store_rows writes the rows through common/store.c."""
-    out = subprocess.run([os.path.join(bin_dir, "store_rows"), redis.url, rows_file, str(BATCH)],
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run([os.path.join(bin_dir, "store_rows"), redis.url, rows_file, str(BATCH)]
+                         + (["script"] if script else []), capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         raise SystemExit(f"store_rows failed: {out.stderr.strip()}")
     got = dict(zip(out.stdout.split()[::2], out.stdout.split()[1::2]))
@@ -193,7 +195,7 @@ def run_once(variant, script, data, aof, perf=None, rows_file=None, bin_dir=None
             if script:
                 c.command("SCRIPT", "LOAD", script)
             mem0 = info(c, "memory", "used_memory")
-        work = payloads(variant, script, data) if variant != "storec" else []
+        work = payloads(variant, script, data) if variant not in ("storec", "storescript") else []
         rec = None
         if perf:
             rec = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "4000", "-g", "-p",
@@ -202,8 +204,8 @@ def run_once(variant, script, data, aof, perf=None, rows_file=None, bin_dir=None
             time.sleep(1)
         with redis.client(timeout=120) as c:
             c0, waiting = cpu_s(redis.proc.pid), []
-            if variant == "storec":
-                got = run_store_rows(redis, rows_file, bin_dir, len(data))
+            if variant in ("storec", "storescript"):
+                got = run_store_rows(redis, rows_file, bin_dir, len(data), variant == "storescript")
                 print(f"{'':>16}  store_rows: {got['batches']} batches, {got['fast']} by plain commands, "
                       f"{got['retries']} read again, {got['seconds']} s", flush=True)
             for body, n in work:
@@ -245,7 +247,7 @@ def main():
                 for v in args.variants.split(",")] + [(f"store@{r}", store_script(r)) for r in args.rev]
     data = rows(args.rows, args.new_users)
     rows_file = None
-    if any(name == "storec" for name, _ in variants):
+    if any(name in ("storec", "storescript") for name, _ in variants):
         fd, rows_file = tempfile.mkstemp(prefix="rtp-rows-")
         with os.fdopen(fd, "wb") as f:
             for r in data:

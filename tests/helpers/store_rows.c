@@ -2,13 +2,14 @@
  * does (rtp_store_send / rtp_store_recv, RTP_STORE_PIPELINE batches in flight), so
  * that tests/bench/redis_rows.py measures what the real code costs Redis.
  *
- *   store_rows REDIS_URL ROWS_FILE [BATCH]
+ *   store_rows REDIS_URL ROWS_FILE [BATCH [script]]
  *
  * ROWS_FILE: 14 NUL-terminated strings per row, in the order of store.c's script
  * ARGV (id, user_id, text, censored, sentiment, engagement, created_at, lang,
  * hashtags, retweet_of, time_ms, name, screen_name, followers). Prints one line:
  * "rows N batches B fast F retries R stored S duplicates D seconds T". Exit 1 when
- * a write fails. */
+ * a write fails. With `script`, every batch goes through the batch script
+ * (rtp_store_set_fast off): the same code without its fast path. */
 #include "proto.h"
 #include "redis_link.h"
 #include "store.h"
@@ -62,7 +63,7 @@ static rtp_msg_t *s_row(const char **s, uint64_t seq)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: store_rows REDIS_URL ROWS_FILE [BATCH]\n");
+        fprintf(stderr, "usage: store_rows REDIS_URL ROWS_FILE [BATCH [script]]\n");
         return 2;
     }
     size_t batch = argc > 3 ? (size_t) atol(argv[3]) : 500, len;
@@ -91,6 +92,7 @@ int main(int argc, char **argv)
         return 2;
     }
     rtp_store_t *store = rtp_store_new(link);
+    rtp_store_set_fast(store, !(argc > 4 && strcmp(argv[4], "script") == 0));
     uint64_t batches = 0, fast = 0, retries = 0, stored = 0, dups = 0;
     int failed = 0;
     int64_t t0 = rtp_mono_us();

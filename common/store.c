@@ -391,15 +391,15 @@ typedef struct {
     size_t *rows; /* rows[i]: the index in msgs of the batch's i-th tweet */
     size_t rowcap;
     stage_t stage;
-    int fast;    /* it tries the fast path (store_fast.h) */
-    int tries;   /* times EXEC found a watched key changed */
-    int stale;   /* its reads were answered before the batch ahead wrote: read again */
-    int retries; /* reads done again after a changed key, for its counts */
+    int fast;       /* it tries the fast path (store_fast.h) */
+    int tries;      /* times EXEC found a watched key changed */
+    int stale;      /* its reads were answered before the batch ahead wrote: read again */
+    int retries;    /* reads done again after a changed key, for its counts */
     size_t at, end; /* the part of msgs being written by plain commands (all of it by the script) */
     store_fast_t *plan;
     redisReply **replies; /* of the stage (rounds 1 and 1b together) */
     size_t got, want, repcap;
-    int rc; /* once F_DONE: 1 written (counts), -1 failed (err) */
+    int rc;                    /* once F_DONE: 1 written (counts), -1 failed (err) */
     rtp_store_counts_t counts; /* once F_DONE; before, of the parts written */
     rtp_err_t err;
 } flight_t;
@@ -718,8 +718,7 @@ static int s_parse(rtp_store_t *self, redisReply *r, size_t nt, const size_t *ro
  * caches it again for the next EVALSHA, in one round trip; nothing may be in flight
  * behind it on the connection. Then as s_parse. */
 static int s_eval(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t nt, size_t nd, size_t *rows,
-                  size_t base,
-                  rtp_store_counts_t *counts, redisReply **tail, rtp_err_t *err)
+                  size_t base, rtp_store_counts_t *counts, redisReply **tail, rtp_err_t *err)
 {
     *tail = NULL;
     redisContext *ctx = rtp_redis_link_context(self->link, err);
@@ -789,7 +788,7 @@ static int s_expect(rtp_store_t *self, size_t fi, size_t n)
     if (self->nwire == WIRE_MAX)
         return -1; /* cannot happen: each batch has one stage on the wire at most */
     f->want += n;
-    self->wire[self->nwire++] = (wire_t) {fi, n};
+    self->wire[self->nwire++] = (wire_t){fi, n};
     return 0;
 }
 
@@ -803,7 +802,8 @@ static int s_flush(rtp_store_t *self, redisContext *ctx, rtp_err_t *err)
             done = -1;
     if (done > 0)
         return 0;
-    rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link), ctx->errstr[0] ? ctx->errstr : "cannot send");
+    rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link),
+                ctx->errstr[0] ? ctx->errstr : "cannot send");
     rtp_redis_link_reset(self->link);
     s_lost(self, err->msg);
     return -1;
@@ -831,7 +831,8 @@ static redisContext *s_wire_ctx(rtp_store_t *self)
     if (rtp_redis_link_connected(self->link) && rtp_redis_link_context(self->link, &err) == self->wire_ctx)
         return self->wire_ctx;
     char why[RTP_ERR_MAX];
-    snprintf(why, sizeof why, "%s: the connection was lost before the reply", rtp_redis_link_display(self->link));
+    snprintf(why, sizeof why, "%s: the connection was lost before the reply",
+             rtp_redis_link_display(self->link));
     s_lost(self, why);
     return NULL;
 }
@@ -924,8 +925,8 @@ static int s_start(rtp_store_t *self, size_t fi, redisContext *ctx, rtp_err_t *e
         /* the batch, or what its parts by plain commands left of it */
         if (s_build(self, f->msgs + f->at, f->count - f->at, f->nt - f->at, f->nd, f->rows, f->at, err) != 0)
             return -1;
-        if (redisAppendCommandArgv(ctx, (int) (HEAD + (f->nt - f->at) * FIELDS + f->nd), self->argv, self->lens) !=
-            REDIS_OK)
+        if (redisAppendCommandArgv(ctx, (int) (HEAD + (f->nt - f->at) * FIELDS + f->nd), self->argv,
+                                   self->lens) != REDIS_OK)
             n = -1;
         f->stage = F_SCRIPT;
     }
@@ -967,7 +968,8 @@ static void s_decide(rtp_store_t *self, size_t fi)
     rtp_store_counts_t counts;
     rtp_err_t err;
     redisContext *ctx = self->wire_ctx;
-    store_fast_next_t next = store_fast_decide(f->plan, f->replies, f->got, ctx, &more, &counts, why, sizeof why);
+    store_fast_next_t next =
+        store_fast_decide(f->plan, f->replies, f->got, ctx, &more, &counts, why, sizeof why);
     if (next != STORE_FAST_MORE)
         s_drop_replies(f);
     switch (next) {

@@ -271,7 +271,8 @@ int store_fast_reads(store_fast_t *self, redisContext *ctx)
     for (size_t s = 0; s < self->nu; s++) {
         c_arg(c, "HMGET");
         c_key(c, "user:", self->msgs[self->users[s]]->tweet.user_id, "");
-        static const char *const fields[] = {"id", "engagement", "tweets", "name", "screen_name", "followers"};
+        static const char *const fields[] = {"id",   "engagement",  "tweets",
+                                             "name", "screen_name", "followers"};
         for (size_t k = 0; k < 6; k++)
             c_arg(c, fields[k]);
         rc |= c_append(c, ctx);
@@ -379,7 +380,8 @@ static store_fast_next_t s_write(store_fast_t *self, redisContext *ctx, size_t *
         if (!self->fresh[i])
             continue;
         const rtp_msg_t *m = self->msgs[i];
-        snprintf(nums[2], sizeof nums[2], "%" PRId64, m->tweet.time_ms > 0 ? m->tweet.time_ms : m->received_us / 1000);
+        snprintf(nums[2], sizeof nums[2], "%" PRId64,
+                 m->tweet.time_ms > 0 ? m->tweet.time_ms : m->received_us / 1000);
         c_key(c, nums[2], "", ""); /* as store_row_strings' score */
         c_arg(c, m->tweet.id);
     }
@@ -498,11 +500,12 @@ store_fast_next_t store_fast_decide(store_fast_t *self, redisReply *const *r, si
             return strncmp(r[k]->str, "ERR unknown command", 19) == 0 ? STORE_FAST_OLD : STORE_FAST_SLOW;
         }
     size_t at = self->watch ? 2 : 1;
-    static const char *const globals[][2] = {{"tweets", "zset"}, {"users:engagement", "zset"},
-                                             {"deadletter", "list"}};
+    static const char *const globals[][2] = {
+        {"tweets", "zset"}, {"users:engagement", "zset"}, {"deadletter", "list"}};
     for (size_t g = 0; g < 3; g++) {
         const redisReply *t = r[at + g];
-        if (!s_is(t, REDIS_REPLY_STATUS) || (strcmp(t->str, "none") != 0 && strcmp(t->str, globals[g][1]) != 0))
+        if (!s_is(t, REDIS_REPLY_STATUS) ||
+            (strcmp(t->str, "none") != 0 && strcmp(t->str, globals[g][1]) != 0))
             return s_slow(why, cap, "key %s holds a %s", globals[g][0], t->str ? t->str : "?");
     }
     const redisReply *exists = r[at + 3];
@@ -568,8 +571,8 @@ static void s_queued_key(const store_fast_t *self, size_t q, char *buf, size_t c
     snprintf(buf, cap, "users:engagement");
 }
 
-int store_fast_done(store_fast_t *self, redisReply *const *r, size_t n, rtp_store_counts_t *counts, int *partial,
-                    rtp_err_t *err)
+int store_fast_done(store_fast_t *self, redisReply *const *r, size_t n, rtp_store_counts_t *counts,
+                    int *partial, rtp_err_t *err)
 {
     *partial = 0;
     if (n != self->queued + 2)

@@ -75,7 +75,7 @@ store_fast_next_t store_fast_decide(store_fast_t *self, redisReply *const *r, si
  * again), -1 with the reason in err when Redis refused the transaction (nothing
  * written: out of memory, read-only...) or, *partial set, when a command inside EXEC
  * failed after the rest were done. */
-int store_fast_done(store_fast_t *self, redisReply *const *r, size_t n, rtp_store_counts_t *counts, int *partial,
-                    rtp_err_t *err);
+int store_fast_done(store_fast_t *self, redisReply *const *r, size_t n, rtp_store_counts_t *counts,
+                    int *partial, rtp_err_t *err);
 
 #endif

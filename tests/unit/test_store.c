@@ -1076,7 +1076,6 @@ static void s_check_pipeline(int port)
     redisFree(c[1]);
 }
 
-
 /* --- the fast path (store_fast.h) --- */
 
 /* Every key with its DUMP (Redis's own serialization: encoding, field order and all),
@@ -1126,6 +1125,9 @@ static size_t s_fast_batch(rtp_msg_t **out, int k, char ids[][24], char uids[][1
         r.user_id = i % 9 == 4 ? "" : uids[n];
         r.name = names[n];
         r.followers = row % 5;
+        if (i % 5 == 0) /* over 64 bytes: a hash table in Redis's default encoding */
+            r.text = r.censored = "a tweet long enough to leave the compact encoding of a hash at Redis's "
+                                  "default limit of 64 bytes a value";
         r.engagement = i % 4 == 0 ? 0 : 1.0 / (row + 3);
         r.sentiment = (double) row / 7 - 3;
         r.time_ms = i % 11 == 0 ? 0 : 1457504558000 + row;
@@ -1141,60 +1143,67 @@ static void s_check_fast_same_bytes(int port)
 {
     on_db_t db[2] = {s_on_db(port, 5), s_on_db(port, 6)};
     rtp_store_set_fast(db[1].store, 0);
-    for (int d = 0; d < 2; d++) /* a user hash rtp wrote before, with another name */
-        freeReplyObject(redisCommand(db[d].c,
-                                     "HSET user:f3 id f3 name Old screen_name alice followers 99 "
-                                     "engagement 0.30000000000000004 tweets 7"));
-    static char ids[60][24], uids[60][16], names[60][16];
-    size_t fast = 0;
-    for (int k = 0; k < 4; k++) {
-        rtp_store_counts_t counts[2];
+    /* Redis's default encoding limits, then the compose file's (tweet hashes stay listpacks) */
+    for (int lp = 0; lp < 2; lp++) {
+        freeReplyObject(redisCommand(db[0].c, "CONFIG SET hash-max-listpack-value %d", lp ? 1024 : 64));
+        for (int d = 0; d < 2; d++) { /* a user hash rtp wrote before, with another name */
+            freeReplyObject(redisCommand(db[d].c, "FLUSHDB"));
+            freeReplyObject(redisCommand(db[d].c,
+                                         "HSET user:f3 id f3 name Old screen_name alice followers 99 "
+                                         "engagement 0.30000000000000004 tweets 7"));
+        }
+        static char ids[60][24], uids[60][16], names[60][16];
+        size_t fast = 0;
+        for (int k = 0; k < 4; k++) {
+            rtp_store_counts_t counts[2];
+            for (int d = 0; d < 2; d++) {
+                rtp_msg_t *b[60];
+                size_t n = s_fast_batch(b, k, ids, uids, names);
+                CHECK_INT(s_write(db[d].store, b, n, &counts[d]), 0);
+                s_free_all(b, n);
+            }
+            CHECK_INT(counts[0].stored, counts[1].stored);
+            CHECK_INT(counts[0].duplicates, counts[1].duplicates);
+            CHECK_INT(counts[0].fast, 1);
+            CHECK_INT(counts[1].fast, 0);
+            CHECK(counts[0].stored > 40 && counts[0].duplicates > 0);
+            fast += counts[0].fast;
+        }
+        /* a batch larger than a transaction of the fast path: in parts; a key in the way in
+         * the second part sends the rest of the batch through the script, which refuses that
+         * row by its index in the whole batch */
+        enum { NB = 300, IN_WAY = 200 };
+        static char big_ids[NB][16], big_uids[NB][16];
         for (int d = 0; d < 2; d++) {
-            rtp_msg_t *b[60];
-            size_t n = s_fast_batch(b, k, ids, uids, names);
-            CHECK_INT(s_write(db[d].store, b, n, &counts[d]), 0);
-            s_free_all(b, n);
+            freeReplyObject(redisCommand(db[d].c, "SET tweet:%d oops", 40000 + IN_WAY));
+            rtp_msg_t *big[NB];
+            for (int i = 0; i < NB; i++) {
+                rec_t r = T2;
+                snprintf(big_ids[i], 16, "%d", 40000 + i);
+                snprintf(big_uids[i], 16, "g%d", i % 150);
+                r.id = big_ids[i];
+                r.user_id = big_uids[i];
+                r.engagement = 1.0 / (i + 7);
+                big[i] = s_joined(&r);
+            }
+            rtp_store_counts_t c;
+            CHECK_INT(s_write(db[d].store, big, NB, &c), 0);
+            CHECK_INT(c.stored, NB - 1);
+            CHECK_INT(c.refused, 1);
+            CHECK_INT(c.fast, 0);
+            CHECK_INT(rtp_store_refused(db[d].store)[0], IN_WAY);
+            CHECK_INT(big[IN_WAY]->type, RTP_MSG_DEADLETTER);
+            CHECK_INT(big[IN_WAY - 1]->type, RTP_MSG_JOINED);
+            s_free_all(big, NB);
         }
-        CHECK_INT(counts[0].stored, counts[1].stored);
-        CHECK_INT(counts[0].duplicates, counts[1].duplicates);
-        CHECK_INT(counts[0].fast, 1);
-        CHECK_INT(counts[1].fast, 0);
-        CHECK(counts[0].stored > 40 && counts[0].duplicates > 0);
-        fast += counts[0].fast;
+        char *raw[2] = {s_dump_raw(db[0].c), s_dump_raw(db[1].c)};
+        CHECK_STR(raw[0], raw[1]);
+        printf("fast path and script, hash-max-listpack-value %d: %zu bytes of DUMP alike over %lld keys, "
+               "%zu batches by plain commands\n",
+               lp ? 1024 : 64, strlen(raw[0]), s_int(db[0].c, "DBSIZE%s", ""), fast);
+        free(raw[0]);
+        free(raw[1]);
     }
-    /* a batch larger than a transaction of the fast path: in parts; a key in the way in
-     * the second part sends the rest of the batch through the script, which refuses that
-     * row by its index in the whole batch */
-    enum { NB = 300, IN_WAY = 200 };
-    static char big_ids[NB][16], big_uids[NB][16];
-    for (int d = 0; d < 2; d++) {
-        freeReplyObject(redisCommand(db[d].c, "SET tweet:%d oops", 40000 + IN_WAY));
-        rtp_msg_t *big[NB];
-        for (int i = 0; i < NB; i++) {
-            rec_t r = T2;
-            snprintf(big_ids[i], 16, "%d", 40000 + i);
-            snprintf(big_uids[i], 16, "g%d", i % 150);
-            r.id = big_ids[i];
-            r.user_id = big_uids[i];
-            r.engagement = 1.0 / (i + 7);
-            big[i] = s_joined(&r);
-        }
-        rtp_store_counts_t c;
-        CHECK_INT(s_write(db[d].store, big, NB, &c), 0);
-        CHECK_INT(c.stored, NB - 1);
-        CHECK_INT(c.refused, 1);
-        CHECK_INT(c.fast, 0);
-        CHECK_INT(rtp_store_refused(db[d].store)[0], IN_WAY);
-        CHECK_INT(big[IN_WAY]->type, RTP_MSG_DEADLETTER);
-        CHECK_INT(big[IN_WAY - 1]->type, RTP_MSG_JOINED);
-        s_free_all(big, NB);
-    }
-    char *raw[2] = {s_dump_raw(db[0].c), s_dump_raw(db[1].c)};
-    CHECK_STR(raw[0], raw[1]);
-    printf("fast path and script: %zu bytes of DUMP alike over %lld keys, %zu batches by plain commands\n",
-           strlen(raw[0]), s_int(db[0].c, "DBSIZE%s", ""), fast);
-    free(raw[0]);
-    free(raw[1]);
     /* the returning user: its count goes on from the 7 it had, its name is the latest */
     char count[32];
     snprintf(count, sizeof count, "%lld", s_int(db[0].c, "SCARD %s", "user:f3:tweets") + 7);

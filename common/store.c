@@ -1143,7 +1143,9 @@ int rtp_store_send(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_
     if (ahead_sent && !self->broken && s_start(self, fi, ctx, err) != 0) {
         f->stage = F_WAIT;
         s_drop_replies(f);
-        return -1; /* nothing of it was sent */
+        if (!self->pending)
+            self->broken = 0; /* no batch ahead to keep in order */
+        return -1;            /* nothing of it was sent */
     }
     self->pending++;
     s_step(self);

@@ -118,6 +118,7 @@ static void c_start(cmd_t *c)
 {
     c->n = 0;
     c->len = 0;
+    c->failed = 0;
 }
 
 static int c_room(cmd_t *c)

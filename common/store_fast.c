@@ -10,12 +10,16 @@
 #include <string.h>
 
 /* One command's arguments: borrowed strings, or keys composed in buf (offsets until
- * the command is appended, since buf may move while it grows). */
+ * the command is formatted, since buf may move while it grows); and the commands of a
+ * round, formatted (RESP) into out, handed to hiredis in one piece (its own
+ * formatting, per argument and command, cost the batcher more than the rest). */
 typedef struct {
     const char **argv;
     size_t *lens, *offs, n, cap;
     char *buf;
     size_t len, bufcap;
+    char *out;
+    size_t outlen, outcap;
     int failed;
 } cmd_t;
 
@@ -30,6 +34,7 @@ typedef struct {
     const redisReply *v; /* its HMGET reply when the hash holds rtp's fields, else NULL */
     size_t first, last;  /* its first and last new tweet */
     int seen;            /* it has a new tweet in this batch */
+    char total[32];      /* eng, as rtp_fmt_double writes it */
 } user_t;
 
 struct store_fast_t {
@@ -98,6 +103,7 @@ void store_fast_destroy(store_fast_t **self_p)
     free(self->cmd.lens);
     free(self->cmd.offs);
     free(self->cmd.buf);
+    free(self->cmd.out);
     free(self);
     *self_p = NULL;
 }
@@ -118,6 +124,7 @@ static void c_start(cmd_t *c)
 {
     c->n = 0;
     c->len = 0;
+    c->outlen = 0;
     c->failed = 0;
 }
 
@@ -171,16 +178,63 @@ static void c_key(cmd_t *c, const char *prefix, const char *s, const char *suffi
     c->len += a + b + d;
 }
 
-/* Appends the command to ctx's output buffer. 0, or -1 when out of memory. */
-static int c_append(cmd_t *c, redisContext *ctx)
+static void c_put(cmd_t *c, const void *p, size_t n)
 {
-    if (c->failed)
-        return -1;
-    for (size_t i = 0; i < c->n; i++)
-        if (c->offs[i] != SIZE_MAX)
-            c->argv[i] = c->buf + c->offs[i];
-    int rc = redisAppendCommandArgv(ctx, (int) c->n, c->argv, c->lens) == REDIS_OK ? 0 : -1;
-    c_start(c);
+    if (c->outlen + n > c->outcap) {
+        size_t cap = c->outcap ? c->outcap : 65536;
+        while (cap < c->outlen + n)
+            cap *= 2;
+        char *grown = realloc(c->out, cap);
+        if (!grown) {
+            c->failed = 1;
+            return;
+        }
+        c->out = grown;
+        c->outcap = cap;
+    }
+    memcpy(c->out + c->outlen, p, n);
+    c->outlen += n;
+}
+
+/* lead, v in decimal, CRLF: a RESP header. */
+static void c_head(cmd_t *c, char lead, size_t v)
+{
+    char tmp[32];
+    size_t i = sizeof tmp;
+    tmp[--i] = '\n';
+    tmp[--i] = '\r';
+    do {
+        tmp[--i] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+    tmp[--i] = lead;
+    c_put(c, tmp + i, sizeof tmp - i);
+}
+
+/* Formats the command into the round's output. 0, or -1 when out of memory (the
+ * round is then not sent). */
+static int c_append(cmd_t *c)
+{
+    if (!c->failed) {
+        c_head(c, '*', c->n);
+        for (size_t i = 0; i < c->n; i++) {
+            c_head(c, '$', c->lens[i]);
+            c_put(c, c->offs[i] != SIZE_MAX ? c->buf + c->offs[i] : c->argv[i], c->lens[i]);
+            c_put(c, "\r\n", 2);
+        }
+    }
+    int failed = c->failed;
+    c->n = c->len = 0; /* the next command; failed stays for the round */
+    return failed ? -1 : 0;
+}
+
+/* Hands the round to ctx's output buffer. 0, or -1 when out of memory (nothing of the
+ * round is handed over). */
+static int c_send(cmd_t *c, redisContext *ctx)
+{
+    int rc = !c->failed && redisAppendFormattedCommand(ctx, c->out, c->outlen) == REDIS_OK ? 0 : -1;
+    c->outlen = 0;
+    c->failed = 0;
     return rc;
 }
 
@@ -247,27 +301,27 @@ int store_fast_reads(store_fast_t *self, redisContext *ctx)
     size_t n = 0;
     c_start(c);
     c_arg(c, "UNWATCH");
-    rc |= c_append(c, ctx);
+    rc |= c_append(c);
     n++;
     self->watch = self->nu > 0;
     if (self->watch) {
         c_arg(c, "WATCH");
         for (size_t s = 0; s < self->nu; s++)
             c_key(c, "user:", self->msgs[self->users[s]]->tweet.user_id, "");
-        rc |= c_append(c, ctx);
+        rc |= c_append(c);
         n++;
     }
     static const char *const globals[] = {"tweets", "users:engagement", "deadletter"};
     for (size_t g = 0; g < 3; g++) {
         c_arg(c, "TYPE");
         c_arg(c, globals[g]);
-        rc |= c_append(c, ctx);
+        rc |= c_append(c);
         n++;
     }
     c_arg(c, "EXISTS");
     for (size_t s = 0; s < self->nid; s++)
         c_key(c, "tweet:", self->msgs[self->ids[s]]->tweet.id, "");
-    rc |= c_append(c, ctx);
+    rc |= c_append(c);
     n++;
     for (size_t s = 0; s < self->nu; s++) {
         c_arg(c, "HMGET");
@@ -276,7 +330,7 @@ int store_fast_reads(store_fast_t *self, redisContext *ctx)
                                              "name", "screen_name", "followers"};
         for (size_t k = 0; k < 6; k++)
             c_arg(c, fields[k]);
-        rc |= c_append(c, ctx);
+        rc |= c_append(c);
         n++;
     }
     if (self->nu) {
@@ -288,9 +342,10 @@ int store_fast_reads(store_fast_t *self, redisContext *ctx)
             c_key(c, "user:", self->msgs[self->users[s]]->tweet.user_id, ":tweets");
         c_arg(c, "LIMIT");
         c_arg(c, "1");
-        rc |= c_append(c, ctx);
+        rc |= c_append(c);
         n++;
     }
+    rc |= c_send(c, ctx);
     self->nread = n;
     return rc ? -1 : (int) n;
 }
@@ -302,15 +357,16 @@ static int s_is(const redisReply *r, int type)
     return r && r->type == type;
 }
 
-/* 1 when s is a total as rtp writes it: rtp_fmt_double's form of a finite number. */
+/* 1 when s is a finite number as the script's tonumber() reads it (Lua 5.1: strtod;
+ * trailing blanks, which Lua allows, are left to the script). */
 static int s_canonical_total(const char *s, double *out)
 {
-    char *end, buf[32];
+    char *end;
     double x = strtod(s, &end);
     if (end == s || *end || !isfinite(x))
         return 0;
     *out = x;
-    return strcmp(rtp_fmt_double(buf, sizeof buf, x), s) == 0;
+    return 1;
 }
 
 /* 1 when s is a count as rtp writes it ("%d" of a whole number, at most 15 digits). */
@@ -343,9 +399,13 @@ static store_fast_next_t s_ask(store_fast_t *self, redisContext *ctx, size_t *mo
         c_arg(c, "HGET");
         c_key(c, "tweet:", self->msgs[self->ids[s]]->tweet.id, "");
         c_arg(c, "id");
-        if (c_append(c, ctx) != 0)
+        if (c_append(c) != 0) {
+            c_send(c, ctx); /* sends nothing: the round is dropped */
             return STORE_FAST_NOMEM;
+        }
     }
+    if (c_send(c, ctx) != 0)
+        return STORE_FAST_NOMEM;
     *more = self->nid;
     return STORE_FAST_MORE;
 }
@@ -360,7 +420,7 @@ static store_fast_next_t s_write(store_fast_t *self, redisContext *ctx, size_t *
     static const char *const fields[] = {"id",         "user_id",    "text", "censored", "sentiment",
                                          "engagement", "created_at", "lang", "hashtags", "retweet_of"};
     c_arg(c, "MULTI");
-    rc |= c_append(c, ctx);
+    rc |= c_append(c);
     self->queued = 0;
     for (size_t i = 0; i < self->nt; i++) {
         if (!self->fresh[i])
@@ -372,7 +432,7 @@ static store_fast_next_t s_write(store_fast_t *self, redisContext *ctx, size_t *
             c_arg(c, fields[f]);
             c_arg(c, row[f]); /* nums is appended with the command, before its next use */
         }
-        rc |= c_append(c, ctx);
+        rc |= c_append(c);
         self->queued++;
     }
     c_arg(c, "ZADD");
@@ -386,21 +446,25 @@ static store_fast_next_t s_write(store_fast_t *self, redisContext *ctx, size_t *
         c_key(c, nums[2], "", ""); /* as store_row_strings' score */
         c_arg(c, m->tweet.id);
     }
-    rc |= c_append(c, ctx);
+    rc |= c_append(c);
     self->queued++;
-    char totals[64];
     for (size_t k = 0; k < self->norder; k++) {
-        const user_t *u = &self->u[self->order[k]];
+        user_t *u = &self->u[self->order[k]];
         const char *uid = self->msgs[u->first]->tweet.user_id;
         c_arg(c, "SADD");
         c_key(c, "user:", uid, ":tweets");
         for (size_t i = u->first; i != SIZE_MAX; i = self->next_new[i])
             c_arg(c, self->msgs[i]->tweet.id);
-        rc |= c_append(c, ctx);
-        store_row_strings(self->msgs[u->last], row, nums);
+        rc |= c_append(c);
+        /* name, screen_name, followers of its last new tweet (store_row_strings' 11..13) */
+        const rtp_tweet_t *w = &self->msgs[u->last]->tweet;
+        snprintf(nums[3], sizeof nums[3], "%" PRId64, w->followers);
+        row[11] = w->user_name ? w->user_name : "";
+        row[12] = w->screen_name ? w->screen_name : "";
+        row[13] = nums[3];
         char cnt[32];
         snprintf(cnt, sizeof cnt, "%lld", u->cnt);
-        rtp_fmt_double(totals, sizeof totals, u->eng);
+        const char *totals = rtp_fmt_double(u->total, sizeof u->total, u->eng);
         c_arg(c, "HSET");
         c_key(c, "user:", uid, "");
         if (u->v) {
@@ -429,7 +493,7 @@ static store_fast_next_t s_write(store_fast_t *self, redisContext *ctx, size_t *
             c_arg(c, "tweets");
             c_key(c, cnt, "", "");
         }
-        rc |= c_append(c, ctx);
+        rc |= c_append(c);
         self->queued += 2;
     }
     if (self->norder) {
@@ -437,14 +501,15 @@ static store_fast_next_t s_write(store_fast_t *self, redisContext *ctx, size_t *
         c_arg(c, "users:engagement");
         for (size_t k = 0; k < self->norder; k++) {
             const user_t *u = &self->u[self->order[k]];
-            c_key(c, rtp_fmt_double(totals, sizeof totals, u->eng), "", "");
+            c_arg(c, u->total);
             c_arg(c, self->msgs[u->first]->tweet.user_id);
         }
-        rc |= c_append(c, ctx);
+        rc |= c_append(c);
         self->queued++;
     }
     c_arg(c, "EXEC");
-    rc |= c_append(c, ctx);
+    rc |= c_append(c);
+    rc |= c_send(c, ctx);
     *more = self->queued + 2;
     return rc ? STORE_FAST_NOMEM : STORE_FAST_WRITE;
 }

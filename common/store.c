@@ -991,7 +991,7 @@ static void s_decide(rtp_store_t *self, size_t fi)
         s_lost(self, "out of memory");
         return;
     case STORE_FAST_OLD:
-        self->fast_off = 1; /* this Redis lacks SINTERCARD (Redis < 7.0) */
+        self->fast_off = 1; /* this Redis lacks SINTERCARD or ZMSCORE (Redis < 7.0) */
         /* fall through */
     case STORE_FAST_SLOW:
         f->fast = 0;

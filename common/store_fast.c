@@ -44,9 +44,10 @@ struct store_fast_t {
     size_t *id_of, *user_of; /* tweet -> its id slot, its user slot (SIZE_MAX: none) */
     size_t *ids, *users;     /* slot -> its first tweet */
     size_t nid, nu;
-    unsigned char *known; /* id slot: the tweet is stored already */
-    unsigned char *fresh; /* tweet: new, written by this batch */
-    size_t *next_new;     /* tweet: the user's next new tweet (SIZE_MAX: none) */
+    unsigned char *known;  /* id slot: the tweet is stored already */
+    unsigned char *fresh;  /* tweet: new, written by this batch */
+    size_t *next_new;      /* tweet: the user's next new tweet (SIZE_MAX: none) */
+    size_t *asked, nasked; /* id slots asked in round 1b */
     user_t *u;
     size_t *order, norder; /* user slots, in the order of their first new tweet */
     size_t nread;          /* replies of round 1 */
@@ -99,6 +100,7 @@ void store_fast_destroy(store_fast_t **self_p)
     free(self->next_new);
     free(self->u);
     free(self->order);
+    free(self->asked);
     free(self->cmd.argv);
     free(self->cmd.lens);
     free(self->cmd.offs);
@@ -283,6 +285,7 @@ int store_fast_plan(store_fast_t *self, rtp_msg_t *const *msgs, size_t count)
         self->next_new = s_grow(self->next_new, count, sizeof *self->next_new, &failed);
         self->u = s_grow(self->u, count, sizeof *self->u, &failed);
         self->order = s_grow(self->order, count, sizeof *self->order, &failed);
+        self->asked = s_grow(self->asked, count, sizeof *self->asked, &failed);
         if (failed)
             return -1;
         self->cap = count;
@@ -322,7 +325,12 @@ int store_fast_reads(store_fast_t *self, redisContext *ctx)
     for (size_t s = 0; s < self->nid; s++)
         c_key(c, "tweet:", self->msgs[self->ids[s]]->tweet.id, "");
     rc |= c_append(c);
-    n++;
+    c_arg(c, "ZMSCORE");
+    c_arg(c, "tweets");
+    for (size_t s = 0; s < self->nid; s++)
+        c_arg(c, self->msgs[self->ids[s]]->tweet.id);
+    rc |= c_append(c);
+    n += 2;
     for (size_t s = 0; s < self->nu; s++) {
         c_arg(c, "HMGET");
         c_key(c, "user:", self->msgs[self->users[s]]->tweet.user_id, "");
@@ -391,13 +399,21 @@ static store_fast_next_t s_slow(char *why, size_t cap, const char *fmt, const ch
     return STORE_FAST_SLOW;
 }
 
-/* Round 1b: HGET tweet:<id> id of every id. */
-static store_fast_next_t s_ask(store_fast_t *self, redisContext *ctx, size_t *more)
+/* Round 1b: HGET tweet:<id> id of the ids the tweets index holds (zmscore's
+ * non-nil: resends are in it, and a tweet key rtp wrote is). */
+static store_fast_next_t s_ask(store_fast_t *self, const redisReply *zmscore, redisContext *ctx, size_t *more,
+                               char *why, size_t cap)
 {
     cmd_t *c = &self->cmd;
-    for (size_t s = 0; s < self->nid; s++) {
+    self->nasked = 0;
+    for (size_t s = 0; s < self->nid; s++)
+        if (zmscore->element[s]->type != REDIS_REPLY_NIL)
+            self->asked[self->nasked++] = s;
+    if (self->nasked == 0)
+        return s_slow(why, cap, "%s%s", "a tweet key exists that the tweets index does not hold", "");
+    for (size_t k = 0; k < self->nasked; k++) {
         c_arg(c, "HGET");
-        c_key(c, "tweet:", self->msgs[self->ids[s]]->tweet.id, "");
+        c_key(c, "tweet:", self->msgs[self->ids[self->asked[k]]]->tweet.id, "");
         c_arg(c, "id");
         if (c_append(c) != 0) {
             c_send(c, ctx); /* sends nothing: the round is dropped */
@@ -406,7 +422,7 @@ static store_fast_next_t s_ask(store_fast_t *self, redisContext *ctx, size_t *mo
     }
     if (c_send(c, ctx) != 0)
         return STORE_FAST_NOMEM;
-    *more = self->nid;
+    *more = self->nasked;
     return STORE_FAST_MORE;
 }
 
@@ -522,7 +538,8 @@ static int s_user(store_fast_t *self, redisReply *const *r, size_t i, char *why,
     user_t *u = &self->u[s];
     const char *uid = self->msgs[i]->tweet.user_id;
     if (!u->seen) {
-        const redisReply *v = r[(self->watch ? 2 : 1) + 4 + s]; /* (UNWATCH, WATCH, 3 TYPE, EXISTS) */
+        const redisReply *v =
+            r[(self->watch ? 2 : 1) + 5 + s]; /* (UNWATCH, WATCH, 3 TYPE, EXISTS, ZMSCORE) */
         memset(u, 0, sizeof *u);
         u->seen = 1;
         u->first = i;
@@ -574,27 +591,26 @@ store_fast_next_t store_fast_decide(store_fast_t *self, redisReply *const *r, si
             (strcmp(t->str, "none") != 0 && strcmp(t->str, globals[g][1]) != 0))
             return s_slow(why, cap, "key %s holds a %s", globals[g][0], t->str ? t->str : "?");
     }
-    const redisReply *exists = r[at + 3];
-    if (!s_is(exists, REDIS_REPLY_INTEGER))
-        return s_slow(why, cap, "%s%s", "unexpected reply to EXISTS", "");
+    const redisReply *exists = r[at + 3], *zmscore = r[at + 4];
+    if (!s_is(exists, REDIS_REPLY_INTEGER) || !s_is(zmscore, REDIS_REPLY_ARRAY) ||
+        zmscore->elements != self->nid)
+        return s_slow(why, cap, "%s%s", "unexpected reply to EXISTS or ZMSCORE", "");
     memset(self->known, 0, self->nid);
     if (exists->integer > 0) {
         /* some are there: which, and are they all rtp's? (1b) */
         if (n == self->nread)
-            return s_ask(self, ctx, more);
+            return s_ask(self, zmscore, ctx, more, why, cap);
         long long mine = 0;
-        for (size_t k = 0; k < self->nid; k++) {
+        for (size_t k = 0; k < self->nasked; k++) {
             const redisReply *h = r[self->nread + k];
-            const char *id = self->msgs[self->ids[k]]->tweet.id;
-            if (h->type == REDIS_REPLY_NIL)
-                continue;
+            const char *id = self->msgs[self->ids[self->asked[k]]]->tweet.id;
             if (!s_is(h, REDIS_REPLY_STRING) || strcmp(h->str, id) != 0)
                 return s_slow(why, cap, "tweet:%s%s is in the way", id, "");
-            self->known[k] = 1;
+            self->known[self->asked[k]] = 1;
             mine++;
         }
-        if (mine != exists->integer) /* a hash without an id field */
-            return s_slow(why, cap, "%s%s", "a tweet key is a hash rtp did not write", "");
+        if (mine != exists->integer) /* another key: one the index does not hold */
+            return s_slow(why, cap, "%s%s", "a tweet key exists that the tweets index does not hold", "");
     }
     self->norder = 0;
     self->nnew = 0;

@@ -3,12 +3,13 @@
  * reading first shows nothing unusual.
  *
  * Round 1 (reads, one pipeline): UNWATCH, WATCH of the batch's user:<id> keys, TYPE
- * of the three global keys, EXISTS over the batch's distinct tweet:<id> keys, HMGET
- * of every user hash (rtp's six fields), SINTERCARD over the user:<id>:tweets sets
- * (LIMIT 1: it only checks that each is a set). When EXISTS finds keys (resends, an
- * original retweeted again), round 1b asks HGET tweet:<id> id of every id: a tweet is
- * stored already when its hash holds its id (the script's rule), and every existing
- * key must be such a hash.
+ * of the three global keys, EXISTS over the batch's distinct tweet:<id> keys, ZMSCORE
+ * tweets over their ids, HMGET of every user hash (rtp's six fields), SINTERCARD over
+ * the user:<id>:tweets sets (LIMIT 1: it only checks that each is a set). When EXISTS
+ * finds keys (resends, an original retweeted again), round 1b asks HGET tweet:<id> id
+ * of the ids `tweets` holds: a tweet is stored already when its hash holds its id (the
+ * script's rule), and every existing key must be such a hash (their number is
+ * EXISTS's).
  *
  * The decision, in C: anything unusual (an error reply, a key of the wrong type, a
  * tweet key that is not rtp's, a user hash whose id, engagement or tweets field is
@@ -59,7 +60,7 @@ int store_fast_reads(store_fast_t *self, redisContext *ctx);
 
 typedef enum {
     STORE_FAST_SLOW,    /* take the script: something is unusual (why says what) */
-    STORE_FAST_OLD,     /* this Redis lacks SINTERCARD (< 7.0; why): the script, from now on */
+    STORE_FAST_OLD,     /* this Redis lacks SINTERCARD or ZMSCORE (< 7.0; why): the script, from now on */
     STORE_FAST_MORE,    /* round 1b appended: *more replies to come, then decide again */
     STORE_FAST_WRITE,   /* round 2 appended: *more replies to come, then store_fast_done */
     STORE_FAST_NOTHING, /* every tweet is stored already: nothing to write (counts filled) */

@@ -144,6 +144,24 @@ static int c_room(cmd_t *c)
     return 0;
 }
 
+/* Room for need bytes at *buf (*cap of them now). 0, or -1 with *failed set. */
+static int c_bytes(char **buf, size_t *cap, size_t need, int *failed)
+{
+    if (need <= *cap)
+        return 0;
+    size_t grown_cap = *cap ? *cap : 4096;
+    while (grown_cap < need)
+        grown_cap *= 2;
+    char *grown = realloc(*buf, grown_cap);
+    if (!grown) {
+        *failed = 1;
+        return -1;
+    }
+    *buf = grown;
+    *cap = grown_cap;
+    return 0;
+}
+
 /* A borrowed argument. */
 static void c_arg(cmd_t *c, const char *s)
 {
@@ -160,18 +178,8 @@ static void c_key(cmd_t *c, const char *prefix, const char *s, const char *suffi
     if (c_room(c) != 0)
         return;
     size_t a = strlen(prefix), b = strlen(s), d = strlen(suffix);
-    if (c->len + a + b + d > c->bufcap) {
-        size_t cap = c->bufcap ? c->bufcap : 4096;
-        while (cap < c->len + a + b + d)
-            cap *= 2;
-        char *grown = realloc(c->buf, cap);
-        if (!grown) {
-            c->failed = 1;
-            return;
-        }
-        c->buf = grown;
-        c->bufcap = cap;
-    }
+    if (c_bytes(&c->buf, &c->bufcap, c->len + a + b + d, &c->failed) != 0)
+        return;
     memcpy(c->buf + c->len, prefix, a);
     memcpy(c->buf + c->len + a, s, b);
     memcpy(c->buf + c->len + a + b, suffix, d);
@@ -182,18 +190,8 @@ static void c_key(cmd_t *c, const char *prefix, const char *s, const char *suffi
 
 static void c_put(cmd_t *c, const void *p, size_t n)
 {
-    if (c->outlen + n > c->outcap) {
-        size_t cap = c->outcap ? c->outcap : 65536;
-        while (cap < c->outlen + n)
-            cap *= 2;
-        char *grown = realloc(c->out, cap);
-        if (!grown) {
-            c->failed = 1;
-            return;
-        }
-        c->out = grown;
-        c->outcap = cap;
-    }
+    if (c_bytes(&c->out, &c->outcap, c->outlen + n, &c->failed) != 0)
+        return;
     memcpy(c->out + c->outlen, p, n);
     c->outlen += n;
 }

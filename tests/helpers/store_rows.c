@@ -22,27 +22,6 @@
 
 enum { FIELDS = 14 };
 
-/* The file's strings: all of it, NUL-terminated pieces. */
-static char *s_slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t) n + 1);
-    if (buf && fread(buf, 1, (size_t) n, f) != (size_t) n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf)
-        buf[n] = 0;
-    *len = (size_t) n;
-    return buf;
-}
-
 static rtp_msg_t *s_row(const char **s, uint64_t seq)
 {
     rtp_msg_t *m = rtp_msg_new(RTP_MSG_JOINED);
@@ -67,7 +46,7 @@ int main(int argc, char **argv)
         return 2;
     }
     size_t batch = argc > 3 ? (size_t) atol(argv[3]) : 500, len;
-    char *buf = s_slurp(argv[2], &len);
+    char *buf = rtp_read_file(argv[2], &len);
     if (!buf || batch == 0) {
         fprintf(stderr, "store_rows: cannot read %s\n", argv[2]);
         return 2;

@@ -142,8 +142,10 @@ static void s_dump_reply(FILE *out, redisReply *r, int sort_pairs, int sort_all)
     free(items);
 }
 
-/* Every key, its type and its whole value, in a canonical text form. Caller frees. */
-static char *s_dump(redisContext *c)
+/* Every key, its type and its whole value, in a canonical text form; raw: its DUMP
+ * instead (Redis's own serialization: encoding, field order and all), in hex. One
+ * line a key, sorted. Caller frees. */
+static char *s_dump_as(redisContext *c, int raw)
 {
     char *text = NULL;
     size_t size = 0;
@@ -154,6 +156,15 @@ static char *s_dump(redisContext *c)
         names[i] = keys->element[i]->str;
     qsort(names, keys->elements, sizeof *names, s_cmp_str);
     for (size_t i = 0; i < keys->elements; i++) {
+        if (raw) {
+            redisReply *d = redisCommand(c, "DUMP %s", names[i]);
+            fprintf(out, "%s ", names[i]);
+            for (size_t k = 0; d && k < d->len; k++)
+                fprintf(out, "%02x", (unsigned char) d->str[k]);
+            fprintf(out, "\n");
+            freeReplyObject(d);
+            continue;
+        }
         redisReply *type = redisCommand(c, "TYPE %s", names[i]);
         fprintf(out, "%s %s:", names[i], type->str);
         redisReply *v = NULL;
@@ -178,6 +189,11 @@ static char *s_dump(redisContext *c)
     freeReplyObject(keys);
     fclose(out);
     return text;
+}
+
+static char *s_dump(redisContext *c)
+{
+    return s_dump_as(c, 0);
 }
 
 static int s_write(rtp_store_t *store, rtp_msg_t **msgs, size_t n, rtp_store_counts_t *counts)
@@ -1078,32 +1094,6 @@ static void s_check_pipeline(int port)
 
 /* --- the fast path (store_fast.h) --- */
 
-/* Every key with its DUMP (Redis's own serialization: encoding, field order and all),
- * in hex, one line a key, sorted. Caller frees. */
-static char *s_dump_raw(redisContext *c)
-{
-    char *text = NULL;
-    size_t size = 0;
-    FILE *out = open_memstream(&text, &size);
-    redisReply *keys = redisCommand(c, "KEYS *");
-    char **names = calloc(keys->elements + 1, sizeof *names);
-    for (size_t i = 0; i < keys->elements; i++)
-        names[i] = keys->element[i]->str;
-    qsort(names, keys->elements, sizeof *names, s_cmp_str);
-    for (size_t i = 0; i < keys->elements; i++) {
-        redisReply *d = redisCommand(c, "DUMP %s", names[i]);
-        fprintf(out, "%s ", names[i]);
-        for (size_t k = 0; d && k < d->len; k++)
-            fprintf(out, "%02x", (unsigned char) d->str[k]);
-        fprintf(out, "\n");
-        freeReplyObject(d);
-    }
-    free(names);
-    freeReplyObject(keys);
-    fclose(out);
-    return text;
-}
-
 /* Batch k of the comparison: fresh tweets of returning and new users (names that
  * change, several tweets a user, engagements that need 17 digits), tweets without a
  * user, a second copy inside the batch, and from the second batch on tweets of the
@@ -1196,7 +1186,7 @@ static void s_check_fast_same_bytes(int port)
             CHECK_INT(big[IN_WAY - 1]->type, RTP_MSG_JOINED);
             s_free_all(big, NB);
         }
-        char *raw[2] = {s_dump_raw(db[0].c), s_dump_raw(db[1].c)};
+        char *raw[2] = {s_dump_as(db[0].c, 1), s_dump_as(db[1].c, 1)};
         CHECK_STR(raw[0], raw[1]);
         printf("fast path and script, hash-max-listpack-value %d: %zu bytes of DUMP alike over %lld keys, "
                "%zu batches by plain commands\n",

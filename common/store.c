@@ -556,7 +556,9 @@ static int s_prepare(rtp_msg_t *const *msgs, size_t count, size_t *nt, size_t *n
     return 0;
 }
 
-/* Fills argv with EVALSHA sha 0 counts..., tweets..., dead letters... */
+/* Fills argv with EVALSHA sha 0 counts..., tweets..., dead letters... of msgs, and
+ * rows[k] with base + the index in msgs of the k-th tweet (msgs may be the end of a
+ * batch whose parts before base went by plain commands). */
 static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t nt, size_t nd,
                    size_t *rows, size_t base, rtp_err_t *err)
 {

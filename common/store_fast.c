@@ -578,7 +578,10 @@ store_fast_next_t store_fast_decide(store_fast_t *self, redisReply *const *r, si
     for (size_t k = 0; k < n; k++)
         if (r[k]->type == REDIS_REPLY_ERROR) {
             snprintf(why, cap, "%s", r[k]->str);
-            return strncmp(r[k]->str, "ERR unknown command", 19) == 0 ? STORE_FAST_OLD : STORE_FAST_SLOW;
+            /* a command this Redis lacks, or an ACL denies (not a key): off for good */
+            int off = strncmp(r[k]->str, "ERR unknown command", 19) == 0 ||
+                      (strncmp(r[k]->str, "NOPERM", 6) == 0 && strstr(r[k]->str, "to run the"));
+            return off ? STORE_FAST_OLD : STORE_FAST_SLOW;
         }
     size_t at = self->watch ? 2 : 1;
     static const char *const globals[][2] = {

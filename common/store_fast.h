@@ -60,7 +60,8 @@ int store_fast_reads(store_fast_t *self, redisContext *ctx);
 
 typedef enum {
     STORE_FAST_SLOW,    /* take the script: something is unusual (why says what) */
-    STORE_FAST_OLD,     /* this Redis lacks SINTERCARD or ZMSCORE (< 7.0; why): the script, from now on */
+    STORE_FAST_OLD,     /* Redis lacks SINTERCARD or ZMSCORE (< 7.0), or an ACL denies a command of
+                           round 1 (why): the script, from now on */
     STORE_FAST_MORE,    /* round 1b appended: *more replies to come, then decide again */
     STORE_FAST_WRITE,   /* round 2 appended: *more replies to come, then store_fast_done */
     STORE_FAST_NOTHING, /* every tweet is stored already: nothing to write (counts filled) */

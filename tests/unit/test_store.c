@@ -1298,6 +1298,40 @@ static void s_check_fast_race(int port)
     s_off_db(&db);
 }
 
+/* A Redis that will not run a command of round 1 (an ACL here; SINTERCARD or ZMSCORE
+ * unknown on Redis < 7.0 alike): the batch goes through the script, and so does every
+ * batch after it without trying again. */
+static void s_check_fast_off(int port)
+{
+    on_db_t db = s_on_db(port, 9);
+    freeReplyObject(redisCommand(db.c, "ACL SETUSER nosi on >pw ~* +@all -sintercard"));
+    char url[128];
+    snprintf(url, sizeof url, "redis://nosi:pw@127.0.0.1:%d/9", port);
+    rtp_err_t err = {{0}};
+    rtp_redis_link_t *link = rtp_redis_link_new(url, 1000, 5000, &err);
+    rtp_store_t *store = rtp_store_new(link);
+    for (int k = 0; k < 2; k++) {
+        rec_t r = T1;
+        r.id = k ? "31002" : "31001";
+        rtp_msg_t *b[] = {s_joined(&r)};
+        rtp_store_counts_t counts;
+        CHECK_INT(s_write(store, b, 1, &counts), 0);
+        CHECK_INT(counts.stored, 1);
+        CHECK_INT(counts.fast, 0);
+        s_check_tweet_row(db.c, &r);
+        s_free_all(b, 1);
+    }
+    redisReply *calls = redisCommand(db.c, "INFO commandstats"); /* refused once: tried once */
+    const char *line = calls ? strstr(calls->str, "cmdstat_sintercard:") : NULL;
+    const char *end = line ? strstr(line, "\r\n") : NULL,
+               *refused = line ? strstr(line, "rejected_calls=1,") : NULL;
+    CHECK(refused && end && refused < end);
+    freeReplyObject(calls);
+    rtp_store_destroy(&store);
+    rtp_redis_link_destroy(&link);
+    s_off_db(&db);
+}
+
 int main(void)
 {
     redis_fixture_t redis;
@@ -1310,6 +1344,7 @@ int main(void)
     s_check_pipeline(redis.port);
     s_check_fast_same_bytes(redis.port);
     s_check_fast_race(redis.port);
+    s_check_fast_off(redis.port);
     s_check_restart(&redis);
     redis_fixture_stop(&redis);
     s_check_auth();

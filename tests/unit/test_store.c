@@ -859,6 +859,25 @@ static void s_expect_cannot_write(rtp_store_t *store, redisContext *reader, cons
     s_free_all(b, 2);
 }
 
+/* An ACL user (password "pw") with these rules, made through c, and a store on db
+ * `db` that logs in as it (its link in *link). */
+static rtp_store_t *s_store_as(redisContext *c, int port, int db, const char *user, const char *rules,
+                               rtp_redis_link_t **link)
+{
+    char copy[256], *save = NULL;
+    snprintf(copy, sizeof copy, "%s", rules);
+    const char *argv[32] = {"ACL", "SETUSER", user, "on", ">pw"};
+    int argc = 5;
+    for (char *rule = strtok_r(copy, " ", &save); rule && argc < 32; rule = strtok_r(NULL, " ", &save))
+        argv[argc++] = rule;
+    freeReplyObject(redisCommandArgv(c, argc, argv, NULL));
+    char url[128];
+    snprintf(url, sizeof url, "redis://%s:pw@127.0.0.1:%d/%d", user, port, db);
+    rtp_err_t err = {{0}};
+    *link = rtp_redis_link_new(url, 1000, 5000, &err);
+    return rtp_store_new(*link);
+}
+
 /* The kinds of "cannot write now" that need no restart: a script running too long
  * (BUSY), a user without permission on some keys (an ACL being changed), a replica
  * (READONLY). */
@@ -907,12 +926,8 @@ static void s_check_cannot_write_now(int port)
     s_check_unchanged(db.c, before);
 
     /* an ACL user who may not touch user:* keys: the reads fail, the batch with them */
-    freeReplyObject(redisCommand(db.c, "ACL SETUSER lim on >pw ~tweet* ~deadletter ~users:engagement +@all"));
-    char url[128];
-    snprintf(url, sizeof url, "redis://lim:pw@127.0.0.1:%d/4", port);
-    rtp_err_t err = {{0}};
-    rtp_redis_link_t *link = rtp_redis_link_new(url, 1000, 5000, &err);
-    rtp_store_t *store = rtp_store_new(link);
+    rtp_redis_link_t *link;
+    rtp_store_t *store = s_store_as(db.c, port, 4, "lim", "~tweet* ~deadletter ~users:engagement +@all", &link);
     s_expect_cannot_write(store, db.c, "no permission", "can't access");
     freeReplyObject(redisCommand(db.c, "ACL SETUSER lim ~user:*"));
     CHECK_INT(s_write(store, b, 1, &counts), 0);
@@ -1323,12 +1338,8 @@ static long s_rejected(redisContext *c, const char *cmd)
 static void s_check_fast_off(int port)
 {
     on_db_t db = s_on_db(port, 9);
-    freeReplyObject(redisCommand(db.c, "ACL SETUSER nosi on >pw ~* +@all -sintercard"));
-    char url[128];
-    snprintf(url, sizeof url, "redis://nosi:pw@127.0.0.1:%d/9", port);
-    rtp_err_t err = {{0}};
-    rtp_redis_link_t *link = rtp_redis_link_new(url, 1000, 5000, &err);
-    rtp_store_t *store = rtp_store_new(link);
+    rtp_redis_link_t *link;
+    rtp_store_t *store = s_store_as(db.c, port, 9, "nosi", "~* +@all -sintercard", &link);
     long before = s_rejected(db.c, "sintercard");
     for (int k = 0; k < 2; k++) {
         rec_t r = T1;

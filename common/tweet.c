@@ -377,19 +377,25 @@ static const member_t s_user_members[] = {
 #undef S_MEMBER
 
 /* One pass over object's members: each named in the table goes to its slot in f,
- * the first of two with the same name winning. */
+ * the first of two with the same name winning. Once every slot is filled the rest
+ * cannot change anything, and the pass ends (a user's members we read come before
+ * most of its ~40 others). */
 static void s_members(const cJSON *object, const member_t *table, size_t n, status_fields_t *f)
 {
     if (!cJSON_IsObject(object))
         return;
-    for (const cJSON *m = object->child; m; m = m->next) {
+    size_t filled = 0;
+    for (const cJSON *m = object->child; m && filled < n; m = m->next) {
         const char *k = m->string;
         for (size_t i = 0; k && i < n; i++)
-            /* the first byte first: most members are none of ours */
-            if (k[0] == table[i].name[0] && strcmp(k, table[i].name) == 0) {
+            /* the first two bytes first (k[1] exists when k[0] matched a name's
+             * non-NUL first byte): most members are none of ours */
+            if (k[0] == table[i].name[0] && k[1] == table[i].name[1] && strcmp(k, table[i].name) == 0) {
                 const cJSON **slot = (const cJSON **) ((char *) f + table[i].slot);
-                if (!*slot)
+                if (!*slot) {
                     *slot = m;
+                    filled++;
+                }
                 break;
             }
     }

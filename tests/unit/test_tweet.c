@@ -303,6 +303,31 @@ static void test_fields(void)
     rtp_decoded_clear(&d);
 }
 
+/* A member named twice: the first is read, as cJSON_GetObjectItem reads it, also
+ * once every member the decoder reads has been seen, and for names that share
+ * their first bytes with one it reads (i/id/idx, na/name). */
+static void test_duplicate_members(void)
+{
+    const char *tweet =
+        "{\"idx\": 1, \"id_str\": \"11\", \"i\": 2, \"lang\": \"en\", \"lang\": \"fr\","
+        " \"user\": {\"na\": \"x\", \"id_str\": \"5\", \"id\": 5, \"name\": \"First\","
+        " \"screen_name\": \"one\", \"followers_count\": 3, \"name\": \"Second\", \"id_str\": \"6\","
+        " \"followers_count\": 4},"
+        " \"user\": {\"id_str\": \"7\", \"name\": \"Third\"}, \"id_str\": \"12\", \"text\": \"t\"}";
+    rtp_decoded_t d;
+    rtp_err_t err;
+    CHECK_INT(s_decode_tweet(tweet, &d, &err), 0);
+    const rtp_tweet_t *t = &d.tweets[0];
+    CHECK_STR(t->id, "11");
+    CHECK_STR(t->lang, "en");
+    CHECK_STR(t->user_id, "5");
+    CHECK_STR(t->user_name, "First");
+    CHECK_STR(t->screen_name, "one");
+    CHECK_INT(t->followers, 3);
+    CHECK_STR(t->text, "t");
+    rtp_decoded_clear(&d);
+}
+
 /* Every string "" and every number 0 but the id. */
 static void s_check_empty_record(const char *tweet, int line)
 {
@@ -928,6 +953,7 @@ int main(void)
     test_malformed();
     test_nesting();
     test_fields();
+    test_duplicate_members();
     test_missing_and_null();
     test_text_precedence();
     test_text_bytes();

@@ -5,10 +5,12 @@
  *   2. one pass over the bytes rejects what cJSON would accept silently: NUL
  *      bytes, invalid UTF-8, escaped NULs (records hold C strings); it stops only
  *      at non-ASCII bytes and backslashes;
- *   3. cJSON parses the bytes once, into an arena (json_arena.h: no malloc and
- *      free per node), and the fields SPEC section 1 lists are read from the tree
- *      in one pass over each object's members into records whose strings share one
- *      allocation each. When cJSON fails, a second pass that follows strings and
+ *   3. cJSON's tree is built once, into an arena (json_arena.h: no malloc and
+ *      free per node), by json_parse.h's fast path when it takes the document
+ *      (ordinary tweets: the very tree cJSON would build), else by cJSON itself,
+ *      which stays the judge of the syntax; the fields SPEC section 1 lists are
+ *      read from the tree in one pass over each object's members into records
+ *      whose strings share one allocation each. When cJSON fails, a pass that follows strings and
  *      brackets says why: nesting deeper than cJSON allows, or an event cut off.
  * An id with no id_str is read from the text (json_raw.h), since cJSON's doubles
  * round 64-bit ids: that costs a scan, paid only by such events (s_read_ids).
@@ -16,6 +18,7 @@
 #include "tweet.h"
 
 #include "json_arena.h"
+#include "json_parse.h"
 #include "json_raw.h"
 
 #include <cJSON.h>
@@ -797,7 +800,9 @@ int rtp_tweet_decode(const char *data, size_t len, rtp_decoded_t *out, rtp_err_t
     const char *end = NULL;
     /* the tree lives in the arena until rtp_json_arena_end(): records copy from it */
     rtp_json_arena_begin();
-    cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
+    cJSON *root = rtp_json_parse(data, len, &end); /* cJSON's tree, when the fast path takes it */
+    if (!root)
+        root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
     if (!root) {
         rtp_json_arena_end();
         /* the bytes are valid: the structure is what failed (too deep, or cut off) */

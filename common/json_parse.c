@@ -209,22 +209,22 @@ static void s_set_number(cJSON *item, double d)
     item->type = cJSON_Number;
 }
 
-/* A number as cJSON reads it: the run of bytes that may belong to a number (at
- * most 63 of them), its '.' made the locale's decimal point, through strtod; the
- * number ends where strtod stopped. */
+/* A number as cJSON reads it: the run of bytes that may belong to a number, its
+ * '.' made the locale's decimal point, through strtod; the number ends where
+ * strtod stopped. cJSON versions differ on runs of 64 bytes and more (1.7.15 cut
+ * them at 63, Debian's patched one reads them whole): those are left to cJSON. */
 static int s_number_strtod(s_in_t *in, cJSON *item)
 {
     char buf[64];
     char point = localeconv()->decimal_point[0];
     size_t n = 0;
-    for (; n < sizeof buf - 1 && in->at + n < in->len; n++) {
+    for (; in->at + n < in->len; n++) {
         unsigned char c = in->p[in->at + n];
-        if ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == 'e' || c == 'E')
-            buf[n] = (char) c;
-        else if (c == '.')
-            buf[n] = point;
-        else
+        if (!((c >= '0' && c <= '9') || c == '+' || c == '-' || c == 'e' || c == 'E' || c == '.'))
             break;
+        if (n == sizeof buf - 1)
+            return -1;
+        buf[n] = c == '.' ? point : (char) c;
     }
     buf[n] = '\0';
     char *after = NULL;

@@ -38,13 +38,15 @@ int services_start_redis(sup_t *sup, const char *dir, char *url, size_t url_cap)
          * writes it before it answers, so a killed redis-server loses nothing acknowledged,
          * an OS crash up to a second), so the next `rtp up` with the same state folder finds
          * what was stored, and it can be read again (redis-server --dir DIR --appendonly yes).
+         * hash-max-listpack-value 1024 keeps a tweet's hash (texts up to 1,024 bytes) in
+         * Redis's compact encoding: 37 % less memory per row, the same CPU (docs/redis.md).
          * Its own log (a banner and the host's tuning advice) goes to a file in DIR, not the
          * terminal. */
         char logfile[4096];
         snprintf(logfile, sizeof logfile, "%s/redis-server.log", dir);
         char *argv[] = {"/usr/bin/redis-server", "--port", port_s, "--bind", "127.0.0.1", "--dir", (char *) dir,
-                        "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode",
-                        "yes", "--loglevel", "warning", "--logfile", logfile, NULL};
+                        "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+                        "--hash-max-listpack-value", "1024", "--protected-mode", "yes", "--loglevel", "warning", "--logfile", logfile, NULL};
         const char *exe = access(argv[0], X_OK) == 0 ? argv[0] : "redis-server";
         argv[0] = (char *) exe;
         if (exe[0] != '/') {

@@ -7,6 +7,7 @@
 #include "check.h"
 #include "json_arena.h"
 #include "json_parse.h"
+#include "json_same.h"
 
 #include <cJSON.h>
 
@@ -14,35 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int s_same_str(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
-/* 1 if the two lists of siblings (from a and b) are the same trees, linked alike:
- * each one's prev is the one before, the first child's the last one (a root has
- * none). */
-static int s_same(const cJSON *a, const cJSON *b, int children)
-{
-    const cJSON *first_a = a, *first_b = b, *last_a = NULL, *last_b = NULL;
-    for (; a && b; a = a->next, b = b->next) {
-        if (a->type != b->type || a->valueint != b->valueint ||
-            memcmp(&a->valuedouble, &b->valuedouble, sizeof a->valuedouble) != 0 ||
-            !s_same_str(a->valuestring, b->valuestring) || !s_same_str(a->string, b->string) ||
-            !s_same(a->child, b->child, 1))
-            return 0;
-        if ((a != first_a && a->prev != last_a) || (b != first_b && b->prev != last_b))
-            return 0;
-        last_a = a;
-        last_b = b;
-    }
-    if (a || b)
-        return 0;
-    if (!children)
-        return first_a->prev == NULL && first_b->prev == NULL;
-    return !first_a || (first_a->prev == last_a && first_b->prev == last_b);
-}
 
 static int s_taken, s_left, s_wrong;
 
@@ -55,7 +27,7 @@ static void s_compare(const char *text, size_t len, const char *what)
     cJSON *fast = rtp_json_parse(text, len, &end_fast);
     if (!fast) {
         s_left++;
-    } else if (!ref || end_fast != end_cjson || !s_same(fast, ref, 0)) {
+    } else if (!ref || end_fast != end_cjson || !json_same(fast, ref, 0)) {
         s_wrong++;
         if (s_wrong <= 5)
             fprintf(stderr, "%s: the fast path took %.*s%s (cJSON %s)\n", what, (int) (len < 200 ? len : 200),

@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include "store_fast.h"
 #include "util.h"
 
 #include <inttypes.h>
@@ -376,18 +377,46 @@ static int s_to_deadletter(rtp_msg_t *msg, const char *reason)
     return rc;
 }
 
+/* Where a batch is (see rtp_store_send): waiting for the batch before it to send its
+ * writes; its reads sent (round 1, 1b); its transaction sent; the script sent; done
+ * (its outcome kept until its recv). */
+typedef enum { F_WAIT, F_READ, F_WRITE, F_SCRIPT, F_DONE } stage_t;
+
 /* A batch on its way: its messages (borrowed from the caller until its recv; the
- * pointers are copied, the caller's array may move), and its reply once read
- * (ahead of its turn while an earlier batch needed another round trip). */
+ * pointers are copied, the caller's array may move), and the replies of its stage
+ * as they arrive. */
 typedef struct {
     rtp_msg_t **msgs;
     size_t count, nt, nd;
     size_t *rows; /* rows[i]: the index in msgs of the batch's i-th tweet */
     size_t rowcap;
-    redisContext *ctx; /* the connection it went out on */
-    redisReply *reply;
-    int taken; /* its reply is being handled */
+    stage_t stage;
+    int fast;       /* it tries the fast path (store_fast.h) */
+    int tries;      /* times EXEC found a watched key changed */
+    int stale;      /* its reads were answered before the batch ahead wrote: read again */
+    int retries;    /* reads done again after a changed key, for its counts */
+    size_t at, end; /* the part of msgs being written by plain commands (all of it by the script) */
+    store_fast_t *plan;
+    redisReply **replies; /* of the stage (rounds 1 and 1b together) */
+    size_t got, want, repcap;
+    int rc;                    /* once F_DONE: 1 written (counts), -1 failed (err) */
+    rtp_store_counts_t counts; /* once F_DONE; before, of the parts written */
+    rtp_err_t err;
 } flight_t;
+
+/* Commands on the wire, in the order sent: whose replies they are and how many. */
+typedef struct {
+    size_t flight; /* index into flights */
+    size_t n;      /* replies still to come */
+} wire_t;
+
+#define WIRE_MAX (2 * RTP_STORE_PIPELINE + 2)
+#define FAST_TRIES 3 /* EXECs that find a watched key changed before the batch takes the script */
+/* Rows a transaction of the fast path takes at most: a larger batch goes in parts,
+ * each read and written in turn, since Redis 7.0's WATCH scans every key the
+ * connection watches already (quadratic: at 500 rows a batch, 2 to 3 us of CPU per
+ * row; at 128, a tenth of that). Each part is all or nothing per row as a batch is. */
+#define FAST_PART 128
 
 struct rtp_store_t {
     rtp_redis_link_t *link;
@@ -402,11 +431,14 @@ struct rtp_store_t {
     rtp_msg_t **again; /* the refused rows, turned into dead letters, for their write */
     size_t rowcap;
     char blocking[64]; /* the global key that blocked the last write, or "" */
-    /* the batches sent and not yet answered, oldest at flights[head]; replies come
-     * in the order of the sends */
+    /* the batches sent and not yet received, oldest at flights[head] */
     flight_t flights[RTP_STORE_PIPELINE];
     size_t head, pending;
-    int broken; /* a batch in flight failed: the ones behind it fail too (order) */
+    int broken;   /* a batch in flight failed: the ones behind it fail too (order) */
+    int fast_off; /* this Redis lacks a command of the fast path: the script only */
+    wire_t wire[WIRE_MAX];
+    size_t nwire;
+    redisContext *wire_ctx; /* the connection the wire's commands went out on */
 };
 
 rtp_store_t *rtp_store_new(rtp_redis_link_t *link)
@@ -428,10 +460,13 @@ void rtp_store_destroy(rtp_store_t **self_p)
     free(self->scratch.data);
     free(self->rows);
     for (size_t i = 0; i < RTP_STORE_PIPELINE; i++) {
-        free(self->flights[i].rows);
-        free(self->flights[i].msgs);
-        if (self->flights[i].reply)
-            freeReplyObject(self->flights[i].reply);
+        flight_t *f = &self->flights[i];
+        free(f->rows);
+        free(f->msgs);
+        for (size_t k = 0; k < f->got; k++)
+            freeReplyObject(f->replies[k]);
+        free(f->replies);
+        store_fast_destroy(&f->plan);
     }
     free(self->refused);
     free(self->again);
@@ -521,9 +556,11 @@ static int s_prepare(rtp_msg_t *const *msgs, size_t count, size_t *nt, size_t *n
     return 0;
 }
 
-/* Fills argv with EVALSHA sha 0 counts..., tweets..., dead letters... */
+/* Fills argv with EVALSHA sha 0 counts..., tweets..., dead letters... of msgs, and
+ * rows[k] with base + the index in msgs of the k-th tweet (msgs may be the end of a
+ * batch whose parts before base went by plain commands). */
 static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t nt, size_t nd,
-                   size_t *rows, rtp_err_t *err)
+                   size_t *rows, size_t base, rtp_err_t *err)
 {
     size_t argc = HEAD + nt * FIELDS + nd;
     if (s_reserve(self, argc, count) != 0)
@@ -548,24 +585,16 @@ static int s_build(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size
             s_arg_scratch(self, d++, from);
             continue;
         }
-        const rtp_tweet_t *w = &m->tweet;
-        rows[(t - HEAD) / FIELDS] = i;
-        s_arg_ref(self, t + 0, w->id);
-        s_arg_ref(self, t + 1, w->user_id);
-        s_arg_ref(self, t + 2, w->text);
-        s_arg_ref(self, t + 3, m->text);
-        s_arg_fmt(self, t + 4, rtp_fmt_double(num, sizeof num, m->number));
-        s_arg_fmt(self, t + 5, rtp_fmt_double(num, sizeof num, m->number2));
-        s_arg_ref(self, t + 6, w->created_at);
-        s_arg_ref(self, t + 7, w->lang);
-        s_arg_ref(self, t + 8, w->hashtags);
-        s_arg_ref(self, t + 9, w->retweet_of);
-        snprintf(num, sizeof num, "%" PRId64, w->time_ms > 0 ? w->time_ms : m->received_us / 1000);
-        s_arg_fmt(self, t + 10, num);
-        s_arg_ref(self, t + 11, w->user_name);
-        s_arg_ref(self, t + 12, w->screen_name);
-        snprintf(num, sizeof num, "%" PRId64, w->followers);
-        s_arg_fmt(self, t + 13, num);
+        rows[(t - HEAD) / FIELDS] = base + i;
+        const char *row[STORE_ROW_FIELDS];
+        char nums[4][32];
+        store_row_strings(m, row, nums);
+        for (size_t k = 0; k < FIELDS; k++) {
+            if (k == 4 || k == 5 || k == 10 || k == 13) /* the numbers, formatted into nums */
+                s_arg_fmt(self, t + k, row[k]);
+            else
+                s_arg_ref(self, t + k, row[k]);
+        }
         t += FIELDS;
     }
     if (self->scratch.failed) {
@@ -691,11 +720,11 @@ static int s_parse(rtp_store_t *self, redisReply *r, size_t nt, const size_t *ro
  * caches it again for the next EVALSHA, in one round trip; nothing may be in flight
  * behind it on the connection. Then as s_parse. */
 static int s_eval(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_t nt, size_t nd, size_t *rows,
-                  rtp_store_counts_t *counts, redisReply **tail, rtp_err_t *err)
+                  size_t base, rtp_store_counts_t *counts, redisReply **tail, rtp_err_t *err)
 {
     *tail = NULL;
     redisContext *ctx = rtp_redis_link_context(self->link, err);
-    if (!ctx || s_build(self, msgs, count, nt, nd, rows, err) != 0)
+    if (!ctx || s_build(self, msgs, count, nt, nd, rows, base, err) != 0)
         return -1;
     self->argv[0] = "EVAL";
     self->lens[0] = 4;
@@ -705,54 +734,342 @@ static int s_eval(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, size_
     return r ? s_parse(self, r, nt, rows, counts, tail, err) : -1;
 }
 
-/* Hands a complete reply to the oldest batch in flight still waiting for one. */
-static void s_file_reply(rtp_store_t *self, redisReply *r)
+/* --- batches on the wire ---
+ *
+ * A batch goes out in stages (stage_t): its first (round 1 of the fast path, or the
+ * script) only once every batch ahead of it has sent its writes, so that its reads
+ * see theirs; its next when the replies of the last are in and every batch ahead is
+ * done. The commands of all batches share one connection; self->wire says, in the
+ * order sent, whose replies come next. */
+
+static flight_t *s_at(rtp_store_t *self, size_t i)
 {
-    for (size_t i = 0; i < self->pending; i++) {
-        flight_t *f = &self->flights[(self->head + i) % RTP_STORE_PIPELINE];
-        if (!f->reply && !f->taken) {
-            f->reply = r;
-            return;
-        }
-    }
-    freeReplyObject(r); /* cannot happen: Redis answers each command once */
+    return &self->flights[(self->head + i) % RTP_STORE_PIPELINE];
 }
 
-/* Reads, without blocking, whatever replies have arrived. 0, or -1 after an I/O
- * error (the link is reset). */
-static int s_read_ready(rtp_store_t *self, redisContext *ctx)
+static void s_drop_replies(flight_t *f)
 {
+    for (size_t k = 0; k < f->got; k++)
+        freeReplyObject(f->replies[k]);
+    f->got = f->want = 0;
+}
+
+/* The batch failed (nothing of it written, or it may be: a retry is safe either way);
+ * every batch behind it fails too. */
+static void s_fail(rtp_store_t *self, flight_t *f, const char *why)
+{
+    s_drop_replies(f);
+    f->stage = F_DONE;
+    f->rc = -1;
+    snprintf(f->err.msg, sizeof f->err.msg, "%.*s", (int) sizeof f->err.msg - 1, why);
+    self->broken = 1;
+}
+
+/* The connection is gone (reset): every batch with commands or a WATCH on it fails. */
+static void s_lost(rtp_store_t *self, const char *why)
+{
+    for (size_t i = 0; i < self->pending; i++) {
+        flight_t *f = s_at(self, i);
+        if (f->stage == F_READ || f->stage == F_WRITE || f->stage == F_SCRIPT)
+            s_fail(self, f, why);
+    }
+    self->nwire = 0;
+}
+
+/* n more replies will come for flights[fi]: room for them, and their place on the wire. */
+static int s_expect(rtp_store_t *self, size_t fi, size_t n)
+{
+    flight_t *f = &self->flights[fi];
+    if (f->want + n > f->repcap) {
+        int failed = 0;
+        f->replies = s_grow(f->replies, f->want + n, sizeof *f->replies, &failed);
+        if (failed)
+            return -1;
+        f->repcap = f->want + n;
+    }
+    if (self->nwire == WIRE_MAX)
+        return -1; /* cannot happen: each batch has one stage on the wire at most */
+    f->want += n;
+    self->wire[self->nwire++] = (wire_t){fi, n};
+    return 0;
+}
+
+/* Sends what is in ctx's output buffer. 0, or -1 with the link reset and every batch
+ * on it failed. */
+static int s_flush(rtp_store_t *self, redisContext *ctx, rtp_err_t *err)
+{
+    int done = 0;
+    while (done == 0)
+        if (redisBufferWrite(ctx, &done) != REDIS_OK)
+            done = -1;
+    if (done > 0)
+        return 0;
+    rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link),
+                ctx->errstr[0] ? ctx->errstr : "cannot send");
+    rtp_redis_link_reset(self->link);
+    s_lost(self, err->msg);
+    return -1;
+}
+
+/* Hands a reply to the batch whose command it answers. */
+static void s_file(rtp_store_t *self, redisReply *r)
+{
+    if (!self->nwire) {
+        freeReplyObject(r); /* cannot happen: Redis answers each command once */
+        return;
+    }
+    wire_t *w = &self->wire[0];
+    flight_t *f = &self->flights[w->flight];
+    f->replies[f->got++] = r;
+    if (--w->n == 0)
+        memmove(self->wire, self->wire + 1, --self->nwire * sizeof *self->wire);
+}
+
+/* The connection the wire's commands went out on, or NULL (their batches failed) when
+ * it is gone. */
+static redisContext *s_wire_ctx(rtp_store_t *self)
+{
+    rtp_err_t err;
+    if (rtp_redis_link_connected(self->link) && rtp_redis_link_context(self->link, &err) == self->wire_ctx)
+        return self->wire_ctx;
+    char why[RTP_ERR_MAX];
+    snprintf(why, sizeof why, "%s: the connection was lost before the reply",
+             rtp_redis_link_display(self->link));
+    s_lost(self, why);
+    return NULL;
+}
+
+/* Reads replies: at least one when wait (blocking, up to the command timeout), else
+ * whatever has arrived. The number filed, or -1 when the connection failed (the
+ * batches on it failed). */
+static int s_io(rtp_store_t *self, int wait)
+{
+    redisContext *ctx = s_wire_ctx(self);
+    if (!ctx)
+        return -1;
+    rtp_err_t err;
+    if (wait) {
+        redisReply *r = s_get_reply(self, ctx, &err);
+        if (!r) {
+            s_lost(self, err.msg);
+            return -1;
+        }
+        s_file(self, r);
+        return 1;
+    }
+    int n = 0;
     for (int round = 0; round < 2; round++) {
         void *r = NULL;
         while (redisGetReplyFromReader(ctx, &r) == REDIS_OK && r) {
-            s_file_reply(self, r);
+            s_file(self, r);
+            n++;
             r = NULL;
         }
         if (ctx->err)
             break;
         struct pollfd p = {ctx->fd, POLLIN, 0};
         if (round == 1 || poll(&p, 1, 0) != 1)
-            return 0;
+            return n;
         if (redisBufferRead(ctx) != REDIS_OK)
             break;
     }
+    snprintf(err.msg, sizeof err.msg, "%s: connection lost", rtp_redis_link_display(self->link));
     rtp_redis_link_reset(self->link);
+    s_lost(self, err.msg);
     return -1;
 }
 
-/* Reads the replies of every batch in flight behind the one being handled, so that
- * the connection is free for a round trip of its own. 0 or -1 (link reset). */
-static int s_read_behind(rtp_store_t *self, redisContext *ctx)
+/* Reads every reply still on the wire, so that the connection is free for a round
+ * trip of its own. 0 or -1 (link reset). */
+static int s_read_behind(rtp_store_t *self)
 {
-    for (size_t i = 1; i < self->pending; i++) {
-        flight_t *f = &self->flights[(self->head + i) % RTP_STORE_PIPELINE];
-        if (f->reply || f->ctx != ctx)
-            continue;
-        rtp_err_t err;
-        if (!(f->reply = s_get_reply(self, ctx, &err)))
+    while (self->nwire)
+        if (s_io(self, 1) < 0)
             return -1;
-    }
     return 0;
+}
+
+/* The batches behind flights[fi] that have read already must read again: fi writes
+ * after their reads. */
+static void s_stale_behind(rtp_store_t *self, size_t fi)
+{
+    int behind = 0;
+    for (size_t i = 0; i < self->pending; i++) {
+        flight_t *f = s_at(self, i);
+        if (behind && f->stage == F_READ)
+            f->stale = 1;
+        behind |= f == &self->flights[fi];
+    }
+}
+
+/* Sends the first stage of flights[fi] on ctx: round 1 of the fast path, or the
+ * script. 0, or -1 with the reason in err (the link reset after an I/O error). */
+static int s_start(rtp_store_t *self, size_t fi, redisContext *ctx, rtp_err_t *err)
+{
+    flight_t *f = &self->flights[fi];
+    if (self->nwire && ctx != self->wire_ctx) {
+        char why[RTP_ERR_MAX];
+        snprintf(why, sizeof why, "%s: the connection was lost before the reply",
+                 rtp_redis_link_display(self->link));
+        s_lost(self, why);
+    }
+    self->wire_ctx = ctx;
+    f->stale = 0;
+    s_drop_replies(f);
+    int n = 1;
+    if (f->fast) {
+        if ((!f->plan && !(f->plan = store_fast_new())) ||
+            store_fast_plan(f->plan, f->msgs + f->at, f->end - f->at) != 0)
+            return rtp_err_set(err, "out of memory");
+        n = store_fast_reads(f->plan, ctx);
+        f->stage = F_READ;
+    } else {
+        /* the batch, or what its parts by plain commands left of it */
+        if (s_build(self, f->msgs + f->at, f->count - f->at, f->nt - f->at, f->nd, f->rows, f->at, err) != 0)
+            return -1;
+        if (redisAppendCommandArgv(ctx, (int) (HEAD + (f->nt - f->at) * FIELDS + f->nd), self->argv,
+                                   self->lens) != REDIS_OK)
+            n = -1;
+        f->stage = F_SCRIPT;
+    }
+    if (n < 0 || s_expect(self, fi, (size_t) n) != 0) {
+        /* the output buffer may hold part of a command: the connection cannot be used */
+        rtp_err_set(err, "%s: out of memory", rtp_redis_link_display(self->link));
+        rtp_redis_link_reset(self->link);
+        s_lost(self, err->msg);
+        return -1;
+    }
+    return s_flush(self, ctx, err);
+}
+
+/* A part of a batch is written by plain commands: the batch is done, or its next part
+ * is read next. */
+static void s_part_done(flight_t *f, const rtp_store_counts_t *counts)
+{
+    f->counts.stored += counts->stored;
+    f->counts.duplicates += counts->duplicates;
+    f->tries = 0;
+    if (f->end < f->count) {
+        f->at = f->end;
+        f->end = f->count - f->at > FAST_PART ? f->at + FAST_PART : f->count;
+        f->stage = F_WAIT;
+        return;
+    }
+    f->stage = F_DONE;
+    f->rc = 1;
+    f->counts.fast = 1;
+    f->counts.retries = (size_t) f->retries;
+}
+
+/* Round 1 of flights[fi] is answered: its decision (store_fast.h) sent on. */
+static void s_decide(rtp_store_t *self, size_t fi)
+{
+    flight_t *f = &self->flights[fi];
+    char why[RTP_ERR_MAX];
+    size_t more = 0;
+    rtp_store_counts_t counts;
+    rtp_err_t err;
+    redisContext *ctx = self->wire_ctx;
+    store_fast_next_t next =
+        store_fast_decide(f->plan, f->replies, f->got, ctx, &more, &counts, why, sizeof why);
+    if (next != STORE_FAST_MORE)
+        s_drop_replies(f);
+    switch (next) {
+    case STORE_FAST_MORE:
+    case STORE_FAST_WRITE:
+        if (s_expect(self, fi, more) != 0) {
+            rtp_redis_link_reset(self->link);
+            s_lost(self, "out of memory");
+            return;
+        }
+        f->stage = next == STORE_FAST_MORE ? F_READ : F_WRITE;
+        s_flush(self, ctx, &err);
+        return;
+    case STORE_FAST_NOTHING:
+        s_part_done(f, &counts);
+        return;
+    case STORE_FAST_NOMEM:
+        rtp_redis_link_reset(self->link);
+        s_lost(self, "out of memory");
+        return;
+    case STORE_FAST_OLD:
+        self->fast_off = 1; /* this Redis lacks SINTERCARD or ZMSCORE (Redis < 7.0) */
+        /* fall through */
+    case STORE_FAST_SLOW:
+        f->fast = 0;
+        if (s_start(self, fi, ctx, &err) != 0)
+            s_fail(self, f, err.msg);
+        return;
+    }
+}
+
+/* Round 2 of flights[fi] is answered: written, read again (a watched key changed), or
+ * failed. */
+static void s_written(rtp_store_t *self, size_t fi)
+{
+    flight_t *f = &self->flights[fi];
+    rtp_store_counts_t counts;
+    rtp_err_t err;
+    int partial;
+    int rc = store_fast_done(f->plan, f->replies, f->got, &counts, &partial, &err);
+    s_drop_replies(f);
+    if (rc == 1)
+        s_part_done(f, &counts);
+    else if (rc == 0) {
+        f->retries++;
+        if (++f->tries >= FAST_TRIES)
+            f->fast = 0; /* the script reads and writes at once */
+        s_stale_behind(self, fi);
+        f->stage = F_WAIT;
+    } else {
+        char why[2 * RTP_ERR_MAX];
+        snprintf(why, sizeof why, "%s %s", rtp_redis_link_display(self->link), err.msg);
+        s_fail(self, f, why); /* cut to RTP_ERR_MAX there */
+    }
+}
+
+/* 1 when the batch has sent its last writes (a batch behind it may read then). */
+static int s_writes_sent(const flight_t *f)
+{
+    return f->stage == F_SCRIPT || f->stage == F_DONE || (f->stage == F_WRITE && f->end == f->count);
+}
+
+/* Moves the batches on as far as the replies in allow, short of handling a script's
+ * reply (rtp_store_recv does, for the oldest). */
+static void s_step(rtp_store_t *self)
+{
+    for (int moved = 1; moved;) {
+        moved = 0;
+        int ahead_sent = 1, ahead_done = 1; /* every batch ahead has sent its writes; is done */
+        for (size_t i = 0; i < self->pending && !moved; i++) {
+            flight_t *f = s_at(self, i);
+            size_t fi = (size_t) (f - self->flights);
+            if (f->stage == F_WAIT && ahead_sent) {
+                rtp_err_t err;
+                redisContext *ctx = self->broken ? NULL : rtp_redis_link_context(self->link, &err);
+                if (self->broken)
+                    s_fail(self, f, "a batch sent before this one failed; this one is retried after it");
+                else if (!ctx || s_start(self, fi, ctx, &err) != 0)
+                    s_fail(self, f, err.msg);
+                moved = 1;
+            } else if (f->stage == F_READ && f->got == f->want && f->stale) {
+                s_drop_replies(f);
+                f->stage = F_WAIT;
+                moved = 1;
+            } else if (f->stage == F_READ && f->got == f->want && ahead_done) {
+                if (self->broken)
+                    s_fail(self, f, "a batch sent before this one failed; this one is retried after it");
+                else
+                    s_decide(self, fi);
+                moved = 1;
+            } else if (f->stage == F_WRITE && f->got == f->want && ahead_done) {
+                s_written(self, fi);
+                moved = 1;
+            }
+            ahead_sent &= s_writes_sent(f);
+            ahead_done &= f->stage == F_DONE;
+        }
+    }
 }
 
 /* Turns the refused rows into dead letters that name the key in the way and say
@@ -780,7 +1097,7 @@ static int s_refuse(rtp_store_t *self, rtp_msg_t *const *msgs, redisReply *tail,
     rtp_store_counts_t more = {0};
     redisReply *none = NULL;
     /* EVAL, not EVALSHA: a round trip of its own, with nothing in flight behind it */
-    if (s_eval(self, self->again, n, 0, n, self->rows, &more, &none, err) != 0)
+    if (s_eval(self, self->again, n, 0, n, self->rows, 0, &more, &none, err) != 0)
         return -1;
     counts->deadletters += more.deadletters;
     counts->deadletter_duplicates += more.deadletter_duplicates;
@@ -791,7 +1108,8 @@ int rtp_store_send(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_
 {
     if (self->pending == RTP_STORE_PIPELINE)
         return rtp_err_set(err, "%d batches already in flight", RTP_STORE_PIPELINE);
-    flight_t *f = &self->flights[(self->head + self->pending) % RTP_STORE_PIPELINE];
+    size_t fi = (self->head + self->pending) % RTP_STORE_PIPELINE;
+    flight_t *f = &self->flights[fi];
     size_t nt, nd;
     if (s_prepare(msgs, count, &nt, &nd, err) != 0)
         return -1;
@@ -808,29 +1126,37 @@ int rtp_store_send(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_
         return -1;
     if (!self->sha[0] && (self->pending || s_load_script(self, ctx, err) != 0))
         return self->pending ? rtp_err_set(err, "the script is not loaded") : -1;
-    if (s_build(self, msgs, count, nt, nd, f->rows, err) != 0)
-        return -1;
-    int done = 0;
-    if (redisAppendCommandArgv(ctx, (int) (HEAD + nt * FIELDS + nd), self->argv, self->lens) != REDIS_OK)
-        done = -1;
-    while (done == 0)
-        if (redisBufferWrite(ctx, &done) != REDIS_OK)
-            done = -1;
-    if (done < 0) {
-        rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link),
-                    ctx->errstr[0] ? ctx->errstr : "cannot send");
-        rtp_redis_link_reset(self->link);
-        return -1;
-    }
     memcpy(f->msgs, msgs, count * sizeof *msgs);
     f->count = count;
     f->nt = nt;
     f->nd = nd;
-    f->ctx = ctx;
-    f->reply = NULL;
-    f->taken = 0;
+    f->stage = F_WAIT;
+    /* dead letters are rare: their batch takes the script, which also checks the list */
+    f->fast = !self->fast_off && nd == 0 && nt > 0;
+    f->tries = f->retries = f->stale = 0;
+    f->got = f->want = 0;
+    f->rc = 0;
+    f->at = 0;
+    f->end = count > FAST_PART ? FAST_PART : count;
+    memset(&f->counts, 0, sizeof f->counts);
+    int ahead_sent = 1;
+    for (size_t i = 0; i < self->pending; i++)
+        ahead_sent &= s_writes_sent(s_at(self, i));
+    if (ahead_sent && !self->broken && s_start(self, fi, ctx, err) != 0) {
+        f->stage = F_WAIT;
+        s_drop_replies(f);
+        if (!self->pending)
+            self->broken = 0; /* no batch ahead to keep in order */
+        return -1;            /* nothing of it was sent */
+    }
     self->pending++;
+    s_step(self);
     return 0;
+}
+
+void rtp_store_set_fast(rtp_store_t *self, int on)
+{
+    self->fast_off = !on;
 }
 
 size_t rtp_store_pending(const rtp_store_t *self)
@@ -847,29 +1173,42 @@ int rtp_store_fd(rtp_store_t *self)
     return ctx ? ctx->fd : -1;
 }
 
-/* The oldest batch's reply (waiting for it if wait), or NULL: not there yet (*lost
- * 0), or lost with its connection (*lost 1, the reason in err). */
-static redisReply *s_reply(rtp_store_t *self, flight_t *f, int wait, int *lost, rtp_err_t *err)
+/* The oldest batch's script reply is in: its counts, and the round trips a lost
+ * script cache or refused rows need. 0 or -1. */
+static int s_script_done(rtp_store_t *self, flight_t *f, rtp_store_counts_t *counts, rtp_err_t *err)
 {
-    *lost = 0;
-    if (f->reply)
-        return f->reply;
-    redisContext *ctx = rtp_redis_link_connected(self->link) ? rtp_redis_link_context(self->link, err) : NULL;
-    if (ctx != f->ctx) {
-        *lost = 1;
-        rtp_err_set(err, "%s: the connection was lost before the reply", rtp_redis_link_display(self->link));
-        return NULL;
+    redisReply *r = f->replies[0], *tail = NULL;
+    f->got = f->want = 0; /* r is ours now */
+    if (self->broken) {
+        freeReplyObject(r);
+        return rtp_err_set(err, "%s: a batch sent before this one failed; this one is retried after it",
+                           rtp_redis_link_display(self->link));
     }
-    if (!wait) {
-        if (s_read_ready(self, ctx) != 0) {
-            *lost = 1;
-            rtp_err_set(err, "%s: %s", rtp_redis_link_display(self->link), "connection lost");
-        }
-        return f->reply;
+    int rc;
+    if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        /* Redis lost its script cache (restart, SCRIPT FLUSH); nothing ran. EVAL runs
+         * the same script and caches it again for the next EVALSHA; the batches behind
+         * that have read already read again after it. */
+        freeReplyObject(r);
+        s_stale_behind(self, (size_t) (f - self->flights));
+        rc = s_read_behind(self) != 0
+                 ? rtp_err_set(err, "%s: connection lost", rtp_redis_link_display(self->link))
+                 : s_eval(self, f->msgs + f->at, f->count - f->at, f->nt - f->at, f->nd, f->rows, f->at,
+                          counts, &tail, err);
+    } else
+        rc = s_parse(self, r, f->nt - f->at, f->rows, counts, &tail, err);
+    if (rc == 0) { /* the parts written by plain commands before */
+        counts->stored += f->counts.stored;
+        counts->duplicates += f->counts.duplicates;
     }
-    f->reply = s_get_reply(self, ctx, err);
-    *lost = !f->reply;
-    return f->reply;
+    if (rc == 0 && tail) {
+        rc = s_read_behind(self) != 0
+                 ? rtp_err_set(err, "%s: connection lost", rtp_redis_link_display(self->link))
+                 : s_refuse(self, f->msgs, tail, counts, err);
+        freeReplyObject(tail);
+    }
+    counts->retries = (size_t) f->retries;
+    return rc;
 }
 
 int rtp_store_recv(rtp_store_t *self, int wait, rtp_store_counts_t *counts, rtp_err_t *err)
@@ -882,44 +1221,36 @@ int rtp_store_recv(rtp_store_t *self, int wait, rtp_store_counts_t *counts, rtp_
     if (!self->pending)
         return rtp_err_set(err, "no batch in flight");
     flight_t *f = &self->flights[self->head];
-    int lost, rc = 0;
-    redisReply *r = s_reply(self, f, wait, &lost, err);
-    if (!r && !lost)
-        return 0;
-    f->reply = NULL;
-    f->taken = 1;
-    if (!r)
-        rc = -1;
-    else if (self->broken) {
-        freeReplyObject(r);
-        rc = rtp_err_set(err, "%s: a batch sent before this one failed; this one is retried after it",
-                         rtp_redis_link_display(self->link));
-    } else {
-        redisReply *tail = NULL;
-        redisContext *ctx = f->ctx;
-        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-            /* Redis lost its script cache (restart, SCRIPT FLUSH); nothing ran. EVAL
-             * runs the same script and caches it again for the next EVALSHA. */
-            freeReplyObject(r);
-            rc = s_read_behind(self, ctx) != 0
-                     ? rtp_err_set(err, "%s: connection lost", rtp_redis_link_display(self->link))
-                     : s_eval(self, f->msgs, f->count, f->nt, f->nd, f->rows, counts, &tail, err);
-        } else
-            rc = s_parse(self, r, f->nt, f->rows, counts, &tail, err);
-        if (rc == 0 && tail) {
-            rc = s_read_behind(self, ctx) != 0
-                     ? rtp_err_set(err, "%s: connection lost", rtp_redis_link_display(self->link))
-                     : s_refuse(self, f->msgs, tail, counts, err);
-            freeReplyObject(tail);
+    int rc;
+    for (;;) {
+        s_step(self);
+        if (f->stage == F_DONE) {
+            rc = f->rc == 1 ? 0 : -1;
+            if (rc == 0)
+                *counts = f->counts;
+            else
+                rtp_err_set(err, "%s", f->err.msg);
+            break;
         }
+        if (f->stage == F_SCRIPT && f->got == f->want) {
+            rc = s_script_done(self, f, counts, err);
+            break;
+        }
+        if (!self->nwire) { /* cannot happen: a batch not done has a command on the wire */
+            s_fail(self, f, "internal error: no reply to wait for");
+            continue;
+        }
+        if (s_io(self, wait) == 0 && !wait)
+            return 0;
     }
-    f->taken = 0;
+    f->stage = F_WAIT;
     self->head = (self->head + 1) % RTP_STORE_PIPELINE;
     self->pending--;
     if (rc != 0 && self->pending)
         self->broken = 1;
     if (!self->pending)
         self->broken = 0;
+    s_step(self); /* the next batch's reads may be in: its writes go out now */
     return rc == 0 ? 1 : -1;
 }
 

@@ -15,9 +15,15 @@
  * Numbers are written in rtp_fmt_double's shortest round-trip form, the user totals
  * too (they are summed inside Redis, by the same rule).
  *
- * One batch is one Lua script call (SCRIPT LOAD once, then EVALSHA; EVAL when Redis
- * lost the script, e.g. after a restart): one round trip, atomic, idempotent (the
- * next batches may be on their way meanwhile: rtp_store_send).
+ * A batch of tweets is first read with plain commands and, when nothing in it is
+ * unusual (fresh tweets, resends of stored ones, users rtp wrote), written in one
+ * MULTI/EXEC of plain commands (the fast path, store_fast.h: about half of what the
+ * script costs Redis per row). Anything else, and every batch with a dead letter,
+ * is one Lua script call (SCRIPT LOAD once, then EVALSHA; EVAL when Redis lost the
+ * script, e.g. after a restart): atomic, idempotent. Both leave the same bytes, and
+ * the rules below hold for both (the fast path hands the script every batch where a
+ * rule would have to do more than store or skip a row); the next batches may be on
+ * their way meanwhile (rtp_store_send).
  *   - A tweet whose tweet:<id> is a hash rtp wrote (its id field is <id>) changes
  *     nothing (user totals included); so does a second copy of a tweet within one
  *     batch.
@@ -41,6 +47,14 @@
  *     the list as it was. (An entry carries its event's origin, seq and time, so two
  *     equal entries are the same event reported twice.)
  * Writing the same batch twice therefore leaves Redis byte for byte as writing it once.
+ *
+ * Another writer between the fast path's reads and its write: a second rtp batcher
+ * storing a tweet of one of the batch's users changes a watched user hash, EXEC does
+ * nothing and the batch is read again (after three such rounds, the script). A
+ * foreign client that makes a tweet:<id>, user:<id>:tweets or global key of the
+ * wrong type in that window (keys not watched, for Redis's cost) fails the command
+ * on it inside EXEC while the rest is done: the write fails saying so ("in part"), and
+ * its retry refuses that row as a dead letter (docs/redis-failures.md).
  */
 #ifndef RTP_STORE_H
 #define RTP_STORE_H
@@ -61,6 +75,9 @@ typedef struct {
     size_t deadletter_duplicates; /* entries already in the list: not appended again */
     size_t refused;               /* rows refused for a key in the way: now dead letters (counted
                                      in deadletters or deadletter_duplicates too) */
+    size_t fast;                  /* 1 when the batch went by plain commands, 0 by the script */
+    size_t retries;               /* times a key changed between the batch's reads and its write
+                                     (another writer): read again */
 } rtp_store_counts_t;
 
 typedef struct rtp_store_t rtp_store_t;
@@ -69,8 +86,9 @@ typedef struct rtp_store_t rtp_store_t;
 rtp_store_t *rtp_store_new(rtp_redis_link_t *link);
 void rtp_store_destroy(rtp_store_t **self_p);
 
-/* Writes one batch of JOINED and DEADLETTER messages in one round trip (two when rows
- * are refused). On success returns 0 and fills counts (may be NULL). On failure
+/* Writes one batch of JOINED and DEADLETTER messages: two round trips by the fast path
+ * (three when some tweets are stored already), one by the script (two when rows are
+ * refused). On success returns 0 and fills counts (may be NULL). On failure
  * returns -1 with the reason in err: either nothing of the batch was written, or
  * (when a reply was lost) the whole batch may have been; the caller keeps the batch
  * and retries it later, which is safe either way (the link reconnects by itself
@@ -105,6 +123,12 @@ int rtp_store_send(rtp_store_t *self, rtp_msg_t *const *msgs, size_t count, rtp_
  * not arrived yet (nothing blocks then). A batch whose rows were refused takes a
  * second round trip here, after the replies of the batches behind it were read. */
 int rtp_store_recv(rtp_store_t *self, int wait, rtp_store_counts_t *counts, rtp_err_t *err);
+
+/* On (the default), a batch of tweets is first read with plain commands and, when
+ * nothing is unusual, written in one MULTI/EXEC (the fast path: store_fast.h); off,
+ * every batch goes through the script. Both leave the same bytes in Redis; off is for
+ * tests and benchmarks that compare them. */
+void rtp_store_set_fast(rtp_store_t *self, int on);
 
 /* The number of batches in flight. */
 size_t rtp_store_pending(const rtp_store_t *self);

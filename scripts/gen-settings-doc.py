@@ -158,8 +158,10 @@ ABOUT = {
     },
     "rtp-batcher": {
         "what": "Takes complete records from the aggregator (granting it credit for exactly the room it has) and "
-                "writes them to Redis in batches of --batch-size, or --batch-ms after a batch's first record, one "
-                "idempotent round trip per batch; then acknowledges them to their readers through the broker. "
+                "writes them to Redis in batches of --batch-size, or --batch-ms after a batch's first record, each "
+                "idempotent and all or nothing per row (read with plain commands, then written in one MULTI/EXEC "
+                "when nothing in it is unusual, else by the batch script); then acknowledges them to their "
+                "readers through the broker. "
                 "While Redis is away it keeps taking records into a bounded on-disk journal and replays it, in "
                 "order, once Redis answers. Prints a summary of the batches on stdout, at most "
                 "--print-per-second lines a second, each with the batches and records since the last line.",

@@ -50,6 +50,7 @@ typedef struct {
     uint64_t batches, records, stored, duplicates, deadletters, deadletter_duplicates, failed_writes, malformed,
         unexpected, unsolicited, reconnects, acks_sent, received;
     uint64_t refused; /* rows Redis could not take for a key in the way: dead letters now */
+    uint64_t fast, retries; /* batches by plain commands; reads done again (rtp_store_counts_t) */
     int64_t next_stats_ms;
     FILE *latency; /* --latency-log, or NULL */
     /* the journal (NULL when off); records go there while it holds any */
@@ -97,7 +98,7 @@ static void s_stats(batcher_t *b, const char *label)
     rtp_info("%s held=%zu max_held=%zu window=%zu outstanding=%" PRIu64 " received=%" PRIu64
              " batches=%" PRIu64 " records=%" PRIu64 " new=%" PRIu64 " duplicates=%" PRIu64
              " deadletters=%" PRIu64 " deadletter_duplicates=%" PRIu64 " refused=%" PRIu64
-             " failed_writes=%" PRIu64
+             " fast=%" PRIu64 " retries=%" PRIu64 " failed_writes=%" PRIu64
              " malformed=%" PRIu64 " unexpected=%" PRIu64 " unsolicited=%" PRIu64
              " connected=%d healthy=%d journal_records=%" PRIu64
              " journal_bytes=%" PRIu64 " journal_segments=%" PRIu64 " journaled=%" PRIu64 " replayed=%" PRIu64
@@ -105,7 +106,8 @@ static void s_stats(batcher_t *b, const char *label)
              " undecodable=%" PRIu64 " journal_full=%d fsyncs=%" PRIu64 " fsync_avg_us=%" PRIu64
              " fsync_max_us=%" PRIu64,
              label, b->count, b->max_held, b->window, b->outstanding, b->received, b->batches, b->records,
-             b->stored, b->duplicates, b->deadletters, b->deadletter_duplicates, b->refused, b->failed_writes,
+             b->stored, b->duplicates, b->deadletters, b->deadletter_duplicates, b->refused, b->fast, b->retries,
+             b->failed_writes,
              b->malformed,
              b->unexpected, b->unsolicited, b->connected, b->healthy, j.records, j.bytes, j.segments, j.appended,
              j.consumed, j.recovered, j.torn, j.torn_bytes, j.corrupt, j.undecodable, b->journal_full, j.syncs,
@@ -379,6 +381,8 @@ static void s_written(batcher_t *b, rtp_msg_t *const *msgs, size_t n, const rtp_
     b->duplicates += counts->duplicates;
     b->deadletters += counts->deadletters;
     b->deadletter_duplicates += counts->deadletter_duplicates;
+    b->fast += counts->fast;
+    b->retries += counts->retries;
     char line[BATCH_PRINT_LINE_MAX];
     if (b->print.interval_ms > 0) {
         batch_print_format_one(line, sizeof line, b->batches, n, counts->stored, counts->duplicates,
@@ -835,7 +839,7 @@ static int s_setup(batcher_t *b)
     batcher_view_t view = {&b->received,    &b->batches,     &b->records,
                            &b->stored,      &b->duplicates,  &b->deadletters,
                            &b->deadletter_duplicates,        &b->refused,
-                           &b->failed_writes,
+                           &b->fast,        &b->retries,     &b->failed_writes,
                            &b->acks_sent,   &b->acked,       &b->count,
                            &b->redis_up,    &b->journal};
     b->metrics = batcher_metrics_new(b->cfg->metrics_port, &view);

@@ -82,6 +82,14 @@ static void s_register(batcher_metrics_t *self)
               "Tweets Redis could not take because a key of theirs was in the way (of the wrong type, or not "
               "written by rtp): each became a dead letter naming the key (counted in the dead letters too).",
               v->refused);
+    s_counter(self, "rtp_batcher_fast_batches_total",
+              "Batches written by plain commands after reading that nothing is unusual (the rest go through "
+              "the batch script, which decides row by row).",
+              v->fast);
+    s_counter(self, "rtp_batcher_write_retries_total",
+              "Times a batch was read again because another writer changed one of its user rows between its "
+              "reads and its write.",
+              v->retries);
     s_counter(self, "rtp_batcher_failed_writes_total", "Redis writes that failed (each is retried).",
               v->failed_writes);
     s_counter(self, "rtp_batcher_acks_total", "ACK messages sent to the broker for the readers.", v->acks_sent);

@@ -20,6 +20,8 @@ typedef struct {
     const uint64_t *deadletters;   /* dead letters stored */
     const uint64_t *deadletter_duplicates; /* dead letters the list held already (resends) */
     const uint64_t *refused;       /* rows refused for a key in the way (dead letters now) */
+    const uint64_t *fast;          /* batches written by plain commands (the store's fast path) */
+    const uint64_t *retries;       /* reads done again: a key changed before the batch's write */
     const uint64_t *failed_writes; /* failed Redis writes (each retried) */
     const uint64_t *acks_sent;     /* ACK messages sent to the broker */
     const uint64_t *acked;         /* records named in them */

@@ -3,15 +3,23 @@
 for the batch script of common/store.c and for the floor it is compared with, on a
 private redis-server with the append-only file as docker-compose.yml runs it.
 
-    python3 tests/bench/redis_rows.py [--variants store,plain,luawrites] [--rev REV ...]
+    python3 tests/bench/redis_rows.py [--variants storec,store,plain2] [--rev REV ...]
                                       [--rows 40000] [--runs 3] [--aof yes|no]
-                                      [--new-users] [--perf FILE]
+                                      [--new-users] [--perf FILE] [--bin DIR] [--batch 500]
 
 The rows are re-numbered copies of the bundled tweets (data/), in batches of 500 with
-4 batches in flight. Variants: `store`, the batch script of common/store.c in this
-checkout (or `store@REV` for each --rev, read with git show); `plain`, the same
-writes as plain commands in MULTI/EXEC with no reads and no script (the floor);
-`luawrites`, the same writes from a Lua script with no reads. The runs of the
+4 batches in flight. Variants: `storec`, common/store.c itself (its fast path of
+plain commands, the script when a batch needs it), driven by the helper program
+tests/helpers/store_rows.c (built in --bin, default build/tests) with the batcher's
+pipeline (RTP_STORE_PIPELINE batches in flight); `store`, the batch script of
+common/store.c in this checkout (or `store@REV` for each --rev, read with git show);
+`storescript`, common/store.c through store_rows with its fast path off (the script
+for every batch, as the batcher wrote before the fast path);
+`plain`, the same writes as plain commands in MULTI/EXEC with no reads and no script,
+one ZADD and SADD per row; `plain2`, the same with one variadic ZADD tweets, one
+variadic SADD per user and one ZADD users:engagement per batch (the floor of the fast
+path: its writes without its reads); `luawrites`, the same writes from a Lua script
+with no reads. The runs of the
 variants are interleaved (this machine's speed drifts over minutes); printed per
 variant: redis-server CPU us per row (min and median), used_memory and append-only
 file bytes per row. --perf records redis-server with `perf record -e cpu-clock` during
@@ -26,6 +34,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -111,7 +120,28 @@ def payloads(variant, script, data):
     out = []
     for at in range(0, len(data), BATCH):
         batch = data[at:at + BATCH]
-        if variant == "plain":
+        if variant == "plain2":
+            cmds, users = [resp(["MULTI"])], {}
+            fields = ("id", "user_id", "text", "censored", "sentiment", "engagement", "created_at",
+                      "lang", "hashtags", "retweet_of")
+            zadd = ["ZADD", "tweets"]
+            for r in batch:
+                cmds.append(resp(["HSET", "tweet:" + r[0]] + [x for pair in zip(fields, r) for x in pair]))
+                zadd += [r[10], r[0]]
+                if r[1]:
+                    users.setdefault(r[1], []).append(r)
+            cmds.append(resp(zadd))
+            zadd = ["ZADD", "users:engagement"]
+            for uid, rs in users.items():
+                r = rs[-1]
+                cmds.append(resp(["SADD", "user:" + uid + ":tweets"] + [x[0] for x in rs]))
+                cmds.append(resp(["HSET", "user:" + uid, "id", uid, "name", r[11], "screen_name", r[12],
+                                  "followers", r[13], "engagement", r[5], "tweets", "1"]))
+                zadd += [r[5], uid]
+            cmds.append(resp(zadd))
+            cmds.append(resp(["EXEC"]))
+            out.append((b"".join(cmds), len(cmds)))
+        elif variant == "plain":
             cmds, users = [resp(["MULTI"])], {}
             for r in batch:
                 fields = ("id", "user_id", "text", "censored", "sentiment", "engagement", "created_at",
@@ -146,14 +176,26 @@ def info(client, section, key):
     return int(dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line).get(key, 0))
 
 
-def run_once(variant, script, data, aof, perf=None):
+def run_store_rows(redis, rows_file, bin_dir, n, script=False):
+    """The storec variant: store_rows writes the rows through common/store.c."""
+    out = subprocess.run([os.path.join(bin_dir, "store_rows"), redis.url, rows_file, str(BATCH)]
+                         + (["script"] if script else []), capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise SystemExit(f"store_rows failed: {out.stderr.strip()}")
+    got = dict(zip(out.stdout.split()[::2], out.stdout.split()[1::2]))
+    if int(got["stored"]) != n:
+        raise SystemExit(f"storec: {got['stored']} of {n} rows new: {out.stdout.strip()}")
+    return got
+
+
+def run_once(variant, script, data, aof, perf=None, rows_file=None, bin_dir=None):
     extra = ["--appendonly", "yes", "--appendfsync", "everysec"] if aof else []
     with rtpredis.RedisServer(extra_args=extra) as redis:
         with redis.client() as c:
             if script:
                 c.command("SCRIPT", "LOAD", script)
             mem0 = info(c, "memory", "used_memory")
-        work = payloads(variant, script, data)
+        work = payloads(variant, script, data) if variant not in ("storec", "storescript") else []
         rec = None
         if perf:
             rec = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "4000", "-g", "-p",
@@ -162,6 +204,10 @@ def run_once(variant, script, data, aof, perf=None):
             time.sleep(1)
         with redis.client(timeout=120) as c:
             c0, waiting = cpu_s(redis.proc.pid), []
+            if variant in ("storec", "storescript"):
+                got = run_store_rows(redis, rows_file, bin_dir, len(data), variant == "storescript")
+                print(f"{'':>16}  store_rows: {got['batches']} batches, {got['fast']} by plain commands, "
+                      f"{got['retries']} read again, {got['seconds']} s", flush=True)
             for body, n in work:
                 c.sock.sendall(body)
                 waiting.append(n)
@@ -185,25 +231,37 @@ def run_once(variant, script, data, aof, perf=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--variants", default="store,plain,luawrites")
+    ap.add_argument("--variants", default="storec,store,plain2")
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "tests"),
+                    help="where the store_rows helper is built (storec)")
     ap.add_argument("--rev", action="append", default=[], help="also the store script of this git revision")
     ap.add_argument("--rows", type=int, default=40000)
+    ap.add_argument("--batch", type=int, default=BATCH, help="rows per batch (the batcher's default is 100)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--aof", choices=("yes", "no"), default="yes")
     ap.add_argument("--new-users", action="store_true", help="every copy of the data with new user ids too")
     ap.add_argument("--perf", help="perf.data of the first run of the first variant")
     args = ap.parse_args()
+    globals()["BATCH"] = args.batch
     variants = [(v, store_script() if v == "store" else LUA_WRITES if v == "luawrites" else None)
                 for v in args.variants.split(",")] + [(f"store@{r}", store_script(r)) for r in args.rev]
     data = rows(args.rows, args.new_users)
+    rows_file = None
+    if any(name in ("storec", "storescript") for name, _ in variants):
+        fd, rows_file = tempfile.mkstemp(prefix="rtp-rows-")
+        with os.fdopen(fd, "wb") as f:
+            for r in data:
+                f.write(b"".join(x.encode() + b"\0" for x in r))
     got = {name: [] for name, _ in variants}
     for k in range(args.runs):
         for i, (name, script) in enumerate(variants):
             us, mem, aof = run_once(name, script, data, args.aof == "yes",
-                                    args.perf if k == 0 and i == 0 else None)
+                                    args.perf if k == 0 and i == 0 else None, rows_file, args.bin)
             got[name].append(us)
             print(f"{name:>16}: {us:6.1f} us redis-server CPU per row, {mem:5.0f} B memory, {aof:4.0f} B AOF",
                   flush=True)
+    if rows_file:
+        os.unlink(rows_file)
     with open("/proc/loadavg", encoding="ascii") as f:
         load = f.read().split()[0]
     users = "new" if args.new_users else "kept"

@@ -14,6 +14,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <poll.h>
 
 /* --- building messages --- */
 
@@ -141,8 +142,10 @@ static void s_dump_reply(FILE *out, redisReply *r, int sort_pairs, int sort_all)
     free(items);
 }
 
-/* Every key, its type and its whole value, in a canonical text form. Caller frees. */
-static char *s_dump(redisContext *c)
+/* Every key, its type and its whole value, in a canonical text form; raw: its DUMP
+ * instead (Redis's own serialization: encoding, field order and all), in hex. One
+ * line a key, sorted. Caller frees. */
+static char *s_dump_as(redisContext *c, int raw)
 {
     char *text = NULL;
     size_t size = 0;
@@ -153,6 +156,15 @@ static char *s_dump(redisContext *c)
         names[i] = keys->element[i]->str;
     qsort(names, keys->elements, sizeof *names, s_cmp_str);
     for (size_t i = 0; i < keys->elements; i++) {
+        if (raw) {
+            redisReply *d = redisCommand(c, "DUMP %s", names[i]);
+            fprintf(out, "%s ", names[i]);
+            for (size_t k = 0; d && k < d->len; k++)
+                fprintf(out, "%02x", (unsigned char) d->str[k]);
+            fprintf(out, "\n");
+            freeReplyObject(d);
+            continue;
+        }
         redisReply *type = redisCommand(c, "TYPE %s", names[i]);
         fprintf(out, "%s %s:", names[i], type->str);
         redisReply *v = NULL;
@@ -177,6 +189,11 @@ static char *s_dump(redisContext *c)
     freeReplyObject(keys);
     fclose(out);
     return text;
+}
+
+static char *s_dump(redisContext *c)
+{
+    return s_dump_as(c, 0);
 }
 
 static int s_write(rtp_store_t *store, rtp_msg_t **msgs, size_t n, rtp_store_counts_t *counts)
@@ -815,7 +832,8 @@ static void s_check_blocking_keys(int port)
 }
 
 /* A write Redis cannot take now fails, names no key, refuses no row and (read back
- * through `reader`, unless NULL) writes nothing. */
+ * through `reader`, unless NULL) writes nothing: a batch with a dead letter (the
+ * script), and the same tweet alone (the fast path). */
 static void s_expect_cannot_write(rtp_store_t *store, redisContext *reader, const char *what,
                                   const char *expect)
 {
@@ -831,9 +849,33 @@ static void s_expect_cannot_write(rtp_store_t *store, redisContext *reader, cons
     CHECK(rtp_store_blocking_key(store) == NULL);
     CHECK_INT(b[0]->type, RTP_MSG_JOINED);
     printf("%s: %s\n", what, err.msg);
+    memset(&err, 0, sizeof err);
+    CHECK_INT(rtp_store_write(store, b, 1, &counts, &err), -1);
+    CHECK(strstr(err.msg, expect) != NULL);
+    CHECK(rtp_store_blocking_key(store) == NULL);
+    printf("%s, the tweet alone: %s\n", what, err.msg);
     if (reader)
         s_check_unchanged(reader, before);
     s_free_all(b, 2);
+}
+
+/* An ACL user (password "pw") with these rules, made through c, and a store on db
+ * `db` that logs in as it (its link in *link). */
+static rtp_store_t *s_store_as(redisContext *c, int port, int db, const char *user, const char *rules,
+                               rtp_redis_link_t **link)
+{
+    char copy[256], *save = NULL;
+    snprintf(copy, sizeof copy, "%s", rules);
+    const char *argv[32] = {"ACL", "SETUSER", user, "on", ">pw"};
+    int argc = 5;
+    for (char *rule = strtok_r(copy, " ", &save); rule && argc < 32; rule = strtok_r(NULL, " ", &save))
+        argv[argc++] = rule;
+    freeReplyObject(redisCommandArgv(c, argc, argv, NULL));
+    char url[128];
+    snprintf(url, sizeof url, "redis://%s:pw@127.0.0.1:%d/%d", user, port, db);
+    rtp_err_t err = {{0}};
+    *link = rtp_redis_link_new(url, 1000, 5000, &err);
+    return rtp_store_new(*link);
 }
 
 /* The kinds of "cannot write now" that need no restart: a script running too long
@@ -884,12 +926,8 @@ static void s_check_cannot_write_now(int port)
     s_check_unchanged(db.c, before);
 
     /* an ACL user who may not touch user:* keys: the reads fail, the batch with them */
-    freeReplyObject(redisCommand(db.c, "ACL SETUSER lim on >pw ~tweet* ~deadletter ~users:engagement +@all"));
-    char url[128];
-    snprintf(url, sizeof url, "redis://lim:pw@127.0.0.1:%d/4", port);
-    rtp_err_t err = {{0}};
-    rtp_redis_link_t *link = rtp_redis_link_new(url, 1000, 5000, &err);
-    rtp_store_t *store = rtp_store_new(link);
+    rtp_redis_link_t *link;
+    rtp_store_t *store = s_store_as(db.c, port, 4, "lim", "~tweet* ~deadletter ~users:engagement +@all", &link);
     s_expect_cannot_write(store, db.c, "no permission", "can't access");
     freeReplyObject(redisCommand(db.c, "ACL SETUSER lim ~user:*"));
     CHECK_INT(s_write(store, b, 1, &counts), 0);
@@ -1075,6 +1113,251 @@ static void s_check_pipeline(int port)
     redisFree(c[1]);
 }
 
+/* --- the fast path (store_fast.h) --- */
+
+/* Batch k of the comparison: fresh tweets of returning and new users (names that
+ * change, several tweets a user, engagements that need 17 digits), tweets without a
+ * user, a second copy inside the batch, and from the second batch on tweets of the
+ * batches before (resends, an original retweeted again). */
+static size_t s_fast_batch(rtp_msg_t **out, int k, char ids[][24], char uids[][16], char names[][16])
+{
+    size_t n = 0;
+    for (int i = 0; i < 60; i++, n++) {
+        rec_t r = T1;
+        int row = k * 60 + i;
+        snprintf(ids[n], 24, "%d", 20000 + row);
+        if (k > 0 && i % 10 == 3)
+            snprintf(ids[n], 24, "%d", 20000 + row - 60 - 7); /* stored by the batch before */
+        if (i == 59)
+            snprintf(ids[n], 24, "%d", 20000 + k * 60 + 5); /* a second copy in this batch */
+        snprintf(uids[n], 16, "f%d", (row * 7) % 23);
+        snprintf(names[n], 16, "Name %d", row % 3);
+        r.id = ids[n];
+        r.user_id = i % 9 == 4 ? "" : uids[n];
+        r.name = names[n];
+        r.followers = row % 5;
+        if (i % 5 == 0) /* over 64 bytes: a hash table in Redis's default encoding */
+            r.text = r.censored = "a tweet long enough to leave the compact encoding of a hash at Redis's "
+                                  "default limit of 64 bytes a value";
+        r.engagement = i % 4 == 0 ? 0 : 1.0 / (row + 3);
+        r.sentiment = (double) row / 7 - 3;
+        r.time_ms = i % 11 == 0 ? 0 : 1457504558000 + row;
+        out[n] = s_joined(&r);
+    }
+    return n;
+}
+
+/* The fast path and the script leave the same bytes (DUMP of every key) and the same
+ * counts, batch after batch; fresh tweets go by plain commands, with resends among
+ * them too; a batch with a key in the way or a dead letter goes through the script. */
+static void s_check_fast_same_bytes(int port)
+{
+    on_db_t db[2] = {s_on_db(port, 5), s_on_db(port, 6)};
+    rtp_store_set_fast(db[1].store, 0);
+    /* Redis's default encoding limits, then the compose file's (tweet hashes stay listpacks) */
+    for (int lp = 0; lp < 2; lp++) {
+        freeReplyObject(redisCommand(db[0].c, "CONFIG SET hash-max-listpack-value %d", lp ? 1024 : 64));
+        for (int d = 0; d < 2; d++) { /* a user hash rtp wrote before, with another name */
+            freeReplyObject(redisCommand(db[d].c, "FLUSHDB"));
+            freeReplyObject(redisCommand(db[d].c,
+                                         "HSET user:f3 id f3 name Old screen_name alice followers 99 "
+                                         "engagement 0.30000000000000004 tweets 7"));
+        }
+        static char ids[60][24], uids[60][16], names[60][16];
+        size_t fast = 0;
+        for (int k = 0; k < 4; k++) {
+            rtp_store_counts_t counts[2];
+            for (int d = 0; d < 2; d++) {
+                rtp_msg_t *b[60];
+                size_t n = s_fast_batch(b, k, ids, uids, names);
+                CHECK_INT(s_write(db[d].store, b, n, &counts[d]), 0);
+                s_free_all(b, n);
+            }
+            CHECK_INT(counts[0].stored, counts[1].stored);
+            CHECK_INT(counts[0].duplicates, counts[1].duplicates);
+            CHECK_INT(counts[0].fast, 1);
+            CHECK_INT(counts[1].fast, 0);
+            CHECK(counts[0].stored > 40 && counts[0].duplicates > 0);
+            fast += counts[0].fast;
+        }
+        /* a batch larger than a transaction of the fast path: in parts; a key in the way in
+         * the second part sends the rest of the batch through the script, which refuses that
+         * row by its index in the whole batch */
+        enum { NB = 300, IN_WAY = 200 };
+        static char big_ids[NB][16], big_uids[NB][16];
+        for (int d = 0; d < 2; d++) {
+            freeReplyObject(redisCommand(db[d].c, "SET tweet:%d oops", 40000 + IN_WAY));
+            rtp_msg_t *big[NB];
+            for (int i = 0; i < NB; i++) {
+                rec_t r = T2;
+                snprintf(big_ids[i], 16, "%d", 40000 + i);
+                snprintf(big_uids[i], 16, "g%d", i % 150);
+                r.id = big_ids[i];
+                r.user_id = big_uids[i];
+                r.engagement = 1.0 / (i + 7);
+                big[i] = s_joined(&r);
+            }
+            rtp_store_counts_t c;
+            CHECK_INT(s_write(db[d].store, big, NB, &c), 0);
+            CHECK_INT(c.stored, NB - 1);
+            CHECK_INT(c.refused, 1);
+            CHECK_INT(c.fast, 0);
+            CHECK_INT(rtp_store_refused(db[d].store)[0], IN_WAY);
+            CHECK_INT(big[IN_WAY]->type, RTP_MSG_DEADLETTER);
+            CHECK_INT(big[IN_WAY - 1]->type, RTP_MSG_JOINED);
+            s_free_all(big, NB);
+        }
+        char *raw[2] = {s_dump_as(db[0].c, 1), s_dump_as(db[1].c, 1)};
+        CHECK_STR(raw[0], raw[1]);
+        printf("fast path and script, hash-max-listpack-value %d: %zu bytes of DUMP alike over %lld keys, "
+               "%zu batches by plain commands\n",
+               lp ? 1024 : 64, strlen(raw[0]), s_int(db[0].c, "DBSIZE%s", ""), fast);
+        free(raw[0]);
+        free(raw[1]);
+    }
+    /* the returning user: its count goes on from the 7 it had, its name is the latest */
+    char count[32];
+    snprintf(count, sizeof count, "%lld", s_int(db[0].c, "SCARD %s", "user:f3:tweets") + 7);
+    CHECK_STR(s_hget(db[0].c, "user:f3", "tweets"), count);
+    CHECK(strcmp(s_hget(db[0].c, "user:f3", "name"), "Old") != 0);
+
+    /* the script for what the fast path leaves to it: a key in the way, a dead letter */
+    rec_t r = T1;
+    r.id = "20900";
+    r.user_id = "f1";
+    freeReplyObject(redisCommand(db[0].c, "SET tweet:20900 oops"));
+    rtp_msg_t *b[] = {s_joined(&r)};
+    rtp_store_counts_t counts;
+    CHECK_INT(s_write(db[0].store, b, 1, &counts), 0);
+    CHECK_INT(counts.fast, 0);
+    CHECK_INT(counts.refused, 1);
+    s_free_all(b, 1);
+    r.id = "20901";
+    rtp_msg_t *b2[] = {s_joined(&r), s_dead("panic", "{}", 2, 9, 1457504563000000)};
+    CHECK_INT(s_write(db[0].store, b2, 2, &counts), 0);
+    CHECK_INT(counts.fast, 0);
+    CHECK_INT(counts.stored, 1);
+    s_free_all(b2, 2);
+    /* a user hash rtp did not write: the script refuses the row, as before */
+    freeReplyObject(redisCommand(db[0].c, "HSET user:fx id fx engagement lots tweets 1"));
+    r.id = "20902";
+    r.user_id = "fx";
+    rtp_msg_t *b3[] = {s_joined(&r)};
+    CHECK_INT(s_write(db[0].store, b3, 1, &counts), 0);
+    CHECK_INT(counts.fast, 0);
+    CHECK_INT(counts.refused, 1);
+    s_free_all(b3, 1);
+    s_off_db(&db[0]);
+    s_off_db(&db[1]);
+}
+
+/* Waits (10 s at most) until Redis has answered something on the store's connection:
+ * its reads, with their WATCH, are done. */
+static void s_wait_readable(rtp_store_t *store)
+{
+    struct pollfd p = {rtp_store_fd(store), POLLIN, 0};
+    CHECK(p.fd >= 0 && poll(&p, 1, 10000) == 1);
+}
+
+/* Another writer between a batch's reads and its write: a second store (a second
+ * batcher) storing a tweet of the same user makes EXEC find the watched user hash
+ * changed, and the batch is read again and written once, its totals over both
+ * tweets; a foreign client making a tweet key a string in that window gets the batch
+ * reported as written in part, and written again, the row refused then. */
+static void s_check_fast_race(int port)
+{
+    on_db_t db = s_on_db(port, 8), other = s_on_db(port, 8);
+    rtp_err_t err = {{0}};
+    rec_t a = T1, b = T2;
+    a.id = "30001";
+    a.user_id = "rc";
+    a.engagement = 0.1;
+    b.id = "30002";
+    b.user_id = "rc";
+    b.engagement = 0.2;
+    rtp_msg_t *mine[] = {s_joined(&a)}, *theirs[] = {s_joined(&b)};
+    CHECK_INT(rtp_store_send(db.store, mine, 1, &err), 0);
+    s_wait_readable(db.store);
+    rtp_store_counts_t counts;
+    CHECK_INT(s_write(other.store, theirs, 1, &counts), 0); /* the second batcher, in between */
+    CHECK_INT(counts.fast, 1);
+    CHECK_INT(rtp_store_recv(db.store, 1, &counts, &err), 1);
+    CHECK_INT(counts.stored, 1);
+    CHECK(counts.retries >= 1);
+    printf("a second writer in between: read again %zu time(s)\n", counts.retries);
+    s_check_user(db.c, "rc", T1.name, T1.screen_name, "10", 0.2 + 0.1, 2);
+    s_check_tweet_row(db.c, &a);
+    s_check_tweet_row(db.c, &b);
+    s_free_all(mine, 1);
+    s_free_all(theirs, 1);
+
+    /* a foreign client makes one of the batch's tweet keys (not watched) a string */
+    rec_t c1 = T1, c2 = T1;
+    c1.id = "30003";
+    c1.user_id = "rd";
+    c2.id = "30004";
+    c2.user_id = "re";
+    rtp_msg_t *batch[] = {s_joined(&c1), s_joined(&c2)};
+    CHECK_INT(rtp_store_send(db.store, batch, 2, &err), 0);
+    s_wait_readable(db.store);
+    freeReplyObject(redisCommand(other.c, "SET tweet:30004 foreign"));
+    memset(&err, 0, sizeof err);
+    CHECK_INT(rtp_store_recv(db.store, 1, &counts, &err), -1);
+    CHECK(strstr(err.msg, "in part") && strstr(err.msg, "tweet:30004") && strstr(err.msg, "WRONGTYPE"));
+    printf("a foreign writer in between: %s\n", err.msg);
+    s_check_tweet_row(db.c, &c1);
+    CHECK_INT(s_write(db.store, batch, 2, &counts), 0); /* the retry: the script refuses the row */
+    CHECK_INT(counts.fast, 0);
+    CHECK_INT(counts.duplicates, 1);
+    CHECK_INT(counts.refused, 1);
+    CHECK_INT(batch[1]->type, RTP_MSG_DEADLETTER);
+    CHECK(strstr(batch[1]->text, "key tweet:30004 holds a string") != NULL);
+    /* what the partial write left: the row is counted in its user's rows */
+    CHECK_STR(s_hget(db.c, "user:re", "tweets"), "1");
+    s_free_all(batch, 2);
+    s_off_db(&other);
+    s_off_db(&db);
+}
+
+/* How many times Redis refused to run cmd (INFO commandstats, the whole server). */
+static long s_rejected(redisContext *c, const char *cmd)
+{
+    char name[64];
+    snprintf(name, sizeof name, "cmdstat_%s:", cmd);
+    redisReply *info = redisCommand(c, "INFO commandstats");
+    const char *line = info ? strstr(info->str, name) : NULL;
+    const char *end = line ? strstr(line, "\r\n") : NULL, *at = line ? strstr(line, "rejected_calls=") : NULL;
+    long n = at && end && at < end ? strtol(at + 15, NULL, 10) : 0;
+    freeReplyObject(info);
+    return n;
+}
+
+/* A Redis that will not run a command of round 1 (an ACL here; SINTERCARD or ZMSCORE
+ * unknown on Redis < 7.0 alike): the batch goes through the script, and so does every
+ * batch after it without trying again. */
+static void s_check_fast_off(int port)
+{
+    on_db_t db = s_on_db(port, 9);
+    rtp_redis_link_t *link;
+    rtp_store_t *store = s_store_as(db.c, port, 9, "nosi", "~* +@all -sintercard", &link);
+    long before = s_rejected(db.c, "sintercard");
+    for (int k = 0; k < 2; k++) {
+        rec_t r = T1;
+        r.id = k ? "31002" : "31001";
+        rtp_msg_t *b[] = {s_joined(&r)};
+        rtp_store_counts_t counts;
+        CHECK_INT(s_write(store, b, 1, &counts), 0);
+        CHECK_INT(counts.stored, 1);
+        CHECK_INT(counts.fast, 0);
+        s_check_tweet_row(db.c, &r);
+        s_free_all(b, 1);
+    }
+    CHECK_INT(s_rejected(db.c, "sintercard"), before + 1); /* refused once: tried once */
+    rtp_store_destroy(&store);
+    rtp_redis_link_destroy(&link);
+    s_off_db(&db);
+}
+
 int main(void)
 {
     redis_fixture_t redis;
@@ -1085,6 +1368,9 @@ int main(void)
     s_check_blocking_keys(redis.port);
     s_check_cannot_write_now(redis.port);
     s_check_pipeline(redis.port);
+    s_check_fast_same_bytes(redis.port);
+    s_check_fast_race(redis.port);
+    s_check_fast_off(redis.port);
     s_check_restart(&redis);
     redis_fixture_stop(&redis);
     s_check_auth();

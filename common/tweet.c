@@ -3,8 +3,8 @@
  * The work is done in three steps, each cheap next to the one after it:
  *   1. the lab's panic message, which is not JSON, is recognised on the raw bytes;
  *   2. one pass over the bytes rejects what cJSON would accept silently: NUL
- *      bytes, invalid UTF-8, escaped NULs (records hold C strings); it stops only
- *      at non-ASCII bytes and backslashes;
+ *      bytes, invalid UTF-8, escaped NULs and \u escapes without four hex digits
+ *      (records hold C strings); it stops only at non-ASCII bytes and backslashes;
  *   3. cJSON's tree is built once, into an arena (json_arena.h: no malloc and
  *      free per node), by json_parse.h's fast path when it takes the document
  *      (ordinary tweets: the very tree cJSON would build), else by cJSON itself,
@@ -22,6 +22,7 @@
 #include "json_raw.h"
 
 #include <cJSON.h>
+#include <ctype.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -258,8 +259,20 @@ static size_t s_skip_ascii(const unsigned char *p, size_t i, size_t len)
 }
 #endif
 
+/* Whether p holds four hex digits (len: the bytes available). */
+static int s_four_hex(const unsigned char *p, size_t len)
+{
+    if (len < 4)
+        return 0;
+    for (int k = 0; k < 4; k++)
+        if (!isxdigit(p[k]))
+            return 0;
+    return 1;
+}
+
 /* What cJSON does not check, over the whole event: no NUL byte, valid UTF-8, no
- * escaped NUL (\u0000: a record's strings end at a NUL). Strings need not be told
+ * escaped NUL (\u0000: a record's strings end at a NUL), no \u without four hex
+ * digits (which cJSON also reads as a NUL). Strings need not be told
  * apart from the rest for these, so this pass stops only at non-ASCII bytes and
  * backslashes, which makes it much cheaper than one that follows strings
  * (s_check_structure, run only when cJSON has failed). */
@@ -279,6 +292,10 @@ static int s_check_content(const unsigned char *p, size_t len, rtp_err_t *err)
              * one, so taking them pair by pair tells \\u0000 (text) from \u0000 */
             if (len - i >= 6 && memcmp(p + i + 1, "u0000", 5) == 0)
                 return rtp_err_set(err, "escaped NUL (\\u0000) in a string at byte %zu", i);
+            /* cJSON reads a \u not followed by four hex digits as U+0000: it would
+             * silently cut the string short there */
+            if (i + 1 < len && p[i + 1] == 'u' && !s_four_hex(p + i + 2, len - i - 2))
+                return rtp_err_set(err, "\\u not followed by four hex digits in a string at byte %zu", i);
             i += i + 1 < len && p[i + 1] != 0 && p[i + 1] < 0x80 ? 2 : 1;
             continue;
         }

@@ -137,6 +137,11 @@ static void test_malformed(void)
         "{\"message\": {\"tweet\": {\"id_str\": \"1\", \"text\": \"\\\0\"}}}";
     REJECTED_N(escaped_nul_byte, sizeof escaped_nul_byte - 1, "NUL byte in data at byte 48");
     REJECTED("{\"message\": {\"tweet\": {\"id_str\": \"1\", \"text\": \"a\\u0000b\"}}}", "escaped NUL");
+    /* cJSON reads \u without four hex digits as U+0000, which would cut the text
+     * (or a member's name: "tweet\u0+}" would read as "tweet") short */
+    REJECTED("{\"message\": {\"tweet\": {\"id_str\": \"1\", \"text\": \"ab\\u00zzcd\"}}}", "four hex digits");
+    REJECTED("{\"message\": {\"tweet\\u0+} \": {\"id\": 5, \"user\": {\"id\": 9}}}}", "four hex digits");
+    REJECTED("{\"message\": {\"tweet\": {\"id_str\": \"1\", \"text\": \"a\\u12\"}}}", "four hex digits");
 
     /* invalid UTF-8 */
     TEXT_REJECTED("\xC0\xAF", "invalid UTF-8 at byte 48 (overlong encoding)");

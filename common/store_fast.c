@@ -56,6 +56,24 @@ struct store_fast_t {
     cmd_t cmd;
 };
 
+/* v in decimal into buf (32 bytes), as "%" PRId64 writes it, without printf's
+ * machinery (three integers a row). Returns buf. */
+static char *s_i64(char *buf, int64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    uint64_t u = v < 0 ? 0 - (uint64_t) v : (uint64_t) v;
+    do {
+        tmp[--i] = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    memcpy(buf, tmp + i, sizeof tmp - i);
+    buf[sizeof tmp - i] = '\0';
+    return buf;
+}
+
 void store_row_strings(const rtp_msg_t *m, const char **s, char nums[4][32])
 {
     const rtp_tweet_t *w = &m->tweet;
@@ -69,12 +87,10 @@ void store_row_strings(const rtp_msg_t *m, const char **s, char nums[4][32])
     s[7] = w->lang;
     s[8] = w->hashtags;
     s[9] = w->retweet_of;
-    snprintf(nums[2], 32, "%" PRId64, w->time_ms > 0 ? w->time_ms : m->received_us / 1000);
-    s[10] = nums[2];
+    s[10] = s_i64(nums[2], w->time_ms > 0 ? w->time_ms : m->received_us / 1000);
     s[11] = w->user_name;
     s[12] = w->screen_name;
-    snprintf(nums[3], 32, "%" PRId64, w->followers);
-    s[13] = nums[3];
+    s[13] = s_i64(nums[3], w->followers);
     for (int i = 0; i < STORE_ROW_FIELDS; i++)
         if (!s[i])
             s[i] = "";
@@ -455,8 +471,7 @@ static store_fast_next_t s_write(store_fast_t *self, redisContext *ctx, size_t *
         if (!self->fresh[i])
             continue;
         const rtp_msg_t *m = self->msgs[i];
-        snprintf(nums[2], sizeof nums[2], "%" PRId64,
-                 m->tweet.time_ms > 0 ? m->tweet.time_ms : m->received_us / 1000);
+        s_i64(nums[2], m->tweet.time_ms > 0 ? m->tweet.time_ms : m->received_us / 1000);
         c_key(c, nums[2], "", ""); /* as store_row_strings' score */
         c_arg(c, m->tweet.id);
     }
@@ -472,12 +487,12 @@ static store_fast_next_t s_write(store_fast_t *self, redisContext *ctx, size_t *
         rc |= c_append(c);
         /* name, screen_name, followers of its last new tweet (store_row_strings' 11..13) */
         const rtp_tweet_t *w = &self->msgs[u->last]->tweet;
-        snprintf(nums[3], sizeof nums[3], "%" PRId64, w->followers);
+        s_i64(nums[3], w->followers);
         row[11] = w->user_name ? w->user_name : "";
         row[12] = w->screen_name ? w->screen_name : "";
         row[13] = nums[3];
         char cnt[32];
-        snprintf(cnt, sizeof cnt, "%lld", u->cnt);
+        s_i64(cnt, u->cnt);
         const char *totals = rtp_fmt_double(u->total, sizeof u->total, u->eng);
         c_arg(c, "HSET");
         c_key(c, "user:", uid, "");

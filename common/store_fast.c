@@ -204,39 +204,42 @@ static void c_key(cmd_t *c, const char *prefix, const char *s, const char *suffi
     c->len += a + b + d;
 }
 
-static void c_put(cmd_t *c, const void *p, size_t n)
+/* lead, v in decimal, CRLF (a RESP header) at o; returns its end (23 bytes at most). */
+static char *s_head(char *o, char lead, size_t v)
 {
-    if (c_bytes(&c->out, &c->outcap, c->outlen + n, &c->failed) != 0)
-        return;
-    memcpy(c->out + c->outlen, p, n);
-    c->outlen += n;
-}
-
-/* lead, v in decimal, CRLF: a RESP header. */
-static void c_head(cmd_t *c, char lead, size_t v)
-{
-    char tmp[32];
+    char tmp[24];
     size_t i = sizeof tmp;
-    tmp[--i] = '\n';
-    tmp[--i] = '\r';
     do {
         tmp[--i] = (char) ('0' + v % 10);
         v /= 10;
     } while (v);
-    tmp[--i] = lead;
-    c_put(c, tmp + i, sizeof tmp - i);
+    *o++ = lead;
+    memcpy(o, tmp + i, sizeof tmp - i);
+    o += sizeof tmp - i;
+    *o++ = '\r';
+    *o++ = '\n';
+    return o;
 }
 
-/* Formats the command into the round's output. 0, or -1 when out of memory (the
- * round is then not sent). */
+/* Formats the command into the round's output, room for it made once (a piece at a
+ * time, the copies of headers and CRLFs cost the batcher a tenth of its CPU). 0, or -1
+ * when out of memory (the round is then not sent). */
 static int c_append(cmd_t *c)
 {
     if (!c->failed) {
-        c_head(c, '*', c->n);
-        for (size_t i = 0; i < c->n; i++) {
-            c_head(c, '$', c->lens[i]);
-            c_put(c, c->offs[i] != SIZE_MAX ? c->buf + c->offs[i] : c->argv[i], c->lens[i]);
-            c_put(c, "\r\n", 2);
+        size_t need = 32;
+        for (size_t i = 0; i < c->n; i++)
+            need += c->lens[i] + 32;
+        if (c_bytes(&c->out, &c->outcap, c->outlen + need, &c->failed) == 0) {
+            char *o = s_head(c->out + c->outlen, '*', c->n);
+            for (size_t i = 0; i < c->n; i++) {
+                o = s_head(o, '$', c->lens[i]);
+                memcpy(o, c->offs[i] != SIZE_MAX ? c->buf + c->offs[i] : c->argv[i], c->lens[i]);
+                o += c->lens[i];
+                *o++ = '\r';
+                *o++ = '\n';
+            }
+            c->outlen = (size_t) (o - c->out);
         }
     }
     int failed = c->failed;

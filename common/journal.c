@@ -1,5 +1,6 @@
 #include "journal.h"
 
+#include "crc32c.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -50,29 +51,9 @@ struct rtp_journal_t {
 
 /* --- CRC-32C ----------------------------------------------------------------------- */
 
-static uint32_t s_crc_table[256];
-static int s_crc_ready;
-
-static void s_crc_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1; /* Castagnoli, reflected */
-        s_crc_table[i] = c;
-    }
-    s_crc_ready = 1;
-}
-
 uint32_t rtp_journal_crc32c(uint32_t crc, const void *data, size_t len)
 {
-    if (!s_crc_ready)
-        s_crc_init();
-    const uint8_t *p = data;
-    crc = ~crc;
-    while (len--)
-        crc = s_crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-    return ~crc;
+    return rtp_crc32c(crc, data, len);
 }
 
 /* --- small helpers ----------------------------------------------------------------- */

@@ -103,7 +103,7 @@ void rtp_journal_stats(const rtp_journal_t *self, rtp_journal_stats_t *out);
 /* The folder (borrowed). */
 const char *rtp_journal_dir(const rtp_journal_t *self);
 
-/* CRC-32C (Castagnoli) of len bytes, continuing from crc (0 to start). */
+/* CRC-32C (Castagnoli) of len bytes, continuing from crc (0 to start): crc32c.h's. */
 uint32_t rtp_journal_crc32c(uint32_t crc, const void *data, size_t len);
 
 #endif

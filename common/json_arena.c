@@ -76,6 +76,11 @@ static void *s_alloc(size_t size)
     return p;
 }
 
+void *rtp_json_arena_alloc(size_t size)
+{
+    return s_arena.active ? s_alloc(size) : NULL;
+}
+
 static void s_free(void *p)
 {
     /* inside the window the tree goes all at once at end(); a pointer of ours

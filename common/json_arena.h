@@ -15,8 +15,14 @@
 #ifndef RTP_JSON_ARENA_H
 #define RTP_JSON_ARENA_H
 
+#include <stddef.h>
+
 /* Starts the window on this thread (installs cJSON's hooks on first use). */
 void rtp_json_arena_begin(void);
+/* size bytes from the arena, aligned for any object: for parsers other than
+ * cJSON's that build trees into the same window. NULL outside the window or when
+ * out of memory. */
+void *rtp_json_arena_alloc(size_t size);
 /* Ends it: every allocation made inside is gone. Chunks beyond the first are
  * released, so a rare huge document does not keep its memory. */
 void rtp_json_arena_end(void);

@@ -3,12 +3,14 @@
  * The work is done in three steps, each cheap next to the one after it:
  *   1. the lab's panic message, which is not JSON, is recognised on the raw bytes;
  *   2. one pass over the bytes rejects what cJSON would accept silently: NUL
- *      bytes, invalid UTF-8, escaped NULs (records hold C strings); it stops only
- *      at non-ASCII bytes and backslashes;
- *   3. cJSON parses the bytes once, into an arena (json_arena.h: no malloc and
- *      free per node), and the fields SPEC section 1 lists are read from the tree
- *      in one pass over each object's members into records whose strings share one
- *      allocation each. When cJSON fails, a second pass that follows strings and
+ *      bytes, invalid UTF-8, escaped NULs and \u escapes without four hex digits
+ *      (records hold C strings); it stops only at non-ASCII bytes and backslashes;
+ *   3. cJSON's tree is built once, into an arena (json_arena.h: no malloc and
+ *      free per node), by json_parse.h's fast path when it takes the document
+ *      (ordinary tweets: the very tree cJSON would build), else by cJSON itself,
+ *      which stays the judge of the syntax; the fields SPEC section 1 lists are
+ *      read from the tree in one pass over each object's members into records
+ *      whose strings share one allocation each. When cJSON fails, a pass that follows strings and
  *      brackets says why: nesting deeper than cJSON allows, or an event cut off.
  * An id with no id_str is read from the text (json_raw.h), since cJSON's doubles
  * round 64-bit ids: that costs a scan, paid only by such events (s_read_ids).
@@ -16,9 +18,11 @@
 #include "tweet.h"
 
 #include "json_arena.h"
+#include "json_parse.h"
 #include "json_raw.h"
 
 #include <cJSON.h>
+#include <ctype.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -255,8 +259,20 @@ static size_t s_skip_ascii(const unsigned char *p, size_t i, size_t len)
 }
 #endif
 
+/* Whether p holds four hex digits (len: the bytes available). */
+static int s_four_hex(const unsigned char *p, size_t len)
+{
+    if (len < 4)
+        return 0;
+    for (int k = 0; k < 4; k++)
+        if (!isxdigit(p[k]))
+            return 0;
+    return 1;
+}
+
 /* What cJSON does not check, over the whole event: no NUL byte, valid UTF-8, no
- * escaped NUL (\u0000: a record's strings end at a NUL). Strings need not be told
+ * escaped NUL (\u0000: a record's strings end at a NUL), no \u without four hex
+ * digits (which cJSON also reads as a NUL). Strings need not be told
  * apart from the rest for these, so this pass stops only at non-ASCII bytes and
  * backslashes, which makes it much cheaper than one that follows strings
  * (s_check_structure, run only when cJSON has failed). */
@@ -276,6 +292,10 @@ static int s_check_content(const unsigned char *p, size_t len, rtp_err_t *err)
              * one, so taking them pair by pair tells \\u0000 (text) from \u0000 */
             if (len - i >= 6 && memcmp(p + i + 1, "u0000", 5) == 0)
                 return rtp_err_set(err, "escaped NUL (\\u0000) in a string at byte %zu", i);
+            /* cJSON reads a \u not followed by four hex digits as U+0000: it would
+             * silently cut the string short there */
+            if (i + 1 < len && p[i + 1] == 'u' && !s_four_hex(p + i + 2, len - i - 2))
+                return rtp_err_set(err, "\\u not followed by four hex digits in a string at byte %zu", i);
             i += i + 1 < len && p[i + 1] != 0 && p[i + 1] < 0x80 ? 2 : 1;
             continue;
         }
@@ -377,19 +397,25 @@ static const member_t s_user_members[] = {
 #undef S_MEMBER
 
 /* One pass over object's members: each named in the table goes to its slot in f,
- * the first of two with the same name winning. */
+ * the first of two with the same name winning. Once every slot is filled the rest
+ * cannot change anything, and the pass ends (a user's members we read come before
+ * most of its ~40 others). */
 static void s_members(const cJSON *object, const member_t *table, size_t n, status_fields_t *f)
 {
     if (!cJSON_IsObject(object))
         return;
-    for (const cJSON *m = object->child; m; m = m->next) {
+    size_t filled = 0;
+    for (const cJSON *m = object->child; m && filled < n; m = m->next) {
         const char *k = m->string;
         for (size_t i = 0; k && i < n; i++)
-            /* the first byte first: most members are none of ours */
-            if (k[0] == table[i].name[0] && strcmp(k, table[i].name) == 0) {
+            /* the first two bytes first (k[1] exists when k[0] matched a name's
+             * non-NUL first byte): most members are none of ours */
+            if (k[0] == table[i].name[0] && k[1] == table[i].name[1] && strcmp(k, table[i].name) == 0) {
                 const cJSON **slot = (const cJSON **) ((char *) f + table[i].slot);
-                if (!*slot)
+                if (!*slot) {
                     *slot = m;
+                    filled++;
+                }
                 break;
             }
     }
@@ -791,7 +817,9 @@ int rtp_tweet_decode(const char *data, size_t len, rtp_decoded_t *out, rtp_err_t
     const char *end = NULL;
     /* the tree lives in the arena until rtp_json_arena_end(): records copy from it */
     rtp_json_arena_begin();
-    cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
+    cJSON *root = rtp_json_parse(data, len, &end); /* cJSON's tree, when the fast path takes it */
+    if (!root)
+        root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
     if (!root) {
         rtp_json_arena_end();
         /* the bytes are valid: the structure is what failed (too deep, or cut off) */

@@ -1,6 +1,6 @@
 #include "spool.h"
 
-#include "journal.h"
+#include "crc32c.h"
 #include "u64map.h"
 #include "util.h"
 
@@ -63,8 +63,8 @@ static int s_reserve(reader_spool_t *self, size_t n)
 static void s_seal(uint8_t *p, uint32_t len)
 {
     rtp_put_be32(p, len);
-    uint32_t crc = rtp_journal_crc32c(0, p, 4);
-    rtp_put_be32(p + 4, rtp_journal_crc32c(crc, p + 8, len));
+    uint32_t crc = rtp_crc32c(0, p, 4);
+    rtp_put_be32(p + 4, rtp_crc32c(crc, p + 8, len));
 }
 
 /* Appends a record's entry to out (room reserved by the caller). */
@@ -283,7 +283,7 @@ static int s_load(reader_spool_t *self, reader_record_t ***out, size_t *count, r
     while (rc == 0 && pos + ENTRY_OVERHEAD <= len) {
         uint32_t elen = rtp_get_be32(data + pos);
         if (elen < 1 || elen > MAX_ENTRY || pos + 8 + elen > len ||
-            rtp_journal_crc32c(rtp_journal_crc32c(0, data + pos, 4), data + pos + 8, elen) !=
+            rtp_crc32c(rtp_crc32c(0, data + pos, 4), data + pos + 8, elen) !=
                 rtp_get_be32(data + pos + 4))
             break;
         const uint8_t *p = data + pos + 8;

@@ -13,11 +13,16 @@
  *     original and its user; an event rejected for an inexact id has a number
  *     there and no id_str;
  *   - a record written back as an event (the fields the decoder reads, as JSON)
- *     decodes to the same record: nothing read is lost or changed on the way.
+ *     decodes to the same record: nothing read is lost or changed on the way;
+ *   - whenever the parser's fast path (json_parse.h) takes the bytes, cJSON takes
+ *     them too, with the same tree and the same end.
  */
 #include "tweet.h"
 
+#include "../unit/json_same.h"
 #include "fuzz_check.h"
+#include "json_arena.h"
+#include "json_parse.h"
 
 #include <cJSON.h>
 #include <sanitizer/allocator_interface.h>
@@ -284,8 +289,26 @@ static void s_check_reason(const char *msg)
     FUZZ_CHECK(s_valid_utf8(msg), "reason is not valid UTF-8: '%s'", msg);
 }
 
+/* The fast path builds cJSON's own tree, or leaves the bytes to cJSON. */
+static void s_check_fast_parse(const uint8_t *data, size_t size)
+{
+    const char *text = (const char *) data, *end_ref = NULL, *end_fast = NULL;
+    cJSON *ref = cJSON_ParseWithLengthOpts(text, size, &end_ref, 0);
+    rtp_json_arena_begin();
+    cJSON *fast = rtp_json_parse(text, size, &end_fast);
+    if (fast) {
+        FUZZ_CHECK(ref, "the fast path took bytes cJSON rejects");
+        FUZZ_CHECK(end_fast == end_ref, "the fast path ends at %zu, cJSON at %zu", (size_t) (end_fast - text),
+                   (size_t) (end_ref - text));
+        FUZZ_CHECK(json_same(fast, ref, 0), "the fast path built another tree than cJSON");
+    }
+    rtp_json_arena_end();
+    cJSON_Delete(ref);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    s_check_fast_parse(data, size);
     rtp_decoded_t d;
     rtp_err_t err = {{0}};
     int rc = rtp_tweet_decode((const char *) data, size, &d, &err);

@@ -137,6 +137,11 @@ static void test_malformed(void)
         "{\"message\": {\"tweet\": {\"id_str\": \"1\", \"text\": \"\\\0\"}}}";
     REJECTED_N(escaped_nul_byte, sizeof escaped_nul_byte - 1, "NUL byte in data at byte 48");
     REJECTED("{\"message\": {\"tweet\": {\"id_str\": \"1\", \"text\": \"a\\u0000b\"}}}", "escaped NUL");
+    /* cJSON reads \u without four hex digits as U+0000, which would cut the text
+     * (or a member's name: "tweet\u0+}" would read as "tweet") short */
+    REJECTED("{\"message\": {\"tweet\": {\"id_str\": \"1\", \"text\": \"ab\\u00zzcd\"}}}", "four hex digits");
+    REJECTED("{\"message\": {\"tweet\\u0+} \": {\"id\": 5, \"user\": {\"id\": 9}}}}", "four hex digits");
+    REJECTED("{\"message\": {\"tweet\": {\"id_str\": \"1\", \"text\": \"a\\u12\"}}}", "four hex digits");
 
     /* invalid UTF-8 */
     TEXT_REJECTED("\xC0\xAF", "invalid UTF-8 at byte 48 (overlong encoding)");
@@ -300,6 +305,31 @@ static void test_fields(void)
               0);
     CHECK_INT(d.sent_100us, 0);
     CHECK_STR(d.tweets[0].id, "9");
+    rtp_decoded_clear(&d);
+}
+
+/* A member named twice: the first is read, as cJSON_GetObjectItem reads it, also
+ * once every member the decoder reads has been seen, and for names that share
+ * their first bytes with one it reads (i/id/idx, na/name). */
+static void test_duplicate_members(void)
+{
+    const char *tweet =
+        "{\"idx\": 1, \"id_str\": \"11\", \"i\": 2, \"lang\": \"en\", \"lang\": \"fr\","
+        " \"user\": {\"na\": \"x\", \"id_str\": \"5\", \"id\": 5, \"name\": \"First\","
+        " \"screen_name\": \"one\", \"followers_count\": 3, \"name\": \"Second\", \"id_str\": \"6\","
+        " \"followers_count\": 4},"
+        " \"user\": {\"id_str\": \"7\", \"name\": \"Third\"}, \"id_str\": \"12\", \"text\": \"t\"}";
+    rtp_decoded_t d;
+    rtp_err_t err;
+    CHECK_INT(s_decode_tweet(tweet, &d, &err), 0);
+    const rtp_tweet_t *t = &d.tweets[0];
+    CHECK_STR(t->id, "11");
+    CHECK_STR(t->lang, "en");
+    CHECK_STR(t->user_id, "5");
+    CHECK_STR(t->user_name, "First");
+    CHECK_STR(t->screen_name, "one");
+    CHECK_INT(t->followers, 3);
+    CHECK_STR(t->text, "t");
     rtp_decoded_clear(&d);
 }
 
@@ -928,6 +958,7 @@ int main(void)
     test_malformed();
     test_nesting();
     test_fields();
+    test_duplicate_members();
     test_missing_and_null();
     test_text_precedence();
     test_text_bytes();

@@ -47,6 +47,17 @@ static int s_digits_of(const char *s)
     return n;
 }
 
+/* The next of a sequence of random bits (*bits, advanced), as a double with the
+ * bits of mask: every magnitude, and either sign if mask keeps the top bit. */
+static double s_random_double(unsigned long long *bits, unsigned long long mask)
+{
+    *bits = *bits * 6364136223846793005ULL + 1442695040888963407ULL;
+    unsigned long long b = *bits & mask;
+    double x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+
 /* rtp_fmt_double finds the digit count in one or two tries (bisection for
  * subnormals): it must find the same count as the one-by-one search, on random
  * doubles of every magnitude, on powers of two (where the rounding interval is
@@ -58,10 +69,7 @@ static void test_fmt_double_shortest(void)
     int wrong = 0, checked = 0;
     unsigned long long bits = 0x9e3779b97f4a7c15ULL;
     for (int i = 0; i < 200000; i++) {
-        bits = bits * 6364136223846793005ULL + 1442695040888963407ULL;
-        unsigned long long b = bits & 0x7fefffffffffffffULL;
-        double x;
-        memcpy(&x, &b, sizeof x);
+        double x = s_random_double(&bits, 0x7fefffffffffffffULL);
         if (x == 0 || x != x)
             continue;
         rtp_fmt_double(buf, sizeof buf, x);
@@ -146,10 +154,7 @@ static void test_fmt_double_bytes(void)
     int checked = 0, same = 0;
     unsigned long long bits = 0x2545f4914f6cdd1dULL;
     for (int i = 0; i < 300000; i++) {
-        bits = bits * 6364136223846793005ULL + 1442695040888963407ULL;
-        unsigned long long b = bits & 0xffefffffffffffffULL;
-        double x;
-        memcpy(&x, &b, sizeof x);
+        double x = s_random_double(&bits, 0xffefffffffffffffULL);
         same += s_same_as_reference(x);
         checked++;
         /* a short decimal near a random magnitude, either sign, fractions and wholes */

@@ -164,11 +164,13 @@ static void test_fmt_double_bytes(void)
         same += s_same_as_reference(d / 7);
         checked += 2;
     }
+    // clang-format off
     double edges[] = {1, -1, 0.5, 1e-4, 9.99999999999e-5, 1.5e-4, 1e-5, 1e15, 1e16, 1e17, 1.5e16,
                       9007199254740991.0, 9007199254740992.0, 9007199254740993.0, 9007199254740994.0,
                       -9007199254740992.0, 123456789012345678.0, 99999999999999999.0, 1e22, 1e23,
                       4.9e-324, 2.2250738585072014e-308, 1.7976931348623157e308, INFINITY, -INFINITY,
                       0.1 + 0.2, 2.0 / 3, 1e21 + 1, 5e-324 * 3, 12345.678, -0.000123456789};
+    // clang-format on
     for (size_t i = 0; i < sizeof edges / sizeof *edges; i++) {
         same += s_same_as_reference(edges[i]);
         checked++;

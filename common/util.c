@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <math.h>
 #include <stdio.h>
@@ -64,10 +65,65 @@ static int s_shortest_normal(char *buf, size_t cap, double x)
     return s_reads_back(buf, cap, x, 16) ? 16 : 17;
 }
 
+/* buf, a "%.*e" form of x with p significant digits (p - 1 after the point), rewritten
+ * in place as "%.*g" with precision p writes x: the same p digits (both round x to p
+ * significant digits, and %g takes its exponent from that %e form), in fixed notation
+ * when the exponent is from -4 to p - 1, else as %e without trailing zeros. Saves the
+ * batcher a third printf per number (test_settings compares it with printf's). */
+static void s_g_from_e(char *buf, int p)
+{
+    char *d = buf[0] == '-' ? buf + 1 : buf;
+    char *e = strchr(d, 'e');
+    int exponent = atoi(e + 1);
+    char digits[24], tail[8];
+    int n = 0;
+    for (const char *c = d; c < e; c++)
+        if (*c != '.')
+            digits[n++] = *c;
+    while (n > 1 && digits[n - 1] == '0')
+        n--;
+    snprintf(tail, sizeof tail, "%s", e); /* "e+XX": copied before buf is rewritten */
+    char *o = d;
+    if (exponent < -4 || exponent >= p) {
+        *o++ = digits[0];
+        if (n > 1) {
+            *o++ = '.';
+            memcpy(o, digits + 1, (size_t) n - 1);
+            o += n - 1;
+        }
+        strcpy(o, tail);
+        return;
+    }
+    if (exponent < 0) {
+        *o++ = '0';
+        *o++ = '.';
+        for (int z = -1; z > exponent; z--)
+            *o++ = '0';
+        memcpy(o, digits, (size_t) n);
+        o += n;
+    } else {
+        for (int k = 0; k <= exponent; k++)
+            *o++ = k < n ? digits[k] : '0';
+        if (n > exponent + 1) {
+            *o++ = '.';
+            memcpy(o, digits + exponent + 1, (size_t) (n - exponent - 1));
+            o += n - exponent - 1;
+        }
+    }
+    *o = '\0';
+}
+
 char *rtp_fmt_double(char *buf, size_t cap, double x)
 {
     if (x == 0 || x != x) {
         snprintf(buf, cap, x == 0 ? "0" : "nan");   /* also folds -0 into 0 */
+        return buf;
+    }
+    /* A whole number below 2^53 is its digits: every decimal that reads back as it lies
+     * within half a unit of it, so its shortest form is itself, and %g below writes
+     * all its digits. */
+    if (fabs(x) < 9007199254740992.0 && x == (double) (int64_t) x && cap >= 24) {
+        snprintf(buf, cap, "%" PRId64, (int64_t) x);
         return buf;
     }
     /* The fewest significant digits p that read back exactly, then %g with enough
@@ -76,6 +132,13 @@ char *rtp_fmt_double(char *buf, size_t cap, double x)
     int p;
     if (isnormal(x)) {
         p = s_shortest_normal(buf, cap, x);
+        if (p == 17)
+            snprintf(buf, cap, "%.16e", x);
+        int exponent = s_exponent_of(buf);
+        if (cap >= 32 && (exponent + 1 <= p || exponent + 1 > 17)) {
+            s_g_from_e(buf, p); /* precision p: as the snprintf below would write it */
+            return buf;
+        }
     } else {
         /* subnormal or infinite: bisection (if p digits read back, so do p + 1: the
          * nearest (p+1)-digit decimal is at least as near to x, and a subnormal's

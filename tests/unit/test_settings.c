@@ -47,6 +47,17 @@ static int s_digits_of(const char *s)
     return n;
 }
 
+/* The next of a sequence of random bits (*bits, advanced), as a double with the
+ * bits of mask: every magnitude, and either sign if mask keeps the top bit. */
+static double s_random_double(unsigned long long *bits, unsigned long long mask)
+{
+    *bits = *bits * 6364136223846793005ULL + 1442695040888963407ULL;
+    unsigned long long b = *bits & mask;
+    double x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+
 /* rtp_fmt_double finds the digit count in one or two tries (bisection for
  * subnormals): it must find the same count as the one-by-one search, on random
  * doubles of every magnitude, on powers of two (where the rounding interval is
@@ -58,10 +69,7 @@ static void test_fmt_double_shortest(void)
     int wrong = 0, checked = 0;
     unsigned long long bits = 0x9e3779b97f4a7c15ULL;
     for (int i = 0; i < 200000; i++) {
-        bits = bits * 6364136223846793005ULL + 1442695040888963407ULL;
-        unsigned long long b = bits & 0x7fefffffffffffffULL;
-        double x;
-        memcpy(&x, &b, sizeof x);
+        double x = s_random_double(&bits, 0x7fefffffffffffffULL);
         if (x == 0 || x != x)
             continue;
         rtp_fmt_double(buf, sizeof buf, x);
@@ -105,6 +113,84 @@ static void test_fmt_double_shortest(void)
         }
     printf("fmt_double: %d values, %d with another digit count than the one-by-one search\n", checked, wrong);
     CHECK_INT(wrong, 0);
+}
+
+/* The writer before its shortcuts (whole numbers, %g rebuilt from the %e form): the
+ * fewest digits by the one-by-one search, then "%.*g" with the same precision rule.
+ * Both paths to Redis write these bytes (test_store compares the Lua script's). */
+static const char *s_fmt_reference(char *buf, size_t cap, double x)
+{
+    if (x == 0 || x != x) {
+        snprintf(buf, cap, x == 0 ? "0" : "nan");
+        return buf;
+    }
+    int p = isinf(x) ? 1 : s_shortest_digits(x);
+    snprintf(buf, cap, "%.*e", p - 1, x);
+    const char *e = strchr(buf, 'e');
+    int exponent = p < 17 && e ? atoi(e + 1) : 0;
+    int precision = exponent + 1 > p ? exponent + 1 : p;
+    if (precision > 17)
+        precision = p;
+    snprintf(buf, cap, "%.*g", precision, x);
+    return buf;
+}
+
+static int s_same_as_reference(double x)
+{
+    char got[32], want[40];
+    rtp_fmt_double(got, sizeof got, x);
+    s_fmt_reference(want, sizeof want, x);
+    if (strcmp(got, want) == 0)
+        return 1;
+    fprintf(stderr, "%.17g: rtp_fmt_double %s, reference %s\n", x, got, want);
+    return 0;
+}
+
+/* rtp_fmt_double writes the reference's bytes on random doubles of every magnitude
+ * and sign, whole numbers around 2^53 and the powers of ten, short decimals, ratios,
+ * and values at the edges of fixed notation (1e-4, 1e17). */
+static void test_fmt_double_bytes(void)
+{
+    int checked = 0, same = 0;
+    unsigned long long bits = 0x2545f4914f6cdd1dULL;
+    for (int i = 0; i < 300000; i++) {
+        double x = s_random_double(&bits, 0xffefffffffffffffULL);
+        same += s_same_as_reference(x);
+        checked++;
+        /* a short decimal near a random magnitude, either sign, fractions and wholes */
+        int exp10 = (int) ((bits >> 20) % 44) - 22;
+        double d = (double) ((long long) ((bits >> 3) % 1000000) - 500000) * pow(10, exp10);
+        same += s_same_as_reference(d);
+        same += s_same_as_reference(d / 7);
+        checked += 2;
+    }
+    // clang-format off
+    double edges[] = {1, -1, 0.5, 1e-4, 9.99999999999e-5, 1.5e-4, 1e-5, 1e15, 1e16, 1e17, 1.5e16,
+                      9007199254740991.0, 9007199254740992.0, 9007199254740993.0, 9007199254740994.0,
+                      -9007199254740992.0, 123456789012345678.0, 99999999999999999.0, 1e22, 1e23,
+                      4.9e-324, 2.2250738585072014e-308, 1.7976931348623157e308, INFINITY, -INFINITY,
+                      0.1 + 0.2, 2.0 / 3, 1e21 + 1, 5e-324 * 3, 12345.678, -0.000123456789};
+    // clang-format on
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++) {
+        same += s_same_as_reference(edges[i]);
+        checked++;
+    }
+    for (int e = -1074; e <= 1023; e++) {
+        same += s_same_as_reference(ldexp(1.0, e)) + s_same_as_reference(-ldexp(1.0, e) * 3);
+        checked += 2;
+    }
+    for (long long n = -3000; n <= 3000; n++) {
+        same += s_same_as_reference((double) n) + s_same_as_reference((double) n * 1e12) +
+                s_same_as_reference((double) n / 64);
+        checked += 3;
+    }
+    for (int a = 0; a < 200; a++)
+        for (int b = 1; b < 200; b++) {
+            same += s_same_as_reference((double) a / b) + s_same_as_reference(a * 1e5 / b);
+            checked += 2;
+        }
+    printf("fmt_double: %d of %d values written as the reference writes them\n", same, checked);
+    CHECK_INT(same, checked);
 }
 
 int main(void)
@@ -183,5 +269,6 @@ int main(void)
     }
     CHECK_INT(wrong, 0);
     test_fmt_double_shortest();
+    test_fmt_double_bytes();
     return CHECK_DONE();
 }

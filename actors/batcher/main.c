@@ -15,7 +15,7 @@ static const rtp_setting_def_t s_settings[] = {
      NULL},
     {"redis-url", RTP_SET_STR, "redis://127.0.0.1:6379", "where to store: redis://[:password@]host:port[/db]",
      "REDIS_URL"},
-    {"batch-size", RTP_SET_INT, "100", "records per batch (the credit window is twice this)", NULL},
+    {"batch-size", RTP_SET_INT, "100", "records per batch (the credit window is four times this)", NULL},
     {"batch-ms", RTP_SET_INT, "50",
      "a record is in Redis at the latest this long after its reader received it: its batch is written in time, "
      "less the time it spent on the way and a Redis write's recent time (each at most a quarter of this)",

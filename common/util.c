@@ -41,9 +41,138 @@ static int s_exponent_of(const char *buf)
     return e ? atoi(e + 1) : 0;
 }
 
+/* --- exact digits for ordinary magnitudes ---
+ *
+ * For 1e-6 <= |x| < 1e16 (every score and total rtp writes, in practice), x =
+ * m * 2^e2 times 10^k (k = 16 - x's decimal exponent, 0..22) is at most 2^127, so
+ * its digits, their rounding and the round-trip test are exact in 128-bit integers:
+ * no printf, no strtod. The result is the same string printf's "%.*e" writes (glibc
+ * rounds an exact tie to even) and the same digit count the strtod test finds. */
+
+typedef unsigned __int128 u128;
+
+/* 10^k for k = 0..22 (from 10^20 on, past 64 bits) */
+static const u128 s_pow10_table[23] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL,
+    1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+    100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
+    1000000000000000000ULL, 10000000000000000000ULL, (u128) 10000000000000000000ULL * 10,
+    (u128) 10000000000000000000ULL * 100, (u128) 10000000000000000000ULL * 1000};
+
+static u128 s_pow10(int k) { return s_pow10_table[k]; }
+
+/* Whether the decimal d * 10^(17 - p) (in x's scale: a = m * 10^k * 2^up, value
+ * a / 2^s) reads back as x: it lies within x's rounding interval (half an ulp each
+ * side, a quarter below a power of two; the bound included when m is even, as
+ * strtod rounds a tie to even). ulp is 10^k * 2^up in the same scale. In this range
+ * no 15 or 16-digit decimal lies exactly on a bound, and only the 74 powers of two
+ * have a lopsided interval (test_settings checks each): both rules are strtod's,
+ * kept so that the test stays exact. */
+static int s_exact_reads_back(u128 d, int p, u128 a, int s, u128 ulp, uint64_t m)
+{
+    u128 b = d * s_pow10(17 - p) << s; /* near a, so no overflow */
+    int below = b < a;
+    u128 diff = below ? a - b : b - a;
+    int lopsided = below && m == (1ULL << 52);
+    u128 scaled = lopsided ? diff * 4 : diff * 2;
+    return scaled < ulp || (scaled == ulp && (m & 1) == 0);
+}
+
+/* q / 10^drop with the remainder (q % 10^drop) * 2^s + r (out of 10^drop * 2^s)
+ * rounded to nearest, a tie to even. */
+static u128 s_round_digits(u128 q, u128 r, int s, int drop)
+{
+    u128 unit = s_pow10(drop), d = q / unit;
+    u128 rest = (q % unit << s) + r, half = unit << s; /* compared doubled */
+    rest *= 2;
+    if (rest > half || (rest == half && (d & 1)))
+        d++;
+    return d;
+}
+
+/* "%.*e" with p digits of d (p digits, or p + 1 when rounding carried) and decimal
+ * exponent e10 into buf. */
+static void s_write_e(char *buf, int negative, u128 d, int p, int e10)
+{
+    if (d == s_pow10(p)) { /* 9.99..9 rounded up: 1.00..0 of the next power */
+        d /= 10;
+        e10++;
+    }
+    char digits[20] = {0};
+    for (int i = p - 1; i >= 0; i--) {
+        digits[i] = (char) ('0' + (int) (d % 10));
+        d /= 10;
+    }
+    char *o = buf;
+    if (negative)
+        *o++ = '-';
+    *o++ = digits[0];
+    if (p > 1) {
+        *o++ = '.';
+        memcpy(o, digits + 1, (size_t) p - 1);
+        o += p - 1;
+    }
+    *o++ = 'e';
+    *o++ = e10 < 0 ? '-' : '+';
+    int a = e10 < 0 ? -e10 : e10;
+    *o++ = (char) ('0' + a / 10);
+    *o++ = (char) ('0' + a % 10);
+    *o = '\0';
+}
+
+/* s_shortest_normal's work for 1e-6 <= |x| < 1e16, exactly: p (15, 16 or 17 form
+ * written), or 0 when x is outside that range (buf untouched). */
+static int s_shortest_exact(char *buf, size_t cap, double x)
+{
+    double ax = fabs(x);
+    if (!(ax >= 1e-6 && ax < 1e16) || cap < 32)
+        return 0;
+    int e2;
+    double frac = frexp(ax, &e2); /* ax = frac * 2^e2, frac in [0.5, 1) */
+    uint64_t m = (uint64_t) ldexp(frac, 53);
+    e2 -= 53;
+    int s = e2 < 0 ? -e2 : 0, up = e2 > 0 ? e2 : 0;
+    int e10 = (int) floor(log10(ax));
+    const u128 lo = s_pow10(16), hi = s_pow10(17);
+    u128 a = 0, q = 0, r = 0, ulp = 0;
+    for (int tries = 0; tries < 3; tries++) {
+        int k = 16 - e10;
+        if (k < 0 || k > 22)
+            return 0;
+        ulp = s_pow10(k) << up;
+        a = (u128) m * ulp;
+        q = a >> s;
+        r = a - (q << s);
+        if (q >= hi)
+            e10++;
+        else if (q < lo)
+            e10--;
+        else
+            break;
+    }
+    if (q < lo || q >= hi)
+        return 0;
+    for (int p = 15; p <= 16; p++) {
+        u128 d = s_round_digits(q, r, s, 17 - p);
+        if (!s_exact_reads_back(d, p, a, s, ulp, m))
+            continue;
+        s_write_e(buf, x < 0, d, p, e10);
+        if (p == 16)
+            return 16;
+        int n = 15; /* the significant digits: the 15 less the trailing zeros */
+        while (n > 1 && d % 10 == 0) {
+            d /= 10;
+            n--;
+        }
+        return n;
+    }
+    s_write_e(buf, x < 0, s_round_digits(q, r, s, 0), 17, e10);
+    return 17;
+}
+
 /* The fewest significant digits that read back as x, for a normal double x, in one
  * or two tries instead of a search. buf is left with a "%e" form of x with the
- * p-digit form's exponent (when p < 17).
+ * p-digit form's exponent (the 15-digit form when p <= 15; the 16 or 17-digit form).
  *
  * If some p <= 15 digits read back, the 15-digit form is those p digits and zeros:
  * fifteen-digit decimals lie more than 1e-15 * |x| apart and x's rounding interval
@@ -52,6 +181,9 @@ static int s_exponent_of(const char *buf)
  * it is the p-digit one, padded. Otherwise 16 digits read back, or 17 (17 always do). */
 static int s_shortest_normal(char *buf, size_t cap, double x)
 {
+    int exact = s_shortest_exact(buf, cap, x);
+    if (exact)
+        return exact;
     if (s_reads_back(buf, cap, x, 15)) {
         const char *e = strchr(buf, 'e');
         const char *last = e ? e - 1 : buf + strlen(buf) - 1;
@@ -62,7 +194,10 @@ static int s_shortest_normal(char *buf, size_t cap, double x)
             p += *c >= '0' && *c <= '9';
         return p;
     }
-    return s_reads_back(buf, cap, x, 16) ? 16 : 17;
+    if (s_reads_back(buf, cap, x, 16))
+        return 16;
+    snprintf(buf, cap, "%.16e", x);
+    return 17;
 }
 
 /* buf, a "%.*e" form of x with p significant digits (p - 1 after the point), rewritten
@@ -132,8 +267,6 @@ char *rtp_fmt_double(char *buf, size_t cap, double x)
     int p;
     if (isnormal(x)) {
         p = s_shortest_normal(buf, cap, x);
-        if (p == 17)
-            snprintf(buf, cap, "%.16e", x);
         int exponent = s_exponent_of(buf);
         if (cap >= 32 && (exponent + 1 <= p || exponent + 1 > 17)) {
             s_g_from_e(buf, p); /* precision p: as the snprintf below would write it */

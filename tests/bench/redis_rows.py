@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -177,7 +178,9 @@ def info(client, section, key):
 
 
 def run_store_rows(redis, rows_file, bin_dir, n, script=False):
-    """The storec variant: store_rows writes the rows through common/store.c."""
+    """The storec variant: store_rows writes the rows through common/store.c. Adds
+    its own CPU per row (the batcher's share of the sink) as "client_us"."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([os.path.join(bin_dir, "store_rows"), redis.url, rows_file, str(BATCH)]
                          + (["script"] if script else []), capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
@@ -185,6 +188,9 @@ def run_store_rows(redis, rows_file, bin_dir, n, script=False):
     got = dict(zip(out.stdout.split()[::2], out.stdout.split()[1::2]))
     if int(got["stored"]) != n:
         raise SystemExit(f"storec: {got['stored']} of {n} rows new: {out.stdout.strip()}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    got["client_us"] = f"{cpu * 1e6 / n:.2f}"
     return got
 
 
@@ -207,7 +213,8 @@ def run_once(variant, script, data, aof, perf=None, rows_file=None, bin_dir=None
             if variant in ("storec", "storescript"):
                 got = run_store_rows(redis, rows_file, bin_dir, len(data), variant == "storescript")
                 print(f"{'':>16}  store_rows: {got['batches']} batches, {got['fast']} by plain commands, "
-                      f"{got['retries']} read again, {got['seconds']} s", flush=True)
+                      f"{got['retries']} read again, {got['seconds']} s, its own CPU "
+                      f"{got['client_us']} us per row", flush=True)
             for body, n in work:
                 c.sock.sendall(body)
                 waiting.append(n)

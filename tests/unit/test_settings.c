@@ -193,6 +193,44 @@ static void test_fmt_double_bytes(void)
     CHECK_INT(same, checked);
 }
 
+/* The magnitudes rtp_fmt_double writes with 128-bit integers instead of printf and
+ * strtod (1e-6 to 1e16: every score and total): random doubles there, and the
+ * neighbours of short decimals and of powers of two there (the rounding interval's
+ * edges, lopsided below a power of two, ties rounded to even), both signs. */
+static void test_fmt_double_exact_range(void)
+{
+    int checked = 0, same = 0;
+    unsigned long long bits = 0x6a09e667f3bcc909ULL;
+    for (int i = 0; i < 150000; i++) {
+        bits = bits * 6364136223846793005ULL + 1442695040888963407ULL;
+        double x = ldexp(1.0 + (double) (bits >> 12) / 4503599627370496.0, (int) ((bits >> 4) % 74) - 20);
+        double sign = bits & 1 ? -1 : 1;
+        int exp10 = (int) ((bits >> 24) % 22) - 6;
+        double d = (double) ((bits >> 30) % 10000000 + 1) * pow(10, exp10 - 7);
+        double near[] = {x * sign, nextafter(d, 0) * sign, d * sign, nextafter(d, INFINITY) * sign};
+        for (size_t k = 0; k < 4; k++)
+            same += s_same_as_reference(near[k]);
+        checked += 4;
+    }
+    for (int e = -20; e <= 53; e++) {
+        double p2 = ldexp(1.0, e);
+        same += s_same_as_reference(nextafter(p2, 0)) + s_same_as_reference(p2) +
+                s_same_as_reference(nextafter(p2, INFINITY));
+        checked += 3;
+    }
+    // clang-format off
+    double edges[] = {1e-6, nextafter(1e-6, 0), 9.999999999999999e15, 1e16 - 2, 0.125, 0.375, 2.5e-6,
+                      1.0000000000000002, 0.9999999999999999, 5e-6, 123456.7890123456, 0.30000000000000004};
+    // clang-format on
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++) {
+        same += s_same_as_reference(edges[i]) + s_same_as_reference(-edges[i]);
+        checked += 2;
+    }
+    printf("fmt_double: %d of %d values from 1e-6 to 1e16 written as the reference writes them\n", same,
+           checked);
+    CHECK_INT(same, checked);
+}
+
 int main(void)
 {
     int code;
@@ -270,5 +308,6 @@ int main(void)
     CHECK_INT(wrong, 0);
     test_fmt_double_shortest();
     test_fmt_double_bytes();
+    test_fmt_double_exact_range();
     return CHECK_DONE();
 }

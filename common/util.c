@@ -68,9 +68,9 @@ static u128 s_pow10(int k) { return s_pow10_table[k]; }
  * no 15 or 16-digit decimal lies exactly on a bound, and only the 74 powers of two
  * have a lopsided interval (test_settings checks each): both rules are strtod's,
  * kept so that the test stays exact. */
-static int s_exact_reads_back(u128 d, int p, u128 a, int s, u128 ulp, uint64_t m)
+static int s_exact_reads_back(uint64_t d, int p, u128 a, int s, u128 ulp, uint64_t m)
 {
-    u128 b = d * s_pow10(17 - p) << s; /* near a, so no overflow */
+    u128 b = (u128) d * s_pow10(17 - p) << s; /* near a, so no overflow */
     int below = b < a;
     u128 diff = below ? a - b : b - a;
     int lopsided = below && m == (1ULL << 52);
@@ -80,10 +80,10 @@ static int s_exact_reads_back(u128 d, int p, u128 a, int s, u128 ulp, uint64_t m
 
 /* q / 10^drop with the remainder (q % 10^drop) * 2^s + r (out of 10^drop * 2^s)
  * rounded to nearest, a tie to even. */
-static u128 s_round_digits(u128 q, u128 r, int s, int drop)
+static uint64_t s_round_digits(uint64_t q, u128 r, int s, int drop)
 {
-    u128 unit = s_pow10(drop), d = q / unit;
-    u128 rest = (q % unit << s) + r, half = unit << s; /* compared doubled */
+    uint64_t unit = (uint64_t) s_pow10(drop), d = q / unit; /* q < 10^17: 64-bit division */
+    u128 rest = ((u128) (q % unit) << s) + r, half = (u128) unit << s; /* compared doubled */
     rest *= 2;
     if (rest > half || (rest == half && (d & 1)))
         d++;
@@ -92,9 +92,9 @@ static u128 s_round_digits(u128 q, u128 r, int s, int drop)
 
 /* "%.*e" with p digits of d (p digits, or p + 1 when rounding carried) and decimal
  * exponent e10 into buf. */
-static void s_write_e(char *buf, int negative, u128 d, int p, int e10)
+static void s_write_e(char *buf, int negative, uint64_t d, int p, int e10)
 {
-    if (d == s_pow10(p)) { /* 9.99..9 rounded up: 1.00..0 of the next power */
+    if (d == (uint64_t) s_pow10(p)) { /* 9.99..9 rounded up: 1.00..0 of the next power */
         d /= 10;
         e10++;
     }
@@ -153,7 +153,7 @@ static int s_shortest_exact(char *buf, size_t cap, double x)
     if (q < lo || q >= hi)
         return 0;
     for (int p = 15; p <= 16; p++) {
-        u128 d = s_round_digits(q, r, s, 17 - p);
+        uint64_t d = s_round_digits((uint64_t) q, r, s, 17 - p);
         if (!s_exact_reads_back(d, p, a, s, ulp, m))
             continue;
         s_write_e(buf, x < 0, d, p, e10);
@@ -166,7 +166,7 @@ static int s_shortest_exact(char *buf, size_t cap, double x)
         }
         return n;
     }
-    s_write_e(buf, x < 0, s_round_digits(q, r, s, 0), 17, e10);
+    s_write_e(buf, x < 0, s_round_digits((uint64_t) q, r, s, 0), 17, e10);
     return 17;
 }
 
@@ -217,7 +217,9 @@ static void s_g_from_e(char *buf, int p)
             digits[n++] = *c;
     while (n > 1 && digits[n - 1] == '0')
         n--;
-    snprintf(tail, sizeof tail, "%s", e); /* "e+XX": copied before buf is rewritten */
+    size_t tail_len = strnlen(e, sizeof tail - 1); /* "e+XX": copied before buf is rewritten */
+    memcpy(tail, e, tail_len);
+    tail[tail_len] = '\0';
     char *o = d;
     if (exponent < -4 || exponent >= p) {
         *o++ = digits[0];

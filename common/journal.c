@@ -60,16 +60,10 @@ uint32_t rtp_journal_crc32c(uint32_t crc, const void *data, size_t len)
 
 static int s_grow(uint8_t **buf, size_t *cap, size_t need)
 {
-    if (need <= *cap)
-        return 0;
-    size_t cap2 = *cap ? *cap : 4096;
-    while (cap2 < need)
-        cap2 *= 2;
-    uint8_t *p = realloc(*buf, cap2);
+    uint8_t *p = rtp_reserve(*buf, cap, need, 4096);
     if (!p)
         return -1;
     *buf = p;
-    *cap = cap2;
     return 0;
 }
 

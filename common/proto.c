@@ -1,5 +1,7 @@
 #include "proto.h"
 
+#include "util.h"
+
 #include <czmq.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -159,20 +161,14 @@ int rtp_msg_set_acks(rtp_msg_t *self, const uint64_t *seqs, uint32_t count)
 
 /* --- writer: the size first, one reservation, then stores without checks --- */
 
-/* Makes room for `need` bytes in *buf (grown with realloc, doubling from 512; a
- * NULL *buf is allocated at *cap at least, a size hint). 0, or -1 out of memory. */
+/* Makes room for `need` bytes in *buf (rtp_reserve, doubling from 512; a NULL *buf
+ * is allocated at *cap at least, a size hint). 0, or -1 out of memory. */
 static int s_reserve(uint8_t **buf, size_t *cap, size_t need)
 {
-    if (*buf && need <= *cap)
-        return 0;
-    size_t grown_cap = *cap ? *cap : 512;
-    while (grown_cap < need)
-        grown_cap *= 2;
-    uint8_t *grown = realloc(*buf, grown_cap);
+    uint8_t *grown = rtp_reserve(*buf, cap, need, 512);
     if (!grown)
         return -1;
     *buf = grown;
-    *cap = grown_cap;
     return 0;
 }
 
@@ -636,12 +632,19 @@ static __thread size_t s_pack_cap = 0;
  * first part is taken the rest will be too (a later part cannot fail with EAGAIN).
  * Everything is encoded before the first part goes: a failure leaves no message
  * half sent. */
-static int s_send_pair(void *handle, const rtp_peer_t *peer, int flags, const uint8_t hdr[4],
-                       const void *body, size_t len)
+/* The routing id (when peer is not NULL) and the header frame: the parts before a
+ * body; flags (ZMQ_DONTWAIT) apply to the first, which decides for the message. */
+static int s_send_head(void *handle, const rtp_peer_t *peer, int flags, const uint8_t hdr[4])
 {
     if (peer && zmq_send(handle, peer->data, peer->len, flags | ZMQ_SNDMORE) < 0)
         return -1;
-    if (zmq_send(handle, hdr, 4, (peer ? 0 : flags) | ZMQ_SNDMORE) < 0)
+    return zmq_send(handle, hdr, 4, (peer ? 0 : flags) | ZMQ_SNDMORE) < 0 ? -1 : 0;
+}
+
+static int s_send_pair(void *handle, const rtp_peer_t *peer, int flags, const uint8_t hdr[4],
+                       const void *body, size_t len)
+{
+    if (s_send_head(handle, peer, flags, hdr) != 0)
         return -1;
     return zmq_send(handle, len ? body : "", len, 0) < 0 ? -1 : 0;
 }
@@ -673,9 +676,7 @@ int rtp_packed_send(uint8_t **body, size_t len, void *sock, const rtp_peer_t *pe
     }
     uint8_t hdr[4];
     rtp_packed_header(hdr);
-    if (peer && zmq_send(handle, peer->data, peer->len, flags | ZMQ_SNDMORE) < 0)
-        return -1;
-    if (zmq_send(handle, hdr, 4, (peer ? 0 : flags) | ZMQ_SNDMORE) < 0)
+    if (s_send_head(handle, peer, flags, hdr) != 0)
         return -1;
     /* the first part went, so this one goes too: ZeroMQ takes the body (no copy)
      * and frees it once written */

@@ -163,18 +163,12 @@ static int c_room(cmd_t *c)
 /* Room for need bytes at *buf (*cap of them now). 0, or -1 with *failed set. */
 static int c_bytes(char **buf, size_t *cap, size_t need, int *failed)
 {
-    if (need <= *cap)
-        return 0;
-    size_t grown_cap = *cap ? *cap : 4096;
-    while (grown_cap < need)
-        grown_cap *= 2;
-    char *grown = realloc(*buf, grown_cap);
+    char *grown = rtp_reserve(*buf, cap, need, 4096);
     if (!grown) {
         *failed = 1;
         return -1;
     }
     *buf = grown;
-    *cap = grown_cap;
     return 0;
 }
 

@@ -299,6 +299,19 @@ char *rtp_fmt_double(char *buf, size_t cap, double x)
     return buf;
 }
 
+void *rtp_reserve(void *buf, size_t *cap, size_t need, size_t first)
+{
+    if (buf && need <= *cap)
+        return buf;
+    size_t grown_cap = *cap ? *cap : first;
+    while (grown_cap < need)
+        grown_cap *= 2;
+    void *grown = realloc(buf, grown_cap);
+    if (grown)
+        *cap = grown_cap;
+    return grown;
+}
+
 static int s_is_dir(const char *path)
 {
     struct stat st;

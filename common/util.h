@@ -19,6 +19,12 @@ int64_t rtp_wall_us(void);
  * buf needs 32 bytes. Returns buf. */
 char *rtp_fmt_double(char *buf, size_t cap, double x);
 
+/* Room for need bytes in a buffer of *cap bytes: buf itself when it has the room,
+ * else its realloc'd successor, grown by doubling from *cap (from first when *cap is
+ * 0), *cap updated. A NULL buf is allocated even when need <= *cap (*cap is then a
+ * size hint). NULL when out of memory (buf and *cap are then as they were). */
+void *rtp_reserve(void *buf, size_t *cap, size_t need, size_t first);
+
 /* The folder of the bundled data: $RTP_DATA_DIR if set, else the source tree's
  * data/ when run from a build, else the installed copy. */
 const char *rtp_data_dir(void);

@@ -1,43 +1,31 @@
 #!/usr/bin/env python3
 """One run of bench.py's fresh-row throughput scenario, shown as a timeline: every
 0.2 s the records the batcher wrote (records/s) and the CPU each kind of process
-used (cores, from /proc: utime + stime of every process of that name, the AOF
-rewrite's child counted with redis-server while it lives). It shows which stage
-works and which waits, where bench.py gives only the run's totals.
+used (cores: bench.py's own sampler of rtp up's processes and redis-server, from
+/proc). It shows which stage works and which waits, where bench.py gives only the
+run's totals.
 
     python3 tests/bench/throughput_timeline.py [--build DIR] [--passes N]
 """
 import argparse
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 import rtpredis  # noqa: E402
 
-STEP_S = 0.2
 NAMES = ["redis-server", "rtp-reader", "rtp-broker", "rtp-aggregator", "rtp-batcher", "rtp-censor",
          "rtp-sentiment", "rtp-engagement", "rtp-replay"]
-TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_by_name():
-    """CPU seconds so far of every redis-server and rtp-* process, summed by name."""
+def by_name(ticks, names):
+    """CPU seconds of a sampler snapshot ({pid: ticks}), summed by process name."""
     out = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        if name in NAMES:
-            fields = stat[stat.rindex(")") + 2:].split()
-            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+    for pid, t in ticks.items():
+        name = names.get(pid)
+        out[name] = out.get(name, 0.0) + t / bench.CLK_TCK
     return out
 
 
@@ -49,42 +37,38 @@ def main():
     paths = bench.Paths(args.build)
     data = bench.Data(paths)
     fresh = bench.FreshData(paths, data, args.passes)
-    samples, done = [], threading.Event()
-
-    def sample():
-        while not done.is_set():
-            samples.append((time.time(), cpu_by_name()))
-            done.wait(STEP_S)
-
     env = {"RTP_REPLAY_TWEETS_1": fresh.files[0], "RTP_REPLAY_TWEETS_2": fresh.files[1]}
     try:
         with rtpredis.RedisServer(extra_args=bench.COMPOSE_REDIS) as redis:
-            threading.Thread(target=sample, daemon=True).start()
             up = bench.Up(paths, redis, ["--replay-rate", 0, "--replay-loops", 1,
                                          *bench.common_args(batch=(500, 200))], env=env, label="timeline")
             try:
                 up.wait_first_batch()
                 up.wait_records(args.passes * data.records_per_loop, timeout=600)
-                time.sleep(2 * STEP_S)
+                time.sleep(2 * up.sampler.interval)
             finally:
-                done.set()
                 up.stop()
             with up.lock:
                 batches = list(up.batches)
+            with up.sampler.lock:
+                snapshots = list(up.sampler.snapshots)
+                names = {pid: p["name"] for pid, p in up.sampler.procs.items()}
             t0 = min(up.connected) if up.connected else up.started
     finally:
         fresh.close()
+    step = up.sampler.interval
     written = {}
     for b in batches:
-        k = int((b[0] - t0) / STEP_S)
+        k = int((b[0] - t0) / step)
         written[k] = written.get(k, 0) + b[1]
     print("time from the first reader's connection; records/s written; CPU in cores")
     print("    s  records/s  " + " ".join(f"{n.replace('rtp-', '')[:9]:>9}" for n in NAMES) + "      all")
-    for (t_prev, prev), (t, now) in zip(samples, samples[1:]):
-        if t < t0 - STEP_S or t > batches[-1][0] + STEP_S:
+    for (t_prev, prev), (t, now) in zip(snapshots, snapshots[1:]):
+        if t < t0 - step or t > batches[-1][0] + step:
             continue
+        prev, now = by_name(prev, names), by_name(now, names)
         cores = [(now.get(n, 0.0) - prev.get(n, 0.0)) / (t - t_prev) for n in NAMES]
-        rate = written.get(int((t - t0) / STEP_S), 0) / STEP_S
+        rate = written.get(int((t - t0) / step), 0) / step
         print(f"{t - t0:5.1f} {rate:10.0f}  " + " ".join(f"{c:9.2f}" for c in cores) + f" {sum(cores):8.2f}")
     print(f"{sum(b[1] for b in batches)} records in {batches[-1][0] - t0:.2f} s")
 

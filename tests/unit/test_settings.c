@@ -231,6 +231,28 @@ static void test_fmt_double_exact_range(void)
     CHECK_INT(same, checked);
 }
 
+/* rtp_reserve: the same buffer while it has room, doubling from `first`, and a NULL
+ * buffer allocated at the size hint *cap. */
+static void test_reserve(void)
+{
+    size_t cap = 0;
+    char *b = rtp_reserve(NULL, &cap, 10, 16);
+    CHECK(b != NULL);
+    CHECK_INT(cap, 16);
+    memset(b, 'x', 10);
+    CHECK(rtp_reserve(b, &cap, 16, 16) == b);
+    CHECK_INT(cap, 16);
+    b = rtp_reserve(b, &cap, 40, 16);
+    CHECK_INT(cap, 64);
+    CHECK(b[0] == 'x' && b[9] == 'x'); /* kept when it grows */
+    free(b);
+    cap = 1000; /* a size hint for a buffer handed away */
+    b = rtp_reserve(NULL, &cap, 8, 16);
+    CHECK(b != NULL);
+    CHECK_INT(cap, 1000);
+    free(b);
+}
+
 int main(void)
 {
     int code;
@@ -309,5 +331,6 @@ int main(void)
     test_fmt_double_shortest();
     test_fmt_double_bytes();
     test_fmt_double_exact_range();
+    test_reserve();
     return CHECK_DONE();
 }

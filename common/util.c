@@ -312,11 +312,13 @@ void *rtp_reserve(void *buf, size_t *cap, size_t need, size_t first)
     return grown;
 }
 
+#ifdef RTP_DATA_DIR_BUILD
 static int s_is_dir(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
+#endif
 
 const char *rtp_data_dir(void)
 {

@@ -39,7 +39,7 @@ fi
 # The sources and pkg-config packages of each target.
 sources_sse="sse.c"
 sources_tweet="tweet.c json_arena.c json_parse.c json_raw.c rtp_err.c"
-sources_proto="proto.c tweet.c json_arena.c json_parse.c json_raw.c rtp_err.c"
+sources_proto="proto.c util.c tweet.c json_arena.c json_parse.c json_raw.c rtp_err.c"
 sources_analysis="analysis.c lexicon.c censor.c keytab.c rtp_err.c"
 pkgs_sse=""
 pkgs_tweet="libcjson"

@@ -7,7 +7,7 @@
 #include "log.h"
 #include "proto.h"
 #include "redis_link.h"
-#include "store.h"
+#include "store_lanes.h"
 #include "util.h"
 
 #include <czmq.h>
@@ -29,8 +29,9 @@ typedef struct {
     const batcher_config_t *cfg;
     zsock_t *dealer, *monitor;
     zsock_t *acks; /* DEALER to the broker: which records are safe in Redis */
+    rtp_redis_link_t *links[RTP_STORE_LANES_MAX]; /* one connection a lane; links[0] names Redis */
     rtp_redis_link_t *link;
-    rtp_store_t *store;
+    rtp_store_lanes_t *store;
     /* held records, oldest first, at items[start .. start+count) (contiguous, so a
      * batch is a plain array); arrived_ms[i] is when items[i]'s time window started
      * (see s_window_start) */
@@ -266,7 +267,7 @@ static int s_write_batch(batcher_t *b, rtp_msg_t *const *msgs, size_t n, rtp_sto
     int64_t t0 = rtp_mono_us();
     if (b->cfg->write_delay_ms > 0)
         usleep((useconds_t) b->cfg->write_delay_ms * 1000); /* test hook: a slow Redis */
-    int rc = rtp_store_write(b->store, msgs, n, counts, err);
+    int rc = rtp_store_lanes_write(b->store, msgs, n, counts, err);
     b->redis_up = rc == 0;
     if (rc == 0)
         s_note_write_time(b, t0);
@@ -359,7 +360,7 @@ static int64_t s_backoff(batcher_t *b, int64_t now)
 /* One line per row Redis could not take (a key in the way): the reason names the key. */
 static void s_note_refused(batcher_t *b, rtp_msg_t *const *msgs, const rtp_store_counts_t *counts)
 {
-    const size_t *refused = rtp_store_refused(b->store);
+    const size_t *refused = rtp_store_lanes_refused(b->store);
     for (size_t k = 0; k < counts->refused; k++) {
         const rtp_msg_t *m = msgs[refused[k]];
         rtp_warn("refused row: %s; written to the deadletter list instead (from %s, seq %" PRIu64 ")",
@@ -452,7 +453,7 @@ static void s_write_failed(batcher_t *b, size_t n, const rtp_err_t *err_in, int6
     if (b->journal && s_to_journal(b, n, now) > 0) {
         if (journaling)
             return;
-        if (rtp_store_blocking_key(b->store))
+        if (rtp_store_lanes_blocking_key(b->store))
             rtp_error("Redis takes no write: %s. Journaling records to %s (bound %" PRIu64
                       " bytes); replaying them, in order, once the key is fixed (next try in %" PRId64 " ms)",
                       err.msg, b->journal_dir, rtp_journal_max_bytes(b->journal), delay);
@@ -483,7 +484,7 @@ static int s_complete(batcher_t *b, int wait)
         return 0;
     rtp_store_counts_t counts;
     rtp_err_t err = {{0}};
-    int rc = rtp_store_recv(b->store, wait, &counts, &err);
+    int rc = rtp_store_lanes_recv(b->store, wait, &counts, &err);
     if (rc == 0)
         return 0;
     size_t n = b->flight_n[0];
@@ -525,7 +526,7 @@ static void s_flush(batcher_t *b, size_t n)
     }
     rtp_err_t err = {{0}};
     int64_t t0 = rtp_mono_us();
-    if (rtp_store_send(b->store, b->items + b->start + b->in_flight_records, n, &err) == 0) {
+    if (rtp_store_lanes_send(b->store, b->items + b->start + b->in_flight_records, n, &err) == 0) {
         b->flight_n[b->in_flight] = n;
         b->flight_t0_us[b->in_flight] = t0;
         b->in_flight++;
@@ -814,13 +815,17 @@ static int s_open_journal(batcher_t *b)
 static int s_setup(batcher_t *b)
 {
     rtp_err_t err = {{0}};
-    b->link =
-        rtp_redis_link_new(b->cfg->redis_url, b->cfg->connect_timeout_ms, b->cfg->command_timeout_ms, &err);
-    if (!b->link) {
-        rtp_error("bad --redis-url: %s", err.msg);
-        return 2;
+    int lanes = b->cfg->redis_lanes < 1 ? 1 : b->cfg->redis_lanes;
+    for (int k = 0; k < lanes; k++) {
+        b->links[k] = rtp_redis_link_new(b->cfg->redis_url, b->cfg->connect_timeout_ms,
+                                         b->cfg->command_timeout_ms, &err);
+        if (!b->links[k]) {
+            rtp_error("bad --redis-url: %s", err.msg);
+            return 2;
+        }
     }
-    b->store = rtp_store_new(b->link);
+    b->link = b->links[0];
+    b->store = rtp_store_lanes_new(b->links, (size_t) lanes);
     b->window = (size_t) b->cfg->batch_size * 4; /* see batcher.h: credit */
     b->cap = b->window;
     b->items = calloc(b->cap, sizeof *b->items);
@@ -860,9 +865,10 @@ static int s_setup(batcher_t *b)
         }
     }
     rtp_info(
-        "taking records from %s; writing to %s in batches of %d or every %d ms (window %zu); journal %s%s",
-        b->cfg->aggregator, rtp_redis_link_display(b->link), b->cfg->batch_size, b->cfg->batch_ms, b->window,
-        b->journal ? b->journal_dir : "off", b->cfg->write_delay_ms ? " [test hook: slow writes]" : "");
+        "taking records from %s; writing to %s (%d connections) in batches of %d or every %d ms "
+        "(window %zu); journal %s%s",
+        b->cfg->aggregator, rtp_redis_link_display(b->link), lanes, b->cfg->batch_size, b->cfg->batch_ms,
+        b->window, b->journal ? b->journal_dir : "off", b->cfg->write_delay_ms ? " [test hook: slow writes]" : "");
     return 0;
 }
 
@@ -877,8 +883,10 @@ static void s_teardown(batcher_t *b)
     batcher_metrics_destroy(&b->metrics); /* before the journal its gauges read */
     rtp_journal_destroy(&b->journal);
     free(b->replay);
-    rtp_store_destroy(&b->store);
-    rtp_redis_link_destroy(&b->link);
+    rtp_store_lanes_destroy(&b->store);
+    for (int k = 0; k < RTP_STORE_LANES_MAX; k++)
+        rtp_redis_link_destroy(&b->links[k]);
+    b->link = NULL;
     if (b->latency)
         fclose(b->latency);
     b->latency = NULL;
@@ -972,13 +980,15 @@ int batcher_run(const batcher_config_t *cfg)
             wake = b.linger_until_ms;
         if (b.in_flight && s_overdue_at(&b) < wake)
             wake = s_overdue_at(&b);
-        zmq_pollitem_t items[3 + RTP_METRICS_POLL_MAX] = {
+        zmq_pollitem_t items[2 + RTP_STORE_LANES_MAX + RTP_METRICS_POLL_MAX] = {
             {b.dealer ? zsock_resolve(b.dealer) : NULL, 0, ZMQ_POLLIN, 0},
             {b.monitor ? zsock_resolve(b.monitor) : NULL, 0, ZMQ_POLLIN, 0}};
-        int first_metrics = b.dealer ? 2 : 0;
-        int redis_fd = b.in_flight ? rtp_store_fd(b.store) : -1;
-        if (redis_fd >= 0) /* the replies of the batches in flight */
-            items[first_metrics++] = (zmq_pollitem_t) {NULL, redis_fd, ZMQ_POLLIN, 0};
+        int first_redis = b.dealer ? 2 : 0, first_metrics = first_redis;
+        int redis_fds[RTP_STORE_LANES_MAX];
+        size_t n_redis = b.in_flight ? rtp_store_lanes_fds(b.store, redis_fds, RTP_STORE_LANES_MAX)
+                                     : 0;
+        for (size_t k = 0; k < n_redis; k++) /* the replies of the batches in flight */
+            items[first_metrics++] = (zmq_pollitem_t) {NULL, redis_fds[k], ZMQ_POLLIN, 0};
         rtp_metrics_t *metrics = batcher_metrics_registry(b.metrics);
         int n_items = first_metrics + rtp_metrics_poll_items(metrics, items + first_metrics, RTP_METRICS_POLL_MAX);
         int rc = zmq_poll(items, n_items, wake > now ? (long) (wake - now) : 0);
@@ -988,7 +998,10 @@ int batcher_run(const batcher_config_t *cfg)
             break;
         }
         int scraped = 0;
-        if (rc > 0 && redis_fd >= 0 && items[first_metrics - 1].revents)
+        int replies = 0;
+        for (int i = first_redis; rc > 0 && i < first_metrics; i++)
+            replies |= items[i].revents != 0;
+        if (replies)
             while (s_complete(&b, 0))
                 s_grant(&b, rtp_mono_ms());
         for (int i = first_metrics; rc > 0 && i < n_items; i++)

@@ -71,6 +71,7 @@ typedef struct {
     const char *aggregator; /* DEALER connects here */
     const char *broker;     /* the broker's readers endpoint, for ACKs; NULL or "": none sent */
     const char *redis_url;
+    int redis_lanes; /* connections to Redis, a batch's rows split among them by user (store_lanes.h) */
     int batch_size;
     int batch_ms;
     int retry_min_ms, retry_max_ms;

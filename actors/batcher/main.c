@@ -15,6 +15,10 @@ static const rtp_setting_def_t s_settings[] = {
      NULL},
     {"redis-url", RTP_SET_STR, "redis://127.0.0.1:6379", "where to store: redis://[:password@]host:port[/db]",
      "REDIS_URL"},
+    {"redis-connections", RTP_SET_INT, "2",
+     "connections to Redis, a batch's rows split among them by user so that Redis works on one while the "
+     "batcher prepares another (1 to 8)",
+     NULL},
     {"batch-size", RTP_SET_INT, "100", "records per batch (the credit window is four times this)", NULL},
     {"batch-ms", RTP_SET_INT, "50",
      "a record is in Redis at the latest this long after its reader received it: its batch is written in time, "
@@ -71,6 +75,7 @@ int main(int argc, char **argv)
         .aggregator = rtp_settings_str(s, "aggregator"),
         .broker = rtp_settings_str(s, "broker"),
         .redis_url = rtp_settings_str(s, "redis-url"),
+        .redis_lanes = s_int(s, "redis-connections", 1, 8),
         .batch_size = s_int(s, "batch-size", 1, 1000000),
         .batch_ms = s_int(s, "batch-ms", 0, 3600000),
         .retry_min_ms = s_int(s, "retry-min-ms", 1, 3600000),

@@ -332,7 +332,8 @@ static int s_outcome(rtp_store_lanes_t *self, const batch_t *b, rtp_store_counts
             counts->refused += p->counts.refused;
         }
     }
-    qsort(self->refused, counts->refused, sizeof *self->refused, s_cmp_size);
+    if (counts->refused > 1)
+        qsort(self->refused, counts->refused, sizeof *self->refused, s_cmp_size);
     return 1;
 }
 

@@ -1,5 +1,7 @@
 #include "store_lanes.h"
 
+#include "util.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
@@ -20,14 +22,14 @@ typedef struct {
     char blocking[64];
     size_t *idx;     /* idx[i]: the index in the batch of the part's i-th message */
     size_t *refused; /* the batch indices of its refused rows (counts.refused) */
-    size_t cap;
+    size_t idx_bytes, refused_bytes;
 } part_t;
 
 typedef struct {
     part_t part[RTP_STORE_LANES_MAX];
     rtp_msg_t **msgs; /* the batch's messages (the caller keeps them until its recv) */
     unsigned char *lane_of;
-    size_t count, cap;
+    size_t count, msgs_bytes, lane_bytes;
 } batch_t;
 
 /* Tweet ids in flight and their lanes: open addressing, rebuilt at every send. */
@@ -44,12 +46,12 @@ struct rtp_store_lanes_t {
     size_t head, pending;
     int broken;      /* a batch in flight failed: the ones behind it fail too (order) */
     rtp_msg_t **sub; /* a part's messages, handed to its lane */
-    size_t subcap;
+    size_t sub_bytes;
     size_t *refused; /* of the last completed batch, in batch order */
-    size_t refcap;
+    size_t refused_bytes;
     char blocking[64];
-    slot_t *ids; /* tweet id -> lane, of the batches in flight */
-    size_t idcap;
+    slot_t *ids; /* tweet id -> lane, of the batches in flight (two lanes or more) */
+    size_t ids_bytes, idcap;
 };
 
 static uint64_t s_hash(const char *s)
@@ -125,56 +127,51 @@ static batch_t *s_at(rtp_store_lanes_t *self, size_t i)
     return &self->batches[(self->head + i) % RTP_STORE_PIPELINE];
 }
 
-/* Room for count messages in b and its parts and in sub, and for the tweet ids of
- * the batches in flight and count more in the table (emptied). 0 or -1. */
+/* *buf with room for need bytes (rtp_reserve, growing *bytes). 0, or -1 when out of
+ * memory (*buf as it was). */
+static int s_room(void **buf, size_t *bytes, size_t need)
+{
+    void *grown = rtp_reserve(*buf, bytes, need, need > 64 ? need : 64);
+    if (!grown)
+        return -1;
+    *buf = grown;
+    return 0;
+}
+
+/* Room for count messages in b and its parts and in sub, and, with two lanes or more,
+ * for the tweet ids of the batches in flight and count more in the table (emptied).
+ * 0 or -1. */
 static int s_reserve(rtp_store_lanes_t *self, batch_t *b, size_t count)
 {
+    void *msgs = b->msgs, *lane_of = b->lane_of, *sub = self->sub;
+    int rc = s_room(&msgs, &b->msgs_bytes, count * sizeof *b->msgs);
+    b->msgs = msgs;
+    rc |= s_room(&lane_of, &b->lane_bytes, count);
+    b->lane_of = lane_of;
+    rc |= s_room(&sub, &self->sub_bytes, count * sizeof *self->sub);
+    self->sub = sub;
+    for (size_t k = 0; k < self->n; k++) {
+        part_t *p = &b->part[k];
+        void *idx = p->idx, *refused = p->refused;
+        rc |= s_room(&idx, &p->idx_bytes, count * sizeof *p->idx);
+        p->idx = idx;
+        rc |= s_room(&refused, &p->refused_bytes, count * sizeof *p->refused);
+        p->refused = refused;
+    }
+    if (rc || self->n == 1)
+        return rc;
     size_t ids = count;
     for (size_t i = 0; i < self->pending; i++)
         ids += s_at(self, i)->count;
-    size_t want = 64;
-    while (want < 2 * ids)
-        want *= 2;
-    if (want > self->idcap) {
-        slot_t *grown = realloc(self->ids, want * sizeof *grown);
-        if (!grown)
-            return -1;
-        self->ids = grown;
-        self->idcap = want;
-    }
-    memset(self->ids, 0, self->idcap * sizeof *self->ids);
-    if (count > b->cap) {
-        rtp_msg_t **msgs = realloc(b->msgs, count * sizeof *msgs);
-        if (msgs)
-            b->msgs = msgs;
-        unsigned char *lane_of = realloc(b->lane_of, count);
-        if (lane_of)
-            b->lane_of = lane_of;
-        if (!msgs || !lane_of)
-            return -1;
-        b->cap = count;
-    }
-    if (count > self->subcap) {
-        rtp_msg_t **sub = realloc(self->sub, count * sizeof *sub);
-        if (!sub)
-            return -1;
-        self->sub = sub;
-        self->subcap = count;
-    }
-    for (size_t k = 0; k < self->n; k++) {
-        part_t *p = &b->part[k];
-        if (count <= p->cap)
-            continue;
-        size_t *idx = realloc(p->idx, count * sizeof *idx);
-        if (idx)
-            p->idx = idx;
-        size_t *refused = realloc(p->refused, count * sizeof *refused);
-        if (refused)
-            p->refused = refused;
-        if (!idx || !refused)
-            return -1;
-        p->cap = count;
-    }
+    size_t slots = 64; /* a power of two, twice the ids at least */
+    while (slots < 2 * ids)
+        slots *= 2;
+    void *table = self->ids;
+    if (s_room(&table, &self->ids_bytes, slots * sizeof *self->ids) != 0)
+        return -1;
+    self->ids = table;
+    self->idcap = slots;
+    memset(self->ids, 0, slots * sizeof *self->ids);
     return 0;
 }
 
@@ -185,11 +182,16 @@ int rtp_store_lanes_send(rtp_store_lanes_t *self, rtp_msg_t *const *msgs, size_t
     batch_t *b = s_at(self, self->pending);
     if (s_reserve(self, b, count) != 0)
         return rtp_err_set(err, "out of memory");
-    for (size_t i = 0; i < self->pending; i++) { /* the tweet ids in flight, where they went */
+    int by_id = self->n > 1; /* one lane: every row goes to it */
+    for (size_t i = 0; by_id && i < self->pending; i++) { /* the tweet ids in flight, where they went */
         const batch_t *f = s_at(self, i);
         for (size_t j = 0; j < f->count; j++)
             if (f->msgs[j]->type == RTP_MSG_JOINED && f->msgs[j]->tweet.id)
                 s_id_lane(self, f->msgs[j]->tweet.id, f->lane_of[j]);
+    }
+    for (size_t k = 0; k < self->n; k++) {
+        b->part[k].sent = b->part[k].done = 0;
+        b->part[k].rc = 0;
     }
     size_t lane_n[RTP_STORE_LANES_MAX] = {0};
     for (size_t i = 0; i < count; i++) {
@@ -199,7 +201,7 @@ int rtp_store_lanes_send(rtp_store_lanes_t *self, rtp_msg_t *const *msgs, size_t
          * another user: not from Twitter), where it goes too, so that it is stored
          * once; its user's WATCH then keeps the two lanes' totals right */
         size_t k = 0;
-        if (m->type == RTP_MSG_JOINED) {
+        if (m->type == RTP_MSG_JOINED && by_id) {
             k = rtp_store_lane_of(m, self->n);
             if (m->tweet.id)
                 k = s_id_lane(self, m->tweet.id, k);
@@ -212,8 +214,6 @@ int rtp_store_lanes_send(rtp_store_lanes_t *self, rtp_msg_t *const *msgs, size_t
     int sent_any = 0;
     for (size_t k = 0; k < self->n; k++) {
         part_t *p = &b->part[k];
-        p->sent = p->done = 0;
-        p->rc = 0;
         if (!lane_n[k])
             continue;
         for (size_t i = 0; i < lane_n[k]; i++)
@@ -315,15 +315,12 @@ static int s_outcome(rtp_store_lanes_t *self, const batch_t *b, rtp_store_counts
         return -1;
     }
     counts->fast = parts && fast;
-    if (refused > self->refcap) {
-        size_t *grown = realloc(self->refused, refused * sizeof *grown);
-        if (!grown) {
-            memset(counts, 0, sizeof *counts);
-            return rtp_err_set(err, "out of memory"); /* written: a retry changes nothing */
-        }
-        self->refused = grown;
-        self->refcap = refused;
+    void *room = self->refused;
+    if (refused && s_room(&room, &self->refused_bytes, refused * sizeof *self->refused) != 0) {
+        memset(counts, 0, sizeof *counts);
+        return rtp_err_set(err, "out of memory"); /* written: a retry changes nothing */
     }
+    self->refused = room;
     counts->refused = 0;
     for (size_t k = 0; k < self->n; k++) {
         const part_t *p = &b->part[k];
@@ -366,8 +363,6 @@ int rtp_store_lanes_recv(rtp_store_lanes_t *self, int wait, rtp_store_counts_t *
             s_lane_recv(self, k, 1); /* applies the command timeout */
     }
     int rc = s_outcome(self, b, counts, err);
-    for (size_t k = 0; k < self->n; k++)
-        b->part[k].sent = b->part[k].done = 0;
     self->head = (self->head + 1) % RTP_STORE_PIPELINE;
     self->pending--;
     if (rc != 1 && self->pending)

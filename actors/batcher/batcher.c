@@ -30,7 +30,6 @@ typedef struct {
     zsock_t *dealer, *monitor;
     zsock_t *acks; /* DEALER to the broker: which records are safe in Redis */
     rtp_redis_link_t *links[RTP_STORE_LANES_MAX]; /* one connection a lane; links[0] names Redis */
-    rtp_redis_link_t *link;
     rtp_store_lanes_t *store;
     /* held records, oldest first, at items[start .. start+count) (contiguous, so a
      * batch is a plain array); arrived_ms[i] is when items[i]'s time window started
@@ -764,7 +763,7 @@ static void s_close(batcher_t *b)
  * ever replayed into the database it was meant for. */
 static void s_default_journal_dir(batcher_t *b)
 {
-    const rtp_redis_url_t *url = rtp_redis_link_url(b->link);
+    const rtp_redis_url_t *url = rtp_redis_link_url(b->links[0]);
     const char *tmp = getenv("TMPDIR");
     char host[sizeof url->host];
     size_t i = 0;
@@ -824,7 +823,6 @@ static int s_setup(batcher_t *b)
             return 2;
         }
     }
-    b->link = b->links[0];
     b->store = rtp_store_lanes_new(b->links, (size_t) lanes);
     b->window = (size_t) b->cfg->batch_size * 4; /* see batcher.h: credit */
     b->cap = b->window;
@@ -867,8 +865,9 @@ static int s_setup(batcher_t *b)
     rtp_info(
         "taking records from %s; writing to %s (%d connections) in batches of %d or every %d ms "
         "(window %zu); journal %s%s",
-        b->cfg->aggregator, rtp_redis_link_display(b->link), lanes, b->cfg->batch_size, b->cfg->batch_ms,
-        b->window, b->journal ? b->journal_dir : "off", b->cfg->write_delay_ms ? " [test hook: slow writes]" : "");
+        b->cfg->aggregator, rtp_redis_link_display(b->links[0]), lanes, b->cfg->batch_size, b->cfg->batch_ms,
+        b->window, b->journal ? b->journal_dir : "off",
+        b->cfg->write_delay_ms ? " [test hook: slow writes]" : "");
     return 0;
 }
 
@@ -886,7 +885,6 @@ static void s_teardown(batcher_t *b)
     rtp_store_lanes_destroy(&b->store);
     for (int k = 0; k < RTP_STORE_LANES_MAX; k++)
         rtp_redis_link_destroy(&b->links[k]);
-    b->link = NULL;
     if (b->latency)
         fclose(b->latency);
     b->latency = NULL;
@@ -985,8 +983,7 @@ int batcher_run(const batcher_config_t *cfg)
             {b.monitor ? zsock_resolve(b.monitor) : NULL, 0, ZMQ_POLLIN, 0}};
         int first_redis = b.dealer ? 2 : 0, first_metrics = first_redis;
         int redis_fds[RTP_STORE_LANES_MAX];
-        size_t n_redis = b.in_flight ? rtp_store_lanes_fds(b.store, redis_fds, RTP_STORE_LANES_MAX)
-                                     : 0;
+        size_t n_redis = rtp_store_lanes_fds(b.store, redis_fds, RTP_STORE_LANES_MAX);
         for (size_t k = 0; k < n_redis; k++) /* the replies of the batches in flight */
             items[first_metrics++] = (zmq_pollitem_t) {NULL, redis_fds[k], ZMQ_POLLIN, 0};
         rtp_metrics_t *metrics = batcher_metrics_registry(b.metrics);

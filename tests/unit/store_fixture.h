@@ -79,29 +79,29 @@ static inline long long s_int(redisContext *c, const char *fmt, const char *arg)
     return v;
 }
 
-/* A field of a hash (static buffer), or "(nil)". */
-static inline const char *s_hget(redisContext *c, const char *key, const char *field)
+/* The string reply of `CMD key arg` (HGET, ZSCORE) in one of 16 static buffers used
+ * in turn, or "(nil)". */
+static inline const char *s_reply_str(redisContext *c, const char *cmd, const char *key, const char *arg)
 {
-    static char buf[8][4096];
+    static char buf[16][4096];
     static int next = 0;
-    char *out = buf[next++ % 8];
-    redisReply *r = redisCommand(c, "HGET %s %s", key, field);
-    snprintf(out, 4096, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
+    char *out = buf[next++ % 16];
+    redisReply *r = redisCommand(c, "%s %s %s", cmd, key, arg);
+    snprintf(out, sizeof buf[0], "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
     if (r)
         freeReplyObject(r);
     return out;
 }
 
+/* A field of a hash, or "(nil)". */
+static inline const char *s_hget(redisContext *c, const char *key, const char *field)
+{
+    return s_reply_str(c, "HGET", key, field);
+}
+
 static inline const char *s_zscore(redisContext *c, const char *key, const char *member)
 {
-    static char buf[4][64];
-    static int next = 0;
-    char *out = buf[next++ % 4];
-    redisReply *r = redisCommand(c, "ZSCORE %s %s", key, member);
-    snprintf(out, 64, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
-    if (r)
-        freeReplyObject(r);
-    return out;
+    return s_reply_str(c, "ZSCORE", key, member);
 }
 
 static inline int s_cmp_str(const void *a, const void *b)
